@@ -1,0 +1,122 @@
+package domain
+
+import (
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// OrderStatus is where an order stands in its life; the values are stored
+// in read models and shown to clients, so they never change.
+type OrderStatus string
+
+// The statuses of an order. rejected, delivered, cancelled and expired are
+// terminal.
+const (
+	StatusPending   OrderStatus = "pending"
+	StatusConfirmed OrderStatus = "confirmed"
+	StatusRejected  OrderStatus = "rejected"
+	StatusPaid      OrderStatus = "paid"
+	StatusShipped   OrderStatus = "shipped"
+	StatusDelivered OrderStatus = "delivered"
+	StatusCancelled OrderStatus = "cancelled"
+	StatusExpired   OrderStatus = "expired"
+)
+
+// Line is one SKU of an order; money is in minor units of the order's
+// currency, as integers, so totals are exact.
+type Line struct {
+	SKU            string `json:"sku"`
+	Qty            int64  `json:"qty"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+}
+
+// Order is the state of the order aggregate, rebuilt by folding its events
+// with EvolveOrder. The zero value (Status == "") means the order does not
+// exist, which is the decider's initial state.
+type Order struct {
+	ID             string
+	CustomerID     string
+	Currency       string
+	Lines          []Line
+	TotalCents     int64
+	RefundDueCents int64
+	PaidCents      int64
+	PaymentRef     string
+	Carrier        string
+	TrackingNumber string
+	CancelReason   string
+	RejectReason   string
+	Status         OrderStatus
+	// Version is the number of events applied, which equals the stream
+	// position the next append must expect.
+	Version     uint64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ConfirmedAt time.Time
+}
+
+// Exists reports whether the order has been placed.
+func (o Order) Exists() bool {
+	return o.Status != ""
+}
+
+// Terminal reports whether the order has reached a status no command can
+// move it out of: rejected, delivered, cancelled or expired.
+func (o Order) Terminal() bool {
+	switch o.Status {
+	case StatusRejected, StatusDelivered, StatusCancelled, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// EvolveOrder returns the order with e applied. It never fails: events are
+// facts already decided, so it trusts them instead of re-checking the
+// rules, which keeps replays of old histories working when rules tighten.
+// It never writes into memory it was given: the result shares no slice
+// that EvolveOrder changed with s or e.
+//
+// EvolveOrder panics with an assertion failure only for a value outside
+// the closed event set (nil, or a pointer to an event), which DecideOrder
+// and DecodeOrderEvent never produce.
+func EvolveOrder(s Order, e OrderEvent) Order {
+	switch e := e.(type) {
+	case OrderPlaced:
+		s.ID = e.OrderID
+		s.CustomerID = e.CustomerID
+		s.Currency = e.Currency
+		s.Lines = slices.Clone(e.Lines)
+		s.TotalCents = e.TotalCents
+		s.Status = StatusPending
+		s.CreatedAt = e.At
+	case OrderConfirmed:
+		s.Status = StatusConfirmed
+		s.ConfirmedAt = e.At
+	case OrderRejected:
+		s.Status = StatusRejected
+		s.RejectReason = e.Reason
+	case OrderPaid:
+		s.Status = StatusPaid
+		s.PaidCents = e.AmountCents
+		s.PaymentRef = e.PaymentRef
+	case OrderShipped:
+		s.Status = StatusShipped
+		s.Carrier = e.Carrier
+		s.TrackingNumber = e.TrackingNumber
+	case OrderDelivered:
+		s.Status = StatusDelivered
+	case OrderCancelled:
+		s.Status = StatusCancelled
+		s.CancelReason = e.Reason
+		s.RefundDueCents = e.RefundDueCents
+	case OrderExpired:
+		s.Status = StatusExpired
+	default:
+		panic(errors.AssertionFailedf("domain: unknown order event %T", e))
+	}
+	s.Version++
+	s.UpdatedAt = e.OccurredAt()
+	return s
+}

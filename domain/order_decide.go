@@ -1,0 +1,273 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// DecideOrder decides which events command c produces on order s. It
+// returns no events and a nil error when c is a redelivery of an outcome
+// already recorded (confirm, reject, expire), so the saga can retry freely.
+//
+// Errors, to be compared with errors.Is:
+//   - ErrConflict: PlaceOrder on an order that exists;
+//   - ErrNotFound: any other command on an order that does not exist;
+//   - ErrInvalidTransition: the order's status does not allow c (checked
+//     before the fields, so a client learns first that the action is
+//     impossible), or an expiry that is not due yet;
+//   - ErrValidation (a *ValidationError naming every bad field);
+//   - an assertion failure for programming errors: a command outside the
+//     closed set, a command without a time, an expiry without a TTL.
+func DecideOrder(s Order, c OrderCommand) ([]OrderEvent, error) {
+	if c == nil {
+		return nil, errors.AssertionFailedf("domain: nil order command")
+	}
+	if _, ok := c.(PlaceOrder); !ok && !s.Exists() {
+		return nil, errors.Wrapf(ErrNotFound, "order")
+	}
+	switch c := c.(type) {
+	case PlaceOrder:
+		return decidePlace(s, c)
+	case ConfirmOrder:
+		return decideConfirm(s, c)
+	case RejectOrder:
+		return decideReject(s, c)
+	case PayOrder:
+		return decidePay(s, c)
+	case ShipOrder:
+		return decideShip(s, c)
+	case DeliverOrder:
+		return decideDeliver(s, c)
+	case CancelOrder:
+		return decideCancel(s, c)
+	case ExpireOrder:
+		return decideExpire(s, c)
+	default:
+		return nil, errors.AssertionFailedf("domain: unknown order command %T", c)
+	}
+}
+
+// eventTime normalises a command's time for storage: UTC without a
+// monotonic reading, so events encode, hash and compare identically
+// wherever they were decided. A zero time means the caller forgot to
+// stamp the command, which would corrupt as-of queries and expiry.
+func eventTime(c any, at time.Time) (time.Time, error) {
+	if at.IsZero() {
+		return time.Time{}, errors.AssertionFailedf("domain: %T has no time", c)
+	}
+	return at.UTC(), nil
+}
+
+func decidePlace(s Order, c PlaceOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	if s.Exists() {
+		return nil, errors.WithHint(errors.Wrapf(ErrConflict, "order already exists"),
+			"order ids are assigned once; place a new order instead")
+	}
+	var fe fieldErrors
+	if !ValidOrderID(c.OrderID) {
+		fe.add("order_id", "must be a lower-case UUID")
+	}
+	if !ValidCustomerID(c.CustomerID) {
+		fe.add("customer_id", "must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit")
+	}
+	if !ValidCurrency(c.Currency) {
+		fe.add("currency", "must be an ISO 4217 code: three upper-case letters")
+	}
+	total := checkLines(&fe, c.Lines)
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	return []OrderEvent{OrderPlaced{
+		OrderID:    c.OrderID,
+		CustomerID: c.CustomerID,
+		Currency:   c.Currency,
+		Lines:      slices.Clone(c.Lines),
+		TotalCents: total,
+		At:         at,
+	}}, nil
+}
+
+// checkLines validates the lines and returns their total. Lines are only
+// inspected one by one when their count is within limits, so an oversized
+// request cannot make the error itself oversized.
+func checkLines(fe *fieldErrors, lines []Line) int64 {
+	if len(lines) < 1 || len(lines) > MaxLines {
+		fe.add("lines", fmt.Sprintf("must have between 1 and %d lines", MaxLines))
+		return 0
+	}
+	// A reservation is keyed by order and SKU, so two lines of one SKU
+	// would collide in the inventory.
+	seen := make(map[string]struct{}, len(lines))
+	var total int64
+	overflow := false
+	for i, l := range lines {
+		field := fmt.Sprintf("lines[%d].", i)
+		if !ValidSKU(l.SKU) {
+			fe.add(field+"sku", "must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit")
+		} else if _, dup := seen[l.SKU]; dup {
+			fe.add(field+"sku", "duplicate sku")
+		}
+		seen[l.SKU] = struct{}{}
+		checkRange(fe, field+"qty", l.Qty, 1, MaxQty)
+		checkRange(fe, field+"unit_price_cents", l.UnitPriceCents, 0, MaxUnitPriceCents)
+		// The limits make overflow impossible today; the check keeps it so
+		// if they are ever raised.
+		amount, ok := mulInt64(l.Qty, l.UnitPriceCents)
+		if ok {
+			total, ok = addInt64(total, amount)
+		}
+		overflow = overflow || !ok
+	}
+	if overflow {
+		fe.add("lines", "order total overflows")
+	}
+	return total
+}
+
+func decideConfirm(s Order, c ConfirmOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	switch s.Status {
+	case StatusPending:
+		return []OrderEvent{OrderConfirmed{At: at}}, nil
+	case StatusConfirmed:
+		return nil, nil
+	}
+	return nil, invalidTransition("only a pending order can be confirmed",
+		"cannot confirm an order in status %s", s.Status)
+}
+
+func decideReject(s Order, c RejectOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	switch s.Status {
+	case StatusPending:
+	case StatusRejected:
+		return nil, nil
+	default:
+		return nil, invalidTransition("only a pending order can be rejected",
+			"cannot reject an order in status %s", s.Status)
+	}
+	if c.Reason == "" {
+		var fe fieldErrors
+		fe.add("reason", "is required")
+		return nil, fe.err()
+	}
+	return []OrderEvent{OrderRejected{Reason: c.Reason, ShortSKUs: slices.Clone(c.ShortSKUs), At: at}}, nil
+}
+
+func decidePay(s Order, c PayOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status != StatusConfirmed {
+		return nil, invalidTransition("an order can be paid once it is confirmed, and only once",
+			"cannot pay an order in status %s", s.Status)
+	}
+	var fe fieldErrors
+	if c.AmountCents != s.TotalCents {
+		fe.add("amount_cents", fmt.Sprintf("must equal the order total %d", s.TotalCents))
+	}
+	checkText(&fe, "payment_ref", c.PaymentRef, true)
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	return []OrderEvent{OrderPaid{AmountCents: c.AmountCents, PaymentRef: c.PaymentRef, At: at}}, nil
+}
+
+func decideShip(s Order, c ShipOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status != StatusPaid {
+		return nil, invalidTransition("an order can be shipped once it is paid",
+			"cannot ship an order in status %s", s.Status)
+	}
+	var fe fieldErrors
+	checkText(&fe, "carrier", c.Carrier, true)
+	checkText(&fe, "tracking_number", c.TrackingNumber, true)
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	return []OrderEvent{OrderShipped{Carrier: c.Carrier, TrackingNumber: c.TrackingNumber, At: at}}, nil
+}
+
+func decideDeliver(s Order, c DeliverOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status != StatusShipped {
+		return nil, invalidTransition("an order can be delivered once it is shipped",
+			"cannot deliver an order in status %s", s.Status)
+	}
+	return []OrderEvent{OrderDelivered{At: at}}, nil
+}
+
+func decideCancel(s Order, c CancelOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	var refund int64
+	switch s.Status {
+	case StatusPending, StatusConfirmed:
+	case StatusPaid:
+		// The whole payment is owed back: nothing has shipped yet.
+		refund = s.PaidCents
+	default:
+		return nil, invalidTransition("an order can be cancelled while pending, confirmed or paid",
+			"cannot cancel an order in status %s", s.Status)
+	}
+	var fe fieldErrors
+	checkText(&fe, "reason", c.Reason, false)
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	return []OrderEvent{OrderCancelled{
+		Reason:         c.Reason,
+		PreviousStatus: s.Status,
+		RefundDueCents: refund,
+		At:             at,
+	}}, nil
+}
+
+func decideExpire(s Order, c ExpireOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	if c.TTL <= 0 {
+		return nil, errors.AssertionFailedf("domain: ExpireOrder needs a positive TTL, got %s", c.TTL)
+	}
+	switch s.Status {
+	case StatusConfirmed:
+	case StatusExpired:
+		return nil, nil
+	default:
+		return nil, invalidTransition("only a confirmed, unpaid order can expire",
+			"cannot expire an order in status %s", s.Status)
+	}
+	// The saga may fire early (clock skew between nodes, a timer
+	// scheduled from a stale view); the order itself decides.
+	due := s.ConfirmedAt.Add(c.TTL)
+	if at.Before(due) {
+		return nil, errors.WithHint(
+			errors.Wrapf(ErrInvalidTransition, "reservation not yet expired: due at %s", due.UTC().Format(time.RFC3339Nano)),
+			"retry at or after the due time")
+	}
+	return []OrderEvent{OrderExpired{At: at}}, nil
+}

@@ -1,0 +1,119 @@
+package domain
+
+import (
+	"maps"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// ReservationState is what was decided about one reservation request.
+type ReservationState string
+
+// The states of a reservation. Only held counts towards SKU.Reserved; the
+// others are kept so that a redelivered request gets the same answer.
+//
+// The constants carry a State infix because ReservationReleased,
+// ReservationCommitted and ReservationRefused are the event types.
+const (
+	ReservationStateHeld      ReservationState = "held"
+	ReservationStateReleased  ReservationState = "released"
+	ReservationStateCommitted ReservationState = "committed"
+	ReservationStateRefused   ReservationState = "refused"
+)
+
+// Reservation is one order's claim on one SKU.
+type Reservation struct {
+	OrderID string
+	Qty     int64
+	State   ReservationState
+}
+
+// SKU is the state of one inventory item (subject inventory.<sku>). The
+// zero value means the SKU does not exist yet, the decider's initial
+// state. Invariant after every event: 0 <= Reserved <= OnHand.
+type SKU struct {
+	SKU      string
+	OnHand   int64
+	Reserved int64
+	// Version is the number of events applied, refusals included.
+	Version uint64
+	// Created is set by the first OnHandSet. A SKU can have events before
+	// that (refused reservations), so Version > 0 does not imply it.
+	Created bool
+	// Reservations holds every decision ever taken, by reservation id, so
+	// a redelivered request is a no-op. Treat it as read-only: EvolveSKU
+	// copies it on write so that earlier states stay valid.
+	Reservations map[string]Reservation
+	UpdatedAt    time.Time
+}
+
+// Available is the stock that can still be reserved.
+func (s SKU) Available() int64 {
+	return s.OnHand - s.Reserved
+}
+
+// ReservationID names the reservation of sku for orderID. One order
+// reserves a SKU at most once (PlaceOrder refuses duplicate SKUs), so the
+// pair is unique, and since both parts are validated tokens without '.',
+// the result is a valid subject token and message id.
+func ReservationID(orderID, sku string) string {
+	return orderID + "-" + sku
+}
+
+// EvolveSKU returns the SKU with e applied. It never fails: events are
+// facts already decided. It never mutates s: the reservations map is
+// copied before it is written, so a caller may keep the previous state
+// (for example to retry a batch after a concurrency conflict).
+//
+// EvolveSKU panics with an assertion failure only for a value outside the
+// closed event set (nil, or a pointer to an event), which DecideSKU and
+// DecodeSKUEvent never produce.
+func EvolveSKU(s SKU, e SKUEvent) SKU {
+	switch e := e.(type) {
+	case OnHandSet:
+		s.SKU = e.SKU
+		s.OnHand = e.OnHand
+		s.Created = true
+	case Restocked:
+		s.SKU = e.SKU
+		s.OnHand += e.Qty
+	case StockReserved:
+		s.Reserved += e.Qty
+		s.Reservations = withReservation(s.Reservations, e.ReservationID,
+			Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateHeld})
+	case ReservationRefused:
+		s.Reservations = withReservation(s.Reservations, e.ReservationID,
+			Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateRefused})
+	case ReservationReleased:
+		s.Reserved -= e.Qty
+		r := s.Reservations[e.ReservationID]
+		r.Qty, r.State = e.Qty, ReservationStateReleased
+		s.Reservations = withReservation(s.Reservations, e.ReservationID, r)
+	case ReservationCommitted:
+		// Committed stock has left the warehouse: it stops being reserved
+		// and stops being on hand.
+		s.Reserved -= e.Qty
+		s.OnHand -= e.Qty
+		r := s.Reservations[e.ReservationID]
+		r.Qty, r.State = e.Qty, ReservationStateCommitted
+		s.Reservations = withReservation(s.Reservations, e.ReservationID, r)
+	default:
+		panic(errors.AssertionFailedf("domain: unknown SKU event %T", e))
+	}
+	s.Version++
+	s.UpdatedAt = e.OccurredAt()
+	return s
+}
+
+// withReservation returns a copy of m with id set to r.
+func withReservation(m map[string]Reservation, id string, r Reservation) map[string]Reservation {
+	// maps.Clone copies the table wholesale instead of re-hashing every
+	// key, which matters on hot SKUs with long memories.
+	out := maps.Clone(m)
+	if out == nil {
+		out = make(map[string]Reservation, 1)
+	}
+	out[id] = r
+	return out
+}

@@ -1,0 +1,252 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// maxBatchMsgs stays under the server's default atomic batch limit (1000).
+const maxBatchMsgs = 1000
+
+// pending is one command's messages waiting to be committed. They are stored
+// all together or not at all.
+type pending struct {
+	subject string // the aggregate subject; one pending per subject per batch
+	msgs    []*nats.Msg
+	done    chan commitResult
+}
+
+type commitResult struct {
+	firstSeq uint64 // stream sequence of msgs[0]
+	err      error
+}
+
+// committer is the group commit: concurrent appends are gathered into one
+// JetStream atomic batch, which the server stores with a single fsync. Under
+// light load a batch holds one command and adds no latency; under heavy load
+// a batch holds everything that arrived while the previous one was in flight.
+type committer struct {
+	nc      *nats.Conn
+	stream  string
+	timeout time.Duration
+	in      chan *pending
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	batches, msgs atomic.Uint64 // published, for metrics and benchmarks
+	lastGroup     atomic.Int64  // commands in the last batch: >1 means busy
+}
+
+// CommitStats counts what the group committer published.
+type CommitStats struct{ Batches, Messages uint64 }
+
+// CommitStats reports how many publishes (batches) carried how many messages
+// since the store was opened.
+func (s *Store) CommitStats() CommitStats {
+	return CommitStats{Batches: s.commit.batches.Load(), Messages: s.commit.msgs.Load()}
+}
+
+func newCommitter(nc *nats.Conn, stream string, workers int, timeout time.Duration) *committer {
+	c := &committer{nc: nc, stream: stream, timeout: timeout, in: make(chan *pending, 4096), stop: make(chan struct{})}
+	for range workers {
+		c.wg.Add(1)
+		go c.run()
+	}
+	return c
+}
+
+// submit hands p to the committer and waits for its outcome. Once handed
+// over it waits for the answer even if ctx ends, because the batch may
+// already be on its way and the caller must learn whether it was stored.
+func (c *committer) submit(ctx context.Context, p *pending) commitResult {
+	p.done = make(chan commitResult, 1)
+	select {
+	case c.in <- p:
+	case <-ctx.Done():
+		return commitResult{err: errors.Wrap(ctx.Err(), "append not started")}
+	case <-c.stop:
+		return commitResult{err: errors.Mark(errors.New("event store is closed"), ErrUnavailable)}
+	}
+	return <-p.done
+}
+
+func (c *committer) close() {
+	close(c.stop)
+	c.wg.Wait()
+	for {
+		select {
+		case p := <-c.in:
+			p.done <- commitResult{err: errors.Mark(errors.New("event store is closed"), ErrUnavailable)}
+		default:
+			return
+		}
+	}
+}
+
+func (c *committer) run() {
+	defer c.wg.Done()
+	var carry []*pending
+	for {
+		var first *pending
+		if len(carry) > 0 {
+			first, carry = carry[0], carry[1:]
+		} else {
+			select {
+			case first = <-c.in:
+			case <-c.stop:
+				return
+			}
+		}
+		group, rest := c.gather(first, carry)
+		carry = rest
+		c.commitGroup(group)
+	}
+}
+
+// linger is how long a busy committer waits for more commands before it
+// publishes. An atomic batch costs the server a fixed amount of disk work
+// (it stages the batch in a store of its own), so when commands are arriving
+// in numbers a short wait that doubles the batch halves that cost per
+// command. An idle committer does not wait at all.
+const linger = 300 * time.Microsecond
+
+// gather builds a batch starting with first: carried-over requests first,
+// then whatever is queued. A second command for a subject already in the
+// batch waits for the next batch, since both were decided against the same
+// last sequence and at most one of them can succeed.
+func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pending) {
+	group = []*pending{first}
+	subjects := map[string]struct{}{first.subject: {}}
+	n := len(first.msgs)
+	take := func(p *pending) {
+		if _, dup := subjects[p.subject]; dup || n+len(p.msgs) > maxBatchMsgs {
+			rest = append(rest, p)
+			return
+		}
+		subjects[p.subject] = struct{}{}
+		group = append(group, p)
+		n += len(p.msgs)
+	}
+	for _, p := range carry {
+		take(p)
+	}
+	busy := c.lastGroup.Load() > 1
+	var timer <-chan time.Time
+	for n < maxBatchMsgs && len(rest) < 256 {
+		select {
+		case p := <-c.in:
+			take(p)
+			continue
+		default:
+		}
+		if !busy {
+			break
+		}
+		if timer == nil {
+			timer = time.After(linger)
+		}
+		select {
+		case p := <-c.in:
+			take(p)
+			continue
+		case <-timer:
+		}
+		break
+	}
+	c.lastGroup.Store(int64(len(group)))
+	return group, rest
+}
+
+// commitGroup stores the group atomically. If the batch is refused (one
+// member's expected sequence is stale, say) the group is split in halves and
+// each half retried, so only the member at fault fails and a single bad
+// member costs a logarithmic number of extra batches.
+func (c *committer) commitGroup(group []*pending) {
+	var msgs []*nats.Msg
+	for _, p := range group {
+		msgs = append(msgs, p.msgs...)
+	}
+	first, err := c.publish(msgs)
+	if err != nil && len(group) > 1 {
+		c.commitGroup(group[:len(group)/2])
+		c.commitGroup(group[len(group)/2:])
+		return
+	}
+	off := uint64(0)
+	for _, p := range group {
+		p.done <- commitResult{firstSeq: first + off, err: err}
+		off += uint64(len(p.msgs))
+	}
+}
+
+// pubResponse is JetStream's answer to a publish or a batch commit.
+type pubResponse struct {
+	Seq       uint64               `json:"seq"`
+	Duplicate bool                 `json:"duplicate"`
+	Count     uint64               `json:"count"`
+	Error     *jetstream.APIError `json:"error"`
+}
+
+// publish stores msgs as one atomic batch (a lone message as a plain
+// publish) and returns the stream sequence of the first one.
+func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	c.batches.Add(1)
+	c.msgs.Add(uint64(len(msgs)))
+	var last *nats.Msg
+	if len(msgs) == 1 {
+		last = cloneMsg(msgs[0])
+	} else {
+		id := nuid.Next()
+		for i, m := range msgs {
+			cm := cloneMsg(m)
+			cm.Header.Set("Nats-Batch-Id", id)
+			cm.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+			if i < len(msgs)-1 {
+				if err := c.nc.PublishMsg(cm); err != nil {
+					return 0, errors.Mark(errors.Wrap(err, "publish batch message"), ErrUnavailable)
+				}
+				continue
+			}
+			cm.Header.Set("Nats-Batch-Commit", "1")
+			last = cm
+		}
+	}
+	resp, err := c.nc.RequestMsgWithContext(ctx, last)
+	if err != nil {
+		return 0, errors.Mark(errors.Wrap(err, "publish events"), ErrUnavailable)
+	}
+	var pr pubResponse
+	if err := json.Unmarshal(resp.Data, &pr); err != nil {
+		return 0, errors.Mark(errors.Wrap(err, "decode publish acknowledgement"), ErrUnavailable)
+	}
+	if pr.Error != nil {
+		return 0, publishError(pr.Error)
+	}
+	if pr.Duplicate {
+		return 0, errors.Mark(errors.New("events already stored"), errAlreadyStored)
+	}
+	count := uint64(len(msgs))
+	if pr.Seq < count {
+		return 0, errors.AssertionFailedf("acknowledged sequence %d is below batch size %d", pr.Seq, count)
+	}
+	return pr.Seq - count + 1, nil
+}
+
+func cloneMsg(m *nats.Msg) *nats.Msg {
+	h := nats.Header{}
+	for k, v := range m.Header {
+		h[k] = append([]string(nil), v...)
+	}
+	return &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data}
+}

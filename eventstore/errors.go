@@ -1,0 +1,49 @@
+package eventstore
+
+import (
+	"context"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orderengine/engine/domain"
+)
+
+// ErrUnavailable marks errors caused by JetStream being unreachable or not
+// answering in time. Nothing was half-written: an append is atomic.
+var ErrUnavailable = errors.New("event store unavailable")
+
+// errAlreadyStored says a publish was a duplicate of one stored earlier (same
+// Nats-Msg-Id): the command's events are already in the store.
+var errAlreadyStored = errors.New("already stored")
+
+// publishError turns a JetStream API error into the engine's error kinds.
+func publishError(e *jetstream.APIError) error {
+	switch e.ErrorCode {
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+		return errors.Wrapf(domain.ErrConflict, "append: %s", e.Description)
+	case 10201: // atomic publish batch contains duplicate message id
+		return errors.Mark(errors.Newf("append: %s", e.Description), errAlreadyStored)
+	case 10158: // duplicate message id is in process
+		return errors.Wrapf(domain.ErrConflict, "append: %s", e.Description)
+	}
+	if e.Code == 503 || e.Code == 429 {
+		return errors.Mark(errors.Newf("append: %s (%d)", e.Description, e.ErrorCode), ErrUnavailable)
+	}
+	return errors.Newf("append refused by JetStream: %s (code %d)", e.Description, e.ErrorCode)
+}
+
+// unavailable marks connection-level failures as ErrUnavailable.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) {
+		return errors.Mark(err, ErrUnavailable)
+	}
+	return err
+}

@@ -1,0 +1,58 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// IdempotencyTTL is how long a command's first response is kept for replay.
+const IdempotencyTTL = 24 * time.Hour
+
+// IdemRecord is the first response to a command sent with an Idempotency-Key.
+type IdemRecord struct {
+	Fingerprint string            `json:"fingerprint"` // hash of method, path and body
+	CommandID   string            `json:"command_id"`
+	Status      int               `json:"status"`
+	Header      map[string]string `json:"header,omitempty"`
+	Body        json.RawMessage   `json:"body"`
+	StoredAt    time.Time         `json:"stored_at"`
+}
+
+// idemMsg builds the message that stores rec under key. It expects the key's
+// subject to be empty, so of two commands racing with one key (in this
+// process or another) exactly one batch is stored; and it expires by itself
+// after IdempotencyTTL through the per-message TTL.
+func idemMsg(key, commandID string, rec IdemRecord) (*nats.Msg, error) {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, errors.Wrap(err, "encode idempotency record")
+	}
+	m := nats.NewMsg(IdemSubjects + "." + key)
+	m.Data = body
+	m.Header.Set(jetstream.MsgIDHeader, commandID+":idem")
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	m.Header.Set(jetstream.MsgTTLHeader, IdempotencyTTL.String())
+	return m, nil
+}
+
+// LookupIdempotency returns the record stored under key, if any. key must be
+// a subject token (the HTTP layer passes a hex digest).
+func (s *Store) LookupIdempotency(ctx context.Context, key string) (IdemRecord, bool, error) {
+	m, ok, err := s.lastMsg(ctx, IdemSubjects+"."+key)
+	if err != nil || !ok {
+		return IdemRecord{}, false, err
+	}
+	var rec IdemRecord
+	if err := json.Unmarshal(m.Data, &rec); err != nil {
+		return IdemRecord{}, false, errors.Wrap(err, "decode idempotency record")
+	}
+	if time.Since(rec.StoredAt) > IdempotencyTTL {
+		return IdemRecord{}, false, nil // expired, the server has not removed it yet
+	}
+	return rec, true, nil
+}

@@ -1,0 +1,150 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
+
+	"github.com/orderengine/engine/domain"
+)
+
+// RawMsg is one stored message as read back from the stream.
+type RawMsg struct {
+	Seq     uint64
+	Subject string
+	Time    time.Time
+	Data    []byte
+}
+
+// readBatch is how many messages one direct-get request returns.
+const readBatch = 256
+
+// lastMsg returns the last message stored on subject through a direct get,
+// which reads without creating a consumer. ok is false when the subject has
+// no message.
+func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream+"."+subject, nil)
+	if err != nil {
+		return RawMsg{}, false, errors.Wrapf(unavailable(err), "read last event of %s", subject)
+	}
+	switch status := resp.Header.Get("Status"); status {
+	case "":
+	case "404":
+		return RawMsg{}, false, nil
+	default:
+		return RawMsg{}, false, errors.Newf("read last event of %s: status %s %s", subject, status, resp.Header.Get("Description"))
+	}
+	m, err = rawFromDirect(resp)
+	return m, err == nil, err
+}
+
+// readSubject calls fn for every message on subject (which may contain
+// wildcards) with a sequence in [from, upTo], in stream order, using batched
+// direct gets: no consumer is created, however often it is called.
+// upTo 0 means up to the end of the stream.
+func (s *Store) readSubject(ctx context.Context, subject string, from, upTo uint64, fn func(RawMsg) error) error {
+	if from == 0 {
+		from = 1
+	}
+	for {
+		next, done, err := s.readPage(ctx, subject, from, upTo, fn)
+		if err != nil || done {
+			return err
+		}
+		from = next
+	}
+}
+
+type directBatchRequest struct {
+	Seq     uint64 `json:"seq"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	Batch   int    `json:"batch"`
+	UpToSeq uint64 `json:"up_to_seq,omitempty"`
+}
+
+// readPage reads one batch; it returns the sequence to continue from and
+// whether the range is exhausted.
+func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64, fn func(RawMsg) error) (uint64, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	inbox := s.nc.NewInbox()
+	sub, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		return 0, false, errors.Wrap(unavailable(err), "subscribe for direct get")
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: subject, Batch: readBatch, UpToSeq: upTo})
+	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+s.stream, inbox, req); err != nil {
+		return 0, false, errors.Wrap(unavailable(err), "request direct get")
+	}
+	got := 0
+	last := from - 1
+	for {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return 0, false, errors.Wrapf(unavailable(err), "read events of %s", subject)
+		}
+		switch status := msg.Header.Get("Status"); status {
+		case "":
+		case "404", "408":
+			return 0, true, nil
+		case "204": // end of batch
+			pending, _ := strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
+			if got < readBatch || pending == 0 {
+				return 0, true, nil
+			}
+			return last + 1, false, nil
+		default:
+			return 0, false, errors.Newf("read events of %s: status %s %s", subject, status, msg.Header.Get("Description"))
+		}
+		m, err := rawFromDirect(msg)
+		if err != nil {
+			return 0, false, err
+		}
+		got++
+		last = m.Seq
+		if err := fn(m); err != nil {
+			return 0, false, err
+		}
+	}
+}
+
+func rawFromDirect(msg *nats.Msg) (RawMsg, error) {
+	seq, err := strconv.ParseUint(msg.Header.Get("Nats-Sequence"), 10, 64)
+	if err != nil {
+		return RawMsg{}, errors.Wrap(err, "direct get answer without a sequence")
+	}
+	ts, _ := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp"))
+	return RawMsg{Seq: seq, Subject: msg.Header.Get("Nats-Subject"), Time: ts, Data: msg.Data}, nil
+}
+
+// History calls fn with every event of one aggregate subject, in order,
+// checking the hash chain as it goes. It returns domain.ErrNotFound when the
+// subject holds no event.
+func (s *Store) History(ctx context.Context, subject string, fn func(seq uint64, e Envelope) error) error {
+	var prev *Envelope
+	err := s.readSubject(ctx, subject, 1, 0, func(m RawMsg) error {
+		e, err := DecodeEnvelope(m.Data)
+		if err != nil {
+			return errors.Wrapf(err, "%s seq %d", subject, m.Seq)
+		}
+		if err := fn(m.Seq, e); err != nil {
+			return err
+		}
+		prev = &e
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if prev == nil {
+		return errors.Wrapf(domain.ErrNotFound, "no events on %s", subject)
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orderengine/engine/domain"
+)
+
+// Kind describes one aggregate type to the store: its subject prefix and the
+// domain functions that fold and encode its events.
+type Kind[S, E any] struct {
+	Name          string // aggregate_type in the envelope: "order", "inventory"
+	Prefix        string // subject prefix: OrderSubjects, InventorySubjects
+	SchemaVersion int
+	Evolve        func(S, E) S
+	Encode        func(E) (typ string, data []byte, err error)
+	Decode        func(typ string, schemaVersion int, data []byte) (E, error)
+	OccurredAt    func(E) time.Time
+}
+
+// Snapshot is an aggregate's state with where it stands in the store.
+type Snapshot[S any] struct {
+	State    S
+	Version  uint64 // number of events; 0 when the aggregate does not exist
+	LastSeq  uint64 // stream sequence of the last event
+	LastHash string
+}
+
+// Repository loads and updates aggregates of one kind. It keeps the last
+// known snapshot of recently used aggregates so a load reads only the events
+// past it, and an update whose cached snapshot is current needs no read at all.
+type Repository[S, E any] struct {
+	store *Store
+	kind  Kind[S, E]
+	cache *snapshotCache[S]
+}
+
+// NewRepository returns a repository for kind on s, caching up to cacheSize
+// aggregates.
+func NewRepository[S, E any](s *Store, kind Kind[S, E], cacheSize int) *Repository[S, E] {
+	return &Repository[S, E]{store: s, kind: kind, cache: newSnapshotCache[S](cacheSize)}
+}
+
+// Subject returns the subject of aggregate id. The id must have been
+// validated as a subject token by the caller.
+func (r *Repository[S, E]) Subject(id string) string { return r.kind.Prefix + "." + id }
+
+// Load returns the current snapshot of aggregate id: the zero snapshot when
+// it has no events. It fails with ErrUnavailable when JetStream does not
+// answer, and with an assertion failure when the stored chain is broken.
+func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], error) {
+	subject := r.Subject(id)
+	last, ok, err := r.store.lastMsg(ctx, subject)
+	if err != nil || !ok {
+		return Snapshot[S]{}, err
+	}
+	base, _ := r.cache.get(subject)
+	if base.LastSeq == last.Seq {
+		return base, nil
+	}
+	if base.LastSeq > last.Seq {
+		base = Snapshot[S]{} // the stream was recreated; start over
+	}
+	// Fast path: only one event was appended since the cached snapshot.
+	if env, err := DecodeEnvelope(last.Data); err == nil && env.Version == base.Version+1 {
+		snap, err := r.apply(base, last.Seq, env)
+		if err != nil {
+			return Snapshot[S]{}, errors.Wrapf(err, "load %s", subject)
+		}
+		r.cache.put(subject, snap)
+		return snap, nil
+	}
+	snap := base
+	err = r.store.readSubject(ctx, subject, base.LastSeq+1, last.Seq, func(m RawMsg) error {
+		env, err := DecodeEnvelope(m.Data)
+		if err != nil {
+			return err
+		}
+		snap, err = r.apply(snap, m.Seq, env)
+		return err
+	})
+	if err != nil {
+		return Snapshot[S]{}, errors.Wrapf(err, "load %s", subject)
+	}
+	r.cache.put(subject, snap)
+	return snap, nil
+}
+
+// apply folds one stored event into snap after checking its chain link.
+func (r *Repository[S, E]) apply(snap Snapshot[S], seq uint64, env Envelope) (Snapshot[S], error) {
+	var prev *Envelope
+	if snap.Version > 0 {
+		prev = &Envelope{Version: snap.Version, Hash: snap.LastHash}
+	}
+	if err := CheckLink(prev, &env); err != nil {
+		return Snapshot[S]{}, errors.AssertionFailedf("hash chain broken at seq %d: %v", seq, err)
+	}
+	ev, err := r.kind.Decode(env.Type, env.SchemaVersion, env.Data)
+	if err != nil {
+		return Snapshot[S]{}, errors.Wrapf(err, "decode %s at seq %d", env.Type, seq)
+	}
+	return Snapshot[S]{State: r.kind.Evolve(snap.State, ev), Version: env.Version, LastSeq: seq, LastHash: env.Hash}, nil
+}
+
+// UpdateOptions carries what an update records besides the events.
+type UpdateOptions[S any] struct {
+	// CommandID makes the append idempotent at the stream level: the events
+	// carry Nats-Msg-Id CommandID:i, so a publish retried after a lost
+	// acknowledgement is stored once. Required.
+	CommandID     string
+	CausationID   string
+	CorrelationID string
+	// MaxAttempts bounds the retries of an optimistic-concurrency conflict;
+	// 5 when zero.
+	MaxAttempts int
+	// IdemKey, when set, stores Record(after) under that key in the same
+	// atomic batch as the events: either both are stored or neither.
+	IdemKey string
+	Record  func(after Snapshot[S]) (IdemRecord, error)
+}
+
+// Result is the outcome of an update.
+type Result[S any] struct {
+	Before, After Snapshot[S]
+	Envelopes     []Envelope
+	// Replay is set when the idempotency key had been used already; nothing
+	// was appended and the first response is in it.
+	Replay *IdemRecord
+}
+
+// Update loads aggregate id, asks decide for the events of a command and
+// appends them with the aggregate's last sequence as the expected one. On a
+// concurrency conflict it reloads and decides again, up to MaxAttempts times,
+// then fails with domain.ErrConflict. decide's own errors come back as they
+// are; with no events nothing is written. Commands on one aggregate in this
+// process are serialized so they do not conflict with each other.
+func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, error)) (Result[S], error) {
+	if o.CommandID == "" {
+		return Result[S]{}, errors.AssertionFailedf("update without a command id")
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 5
+	}
+	subject := r.Subject(id)
+	unlock := r.store.locks.lock(subject)
+	defer unlock()
+
+	snap, cached := r.cache.get(subject)
+	fresh := !cached
+	if fresh {
+		var err error
+		if snap, err = r.Load(ctx, id); err != nil {
+			return Result[S]{}, err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		events, err := decide(snap)
+		if (err != nil || len(events) == 0) && !fresh {
+			// A refusal or a no-op must not rest on a stale cache.
+			if snap, err = r.Load(ctx, id); err != nil {
+				return Result[S]{}, err
+			}
+			fresh = true
+			events, err = decide(snap)
+		}
+		if err != nil {
+			return Result[S]{}, err
+		}
+		if len(events) == 0 {
+			return Result[S]{Before: snap, After: snap}, nil
+		}
+		res, err := r.append(ctx, subject, snap, events, o)
+		switch {
+		case err == nil:
+			r.cache.put(subject, res.After)
+			return res, nil
+		case errors.Is(err, errAlreadyStored):
+			// Our own earlier publish got through; answer from the store.
+			r.cache.remove(subject)
+			after, err := r.Load(ctx, id)
+			return Result[S]{Before: snap, After: after}, err
+		case errors.Is(err, domain.ErrConflict):
+			r.cache.remove(subject)
+			if o.IdemKey != "" {
+				if rec, ok, lerr := r.store.LookupIdempotency(ctx, o.IdemKey); lerr == nil && ok {
+					return Result[S]{Replay: &rec}, nil
+				}
+			}
+			if attempt >= o.MaxAttempts {
+				return Result[S]{}, errors.Wrapf(err, "%s still conflicting after %d attempts", subject, attempt)
+			}
+			if snap, err = r.Load(ctx, id); err != nil {
+				return Result[S]{}, err
+			}
+			fresh = true
+		default:
+			r.cache.remove(subject)
+			return Result[S]{}, err
+		}
+	}
+}
+
+// append seals events into envelopes chained after snap and commits them,
+// with the idempotency record if any, as one atomic batch.
+func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snapshot[S], events []E, o UpdateOptions[S]) (Result[S], error) {
+	res := Result[S]{Before: snap}
+	after := snap
+	msgs := make([]*nats.Msg, 0, len(events)+1)
+	for i, ev := range events {
+		typ, data, err := r.kind.Encode(ev)
+		if err != nil {
+			return Result[S]{}, errors.Wrapf(err, "encode %T", ev)
+		}
+		env := Envelope{
+			Type: typ, SchemaVersion: r.kind.SchemaVersion, AggregateType: r.kind.Name,
+			AggregateID: subject[len(r.kind.Prefix)+1:], Version: after.Version + 1,
+			OccurredAt: r.kind.OccurredAt(ev), CommandID: o.CommandID,
+			CausationID: o.CausationID, CorrelationID: o.CorrelationID, Data: data,
+		}
+		env.Seal(after.LastHash)
+		body, err := json.Marshal(env)
+		if err != nil {
+			return Result[S]{}, errors.Wrap(err, "encode envelope")
+		}
+		m := nats.NewMsg(subject)
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, o.CommandID+":"+strconv.Itoa(i))
+		if i == 0 {
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(snap.LastSeq, 10))
+		}
+		msgs = append(msgs, m)
+		res.Envelopes = append(res.Envelopes, env)
+		after = Snapshot[S]{State: r.kind.Evolve(after.State, ev), Version: env.Version, LastHash: env.Hash}
+	}
+	if o.IdemKey != "" && o.Record != nil {
+		rec, err := o.Record(after)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		m, err := idemMsg(o.IdemKey, o.CommandID, rec)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		msgs = append(msgs, m)
+	}
+	cr := r.store.commit.submit(ctx, &pending{subject: subject, msgs: msgs})
+	if cr.err != nil {
+		return Result[S]{}, cr.err
+	}
+	after.LastSeq = cr.firstSeq + uint64(len(events)) - 1
+	res.After = after
+	return res, nil
+}

@@ -1,0 +1,114 @@
+package eventstore
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// EmbeddedOptions configures the in-process JetStream server.
+type EmbeddedOptions struct {
+	// Dir is where JetStream keeps its files (ENGINE_DATA_DIR/nats).
+	Dir string
+	// Listen is a loopback host:port for other processes to connect to;
+	// empty means in-process connections only.
+	Listen string
+}
+
+// StartEmbedded starts a nats-server in this process with JetStream storing
+// under opts.Dir and every write fsynced before it is acknowledged
+// (sync_interval: always). It returns an error when the server cannot start.
+func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
+	so := &server.Options{
+		ServerName: "engine-embedded",
+		JetStream:  true,
+		StoreDir:   filepath.Join(opts.Dir),
+		SyncAlways: true,
+		NoSigs:     true,
+		NoLog:      true,
+		DontListen: opts.Listen == "",
+		Host:       "127.0.0.1",
+		Port:       -1,
+	}
+	if opts.Listen != "" {
+		host, port, err := splitHostPort(opts.Listen)
+		if err != nil {
+			return nil, err
+		}
+		so.Host, so.Port = host, port
+	}
+	ns, err := server.NewServer(so)
+	if err != nil {
+		return nil, errors.Wrap(err, "configure embedded nats-server")
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded nats-server did not become ready within 30s")
+	}
+	return ns, nil
+}
+
+// ConnectOptions says where the event store lives.
+type ConnectOptions struct {
+	// URL lists external servers, comma separated; empty starts an embedded one.
+	URL string
+	// DataDir is ENGINE_DATA_DIR; the embedded server keeps JetStream under DataDir/nats.
+	DataDir string
+	// Name identifies this connection in the server's monitoring.
+	Name string
+	// Extra connection options (credentials, TLS) for an external server.
+	Extra []nats.Option
+}
+
+// Connect returns a connection to the event store's NATS, starting an embedded
+// server when no URL is given. close drains the connection and then stops the
+// embedded server, so every acknowledged write is on disk before it returns.
+func Connect(ctx context.Context, o ConnectOptions) (nc *nats.Conn, closeFn func(), err error) {
+	base := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	}
+	if o.URL != "" {
+		nc, err = nats.Connect(o.URL, append(base, o.Extra...)...)
+		if err != nil {
+			return nil, nil, errors.Wrapf(err, "connect to NATS at %s", o.URL)
+		}
+		return nc, func() { drain(nc) }, nil
+	}
+	ns, err := StartEmbedded(EmbeddedOptions{Dir: filepath.Join(o.DataDir, "nats")})
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err = nats.Connect(ns.ClientURL(), append(base, nats.InProcessServer(ns))...)
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, errors.Wrap(err, "connect to embedded nats-server")
+	}
+	return nc, func() {
+		drain(nc)
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}, nil
+}
+
+// drain flushes what the connection still holds and waits for it to close.
+func drain(nc *nats.Conn) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		nc.Close()
+	}
+}

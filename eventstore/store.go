@@ -1,0 +1,123 @@
+// Package eventstore keeps the engine's events in NATS JetStream: one subject
+// per aggregate, optimistic concurrency on the subject's last sequence,
+// atomic multi-event appends, group commit of concurrent appends into one
+// fsync, and a SHA-256 hash chain per aggregate.
+package eventstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Subject prefixes of the events stream. Every aggregate instance has its own
+// subject under one of them; idempotency records live beside the events so
+// they can be written in the same atomic batch as the events they describe.
+const (
+	OrderSubjects     = "orders"
+	InventorySubjects = "inventory"
+	IdemSubjects      = "idem"
+)
+
+// Options configures Open.
+type Options struct {
+	// Stream is the JetStream stream name; "EVENTS" when empty.
+	Stream string
+	// Replicas forces the stream's replica count; 0 picks 3 when the
+	// connected cluster has at least three servers and 1 otherwise.
+	Replicas int
+	// RequestTimeout bounds one publish or read; 10s when zero.
+	RequestTimeout time.Duration
+	// Committers is how many group-commit batches may be in flight at once.
+	Committers int
+}
+
+// Store is the event store. It is safe for concurrent use.
+type Store struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  string
+	timeout time.Duration
+	commit  *committer
+	locks   keyedMutex
+	closeMu sync.Once
+}
+
+// Open makes sure the events stream exists with the settings the engine
+// relies on and starts the group committer. It returns an error when
+// JetStream is unreachable or refuses the stream configuration.
+func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
+	if o.Stream == "" {
+		o.Stream = "EVENTS"
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
+	if o.Committers == 0 {
+		// The server commits one atomic batch at a time per stream, so a
+		// second committer in flight only makes both batches smaller.
+		o.Committers = 1
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+		if len(nc.Servers()) >= 3 {
+			o.Replicas = 3
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, errors.Wrap(err, "open JetStream")
+	}
+	cfg := jetstream.StreamConfig{
+		Name:              o.Stream,
+		Description:       "order engine event store",
+		Subjects:          []string{OrderSubjects + ".*", InventorySubjects + ".*", IdemSubjects + ".*"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		Replicas:          o.Replicas,
+		Duplicates:        2 * time.Minute,
+		AllowDirect:       true,
+		AllowAtomicPublish: true,
+		AllowMsgTTL:       true,
+		MaxMsgsPerSubject: -1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		Discard:           jetstream.DiscardNew,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return nil, errors.Wrapf(err, "create or update stream %s", o.Stream)
+	}
+	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout}
+	s.commit = newCommitter(nc, s.stream, o.Committers, o.RequestTimeout)
+	return s, nil
+}
+
+// Close stops the group committer after the batches in flight have been
+// answered. It does not close the NATS connection, which the caller owns.
+func (s *Store) Close() {
+	s.closeMu.Do(s.commit.close)
+}
+
+// Stream returns the name of the events stream.
+func (s *Store) Stream() string { return s.stream }
+
+// JetStream returns the JetStream context the store uses, for components that
+// consume the stream (projections, reservations).
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Conn returns the NATS connection the store uses.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// Ping checks that the events stream answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.js.Stream(ctx, s.stream); err != nil {
+		return errors.Wrap(unavailable(err), "ping event store")
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/cockroachdb/errors"
+)
+
+// Role is what a token may do; see API.md.
+type Role string
+
+// The roles of API.md. Admin may do everything.
+const (
+	RoleClient  Role = "client"
+	RoleViewer  Role = "viewer"
+	RoleAuditor Role = "auditor"
+	RoleAdmin   Role = "admin"
+)
+
+// Principal is the caller a token stands for. ID is a digest of the token,
+// safe to log and to scope idempotency keys with.
+type Principal struct {
+	ID   string
+	Role Role
+}
+
+type tokenEntry struct {
+	digest [32]byte
+	p      Principal
+}
+
+// Tokens authenticates bearer tokens.
+type Tokens struct{ entries []tokenEntry }
+
+// ParseTokens reads ENGINE_API_TOKENS: comma-separated token:role pairs. It
+// returns an error naming the bad entry (never the token itself).
+func ParseTokens(spec string) (*Tokens, error) {
+	t := &Tokens{}
+	for i, pair := range strings.Split(spec, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		tok, role, ok := strings.Cut(pair, ":")
+		r := Role(role)
+		if !ok || tok == "" || !slices.Contains([]Role{RoleClient, RoleViewer, RoleAuditor, RoleAdmin}, r) {
+			return nil, errors.WithHint(errors.Newf("ENGINE_API_TOKENS entry %d is not token:role", i+1),
+				"roles are client, viewer, auditor, admin")
+		}
+		t.add(tok, r)
+	}
+	if len(t.entries) == 0 {
+		return nil, errors.New("ENGINE_API_TOKENS holds no token")
+	}
+	return t, nil
+}
+
+// GenerateAdminToken returns a fresh random admin token and the Tokens that
+// accept it, for a start without ENGINE_API_TOKENS.
+func GenerateAdminToken() (string, *Tokens) {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	t := &Tokens{}
+	t.add(tok, RoleAdmin)
+	return tok, t
+}
+
+func (t *Tokens) add(tok string, r Role) {
+	d := sha256.Sum256([]byte(tok))
+	t.entries = append(t.entries, tokenEntry{digest: d, p: Principal{ID: hex.EncodeToString(d[:8]), Role: r}})
+}
+
+// authenticate compares digests in constant time, and always against every
+// entry, so neither the timing nor the length of a guess tells anything.
+func (t *Tokens) authenticate(r *http.Request) (Principal, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return Principal{}, false
+	}
+	d := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	var found Principal
+	match := 0
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 {
+			found, match = e.p, 1
+		}
+	}
+	return found, match == 1
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the authenticated caller of a request.
+func PrincipalFrom(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
+// Require lets a request through only with a valid token whose role is one
+// of roles (admin always passes): 401 without a known token, 403 otherwise.
+func (t *Tokens) Require(roles ...Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := t.authenticate(r)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="engine"`)
+				WriteProblem(w, NewProblem(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required"))
+				return
+			}
+			if p.Role != RoleAdmin && !slices.Contains(roles, p.Role) {
+				WriteProblem(w, NewProblem(http.StatusForbidden, "forbidden", "the token's role may not do this"))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		})
+	}
+}

@@ -1,0 +1,74 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/cockroachdb/errors"
+)
+
+// MaxBody is the largest request body accepted.
+const MaxBody = 1 << 20
+
+// ReadBody checks the content type and reads at most MaxBody bytes. It
+// returns a 415 problem for a body that is not application/json and a 413
+// problem for one that is too large.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" || (params["charset"] != "" && !equalFold(params["charset"], "utf-8")) {
+		return nil, NewProblem(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json")
+	}
+	if r.ContentLength > MaxBody {
+		return nil, NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", "the body must not exceed 1 MiB")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", "the body must not exceed 1 MiB")
+		}
+		return nil, NewProblem(http.StatusBadRequest, "unreadable_body", "the body could not be read")
+	}
+	return body, nil
+}
+
+// Decode parses body as exactly one JSON value of type T, refusing unknown
+// fields and wrong types with a 400 problem that names the offending field.
+func Decode[T any](body []byte) (T, error) {
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, malformed(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return v, NewProblem(http.StatusBadRequest, "malformed_json", "the body must hold exactly one JSON value")
+	}
+	return v, nil
+}
+
+func malformed(err error) *Problem {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		p := NewProblem(http.StatusBadRequest, "malformed_json", "field "+te.Field+" must be "+te.Type.String())
+		p.Errors = map[string]string{te.Field: "must be " + te.Type.String()}
+		return p
+	case errors.As(err, &se):
+		return NewProblem(http.StatusBadRequest, "malformed_json", "invalid JSON at offset "+strconv.FormatInt(se.Offset, 10))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return NewProblem(http.StatusBadRequest, "malformed_json", "the body is empty or truncated")
+	}
+	// encoding/json reports unknown fields only as text.
+	return NewProblem(http.StatusBadRequest, "malformed_json", err.Error())
+}
+
+func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,39 @@
+// Package testnats starts a real embedded nats-server for tests, configured
+// like the engine's own (JetStream on disk, sync_interval: always).
+package testnats
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/orderengine/engine/eventstore"
+)
+
+// Start runs an embedded JetStream server listening on a random loopback
+// port, stores its files under tb.TempDir() and stops it at the end of the
+// test. It returns the server and a connection to it.
+func Start(tb testing.TB) (*server.Server, *nats.Conn) {
+	tb.Helper()
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: tb.TempDir(), Listen: "127.0.0.1:-1"})
+	if err != nil {
+		tb.Fatalf("start nats-server: %v", err)
+	}
+	tb.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns, Connect(tb, ns)
+}
+
+// Connect opens another connection to ns, closed at the end of the test.
+func Connect(tb testing.TB, ns *server.Server) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		tb.Fatalf("connect to nats-server: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
