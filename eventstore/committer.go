@@ -190,9 +190,9 @@ func (c *committer) commitGroup(group []*pending) {
 
 // pubResponse is JetStream's answer to a publish or a batch commit.
 type pubResponse struct {
-	Seq       uint64               `json:"seq"`
-	Duplicate bool                 `json:"duplicate"`
-	Count     uint64               `json:"count"`
+	Seq       uint64              `json:"seq"`
+	Duplicate bool                `json:"duplicate"`
+	Count     uint64              `json:"count"`
 	Error     *jetstream.APIError `json:"error"`
 }
 
