@@ -182,16 +182,18 @@ func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOption
 			r.cache.put(subject, res.After)
 			return res, nil
 		case errors.Is(err, errAlreadyStored):
-			// Our own earlier publish got through; answer from the store.
+			// Our own earlier publish got through, or a twin of this command
+			// with the same idempotency key did: answer from the store.
 			r.cache.remove(subject)
+			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr == nil && ok {
+				return Result[S]{Replay: &rec}, nil
+			}
 			after, err := r.Load(ctx, id)
 			return Result[S]{Before: snap, After: after}, err
 		case errors.Is(err, domain.ErrConflict):
 			r.cache.remove(subject)
-			if o.IdemKey != "" {
-				if rec, ok, lerr := r.store.LookupIdempotency(ctx, o.IdemKey); lerr == nil && ok {
-					return Result[S]{Replay: &rec}, nil
-				}
+			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr == nil && ok {
+				return Result[S]{Replay: &rec}, nil
 			}
 			if attempt >= o.MaxAttempts {
 				return Result[S]{}, errors.Wrapf(err, "%s still conflicting after %d attempts", subject, attempt)
@@ -205,6 +207,15 @@ func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOption
 			return Result[S]{}, err
 		}
 	}
+}
+
+// lookupRecord finds the record of a twin command that won the race for
+// the same idempotency key.
+func (r *Repository[S, E]) lookupRecord(ctx context.Context, o UpdateOptions[S]) (IdemRecord, bool, error) {
+	if o.IdemKey == "" {
+		return IdemRecord{}, false, nil
+	}
+	return r.store.LookupIdempotency(ctx, o.IdemKey)
 }
 
 // append seals events into envelopes chained after snap and commits them,

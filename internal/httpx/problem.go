@@ -117,3 +117,8 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// PreconditionFailed says If-Match named version want while the order is at got.
+func PreconditionFailed(want, got uint64) error {
+	return errors.Wrapf(ErrPreconditionFailed, "If-Match names version %d but the order is at version %d", want, got)
+}

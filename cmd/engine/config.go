@@ -1,0 +1,41 @@
+package main
+
+import (
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// config is the environment of API.md, read once at start.
+type config struct {
+	HTTPAddr       string
+	DataDir        string
+	NATSURL        string
+	DatabaseURL    string
+	APITokens      string
+	ReservationTTL time.Duration
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		HTTPAddr:    or(getenv("ENGINE_HTTP_ADDR"), "127.0.0.1:8080"),
+		DataDir:     or(getenv("ENGINE_DATA_DIR"), "./data"),
+		NATSURL:     getenv("NATS_URL"),
+		DatabaseURL: getenv("DATABASE_URL"),
+		APITokens:   getenv("ENGINE_API_TOKENS"),
+	}
+	ttl, err := time.ParseDuration(or(getenv("ENGINE_RESERVATION_TTL"), "15m"))
+	if err != nil || ttl <= 0 {
+		return config{}, errors.WithHint(errors.Newf("ENGINE_RESERVATION_TTL %q is not a positive duration", getenv("ENGINE_RESERVATION_TTL")),
+			"use a Go duration such as 15m or 90s")
+	}
+	c.ReservationTTL = ttl
+	return c, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

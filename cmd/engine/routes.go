@@ -1,0 +1,96 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/httpx"
+)
+
+type serverDeps struct {
+	app    *commands.App
+	store  *eventstore.Store
+	tokens *httpx.Tokens
+	log    *slog.Logger
+}
+
+// newServer is the engine's HTTP API; every route is here, each behind the
+// roles of API.md that may call it.
+func newServer(d serverDeps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, requestLog(d.log), recoverer(d.log))
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, "not_found", "no such route"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteProblem(w, httpx.NewProblem(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
+	})
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", handleReady(d))
+
+	orders := d.tokens.Require(httpx.RoleClient)
+	admin := d.tokens.Require(httpx.RoleAdmin)
+	r.With(orders).Post("/v1/orders", commands.HandlePlaceOrder(d.app))
+	r.With(orders).Post("/v1/orders/{id}/payment", commands.HandlePayOrder(d.app))
+	r.With(orders).Post("/v1/orders/{id}/shipment", commands.HandleShipOrder(d.app))
+	r.With(orders).Post("/v1/orders/{id}/delivery", commands.HandleDeliverOrder(d.app))
+	r.With(orders).Post("/v1/orders/{id}/cancellation", commands.HandleCancelOrder(d.app))
+	r.With(admin).Put("/v1/inventory/{sku}", commands.HandleSetOnHand(d.app))
+	r.With(admin).Post("/v1/inventory/{sku}/restock", commands.HandleRestock(d.app))
+	return r
+}
+
+func handleReady(d serverDeps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := d.store.Ping(r.Context()); err != nil {
+			p := httpx.NewProblem(http.StatusServiceUnavailable, "not_ready", "the event store is not reachable")
+			p.RetryAfter = 1
+			httpx.WriteProblem(w, p)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+// requestLog writes one JSON line per request with its request id.
+func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			start := time.Now()
+			next.ServeHTTP(ww, r)
+			route := chi.RouteContext(r.Context()).RoutePattern()
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("request_id", middleware.GetReqID(r.Context())),
+				slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", ww.Status()), slog.Duration("duration", time.Since(start)))
+		})
+	}
+}
+
+// recoverer turns a panic in a handler into a logged 500 problem.
+func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.ErrorContext(r.Context(), "panic in handler", "panic", v, "request_id", middleware.GetReqID(r.Context()))
+					httpx.WriteProblem(w, httpx.NewProblem(http.StatusInternalServerError, "internal", "internal error"))
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}

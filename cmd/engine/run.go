@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/httpx"
+)
+
+const usage = `usage: engine [serve]
+
+  serve   run the order engine (default); configuration from the environment, see README.md
+`
+
+// run is the whole program; main only calls it, tests call it too.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		_, _ = fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		_, _ = fmt.Fprint(stderr, usage)
+		return errors.Newf("unknown command %q", cmd)
+	}
+}
+
+// serve runs the engine until ctx ends or SIGINT/SIGTERM arrives, then shuts
+// down in order: stop accepting and finish the requests in flight, stop the
+// committer, drain and close NATS (the embedded server last), so every
+// acknowledged command is on disk and none is half-written.
+func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	tokens, err := loadTokens(cfg.APITokens, stdout)
+	if err != nil {
+		return err
+	}
+	nc, closeNATS, err := eventstore.Connect(ctx, eventstore.ConnectOptions{URL: cfg.NATSURL, DataDir: cfg.DataDir, Name: "engine"})
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	app := commands.NewApp(store, log)
+	srv := &http.Server{
+		Handler:           newServer(serverDeps{app: app, store: store, tokens: tokens, log: log}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return errors.Wrapf(err, "listen on %s", cfg.HTTPAddr)
+	}
+	_, _ = fmt.Fprintf(stdout, "engine listening on http://%s\n", ln.Addr())
+	log.Info("engine started", "addr", ln.Addr().String(), "embedded_nats", cfg.NATSURL == "", "data_dir", cfg.DataDir)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return errors.Wrap(err, "http server")
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return errors.Wrap(err, "http shutdown")
+	}
+	return nil
+}
+
+// loadTokens parses ENGINE_API_TOKENS, or makes one admin token and prints
+// it once when none is configured.
+func loadTokens(spec string, stdout io.Writer) (*httpx.Tokens, error) {
+	if spec != "" {
+		return httpx.ParseTokens(spec)
+	}
+	tok, tokens := httpx.GenerateAdminToken()
+	_, _ = fmt.Fprintf(stdout, "ENGINE_API_TOKENS is not set; generated admin token (shown once): %s\n", tok)
+	return tokens, nil
+}

@@ -1,0 +1,33 @@
+package commands
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/cockroachdb/errors"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/orderengine/engine/domain"
+)
+
+// updateOrder decides cmd against order id; the order must exist.
+func (a *App) updateOrder(ctx context.Context, m Meta, id string, cmd domain.OrderCommand) (Outcome, error) {
+	if !domain.ValidOrderID(id) {
+		// Checked before the id becomes part of a subject.
+		return Outcome{}, errors.Wrapf(domain.ErrNotFound, "no order %q", id)
+	}
+	return update(ctx, a.Orders, id, m, func(s domain.Order) ([]domain.OrderEvent, error) {
+		return domain.DecideOrder(s, cmd)
+	}, orderResponse(http.StatusOK))
+}
+
+// handleOrderCommand is the HTTP side shared by the commands on an existing
+// order: Req is the body, toCmd builds the domain command from it.
+func handleOrderCommand[Req any](a *App, toCmd func(a *App, req Req) domain.OrderCommand) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		serve(a, w, r, func(ctx context.Context, m Meta, req Req) (Outcome, error) {
+			return a.updateOrder(ctx, m, id, toCmd(a, req))
+		})
+	}
+}

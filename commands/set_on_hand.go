@@ -1,0 +1,43 @@
+package commands
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/orderengine/engine/domain"
+)
+
+// SetOnHand sets a SKU's on-hand count (creating the SKU); it may not go
+// below what is reserved.
+type SetOnHand struct {
+	OnHand int64 `json:"on_hand"`
+}
+
+// SetOnHand sets sku's on-hand. It fails with a ValidationError (bad SKU or
+// count) or ErrInvalidTransition (below reserved).
+func (a *App) SetOnHand(ctx context.Context, m Meta, sku string, c SetOnHand) (Outcome, error) {
+	return a.updateSKU(ctx, m, sku, domain.SetOnHand{SKU: sku, OnHand: c.OnHand, At: a.Now()})
+}
+
+// HandleSetOnHand serves PUT /v1/inventory/{sku}.
+func HandleSetOnHand(a *App) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sku := chi.URLParam(r, "sku")
+		serve(a, w, r, func(ctx context.Context, m Meta, c SetOnHand) (Outcome, error) {
+			return a.SetOnHand(ctx, m, sku, c)
+		})
+	}
+}
+
+// updateSKU decides cmd against sku, after checking that the SKU is a valid
+// subject token: "A.>" must be a 422, never a wildcard.
+func (a *App) updateSKU(ctx context.Context, m Meta, sku string, cmd domain.SKUCommand) (Outcome, error) {
+	if !domain.ValidSKU(sku) {
+		return Outcome{}, &domain.ValidationError{Fields: map[string]string{"sku": "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}}
+	}
+	return update(ctx, a.SKUs, sku, m, func(s domain.SKU) ([]domain.SKUEvent, error) {
+		return domain.DecideSKU(s, cmd)
+	}, inventoryResponse)
+}
