@@ -161,4 +161,3 @@ func (k *inflightKeys) acquire(key string) (release func(), ok bool) {
 		k.mu.Unlock()
 	}, true
 }
-
