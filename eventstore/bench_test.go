@@ -14,19 +14,15 @@ import (
 	"github.com/orderengine/engine/internal/testnats"
 )
 
-// appenders is the concurrency of the group-commit benchmarks: 64 goroutines
-// appending to distinct aggregates, as in a busy checkout.
-const appenders = 64
-
-// runConcurrently spreads b.N operations over appenders goroutines and
-// reports operations per second.
-func runConcurrently(b *testing.B, op func(worker, i int) error) {
+// runConcurrently spreads b.N operations over n goroutines and reports
+// operations per second.
+func runConcurrently(b *testing.B, n int, op func(worker, i int) error) {
 	b.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for w := range appenders {
+	for w := range n {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
@@ -45,41 +41,47 @@ func runConcurrently(b *testing.B, op func(worker, i int) error) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
 }
 
-// BenchmarkAppendGroupCommit measures Repository.Update (one event with
-// expected sequence, hash chained) from 64 concurrent appenders to distinct
-// aggregates, on an embedded server with sync_interval: always.
-func BenchmarkAppendGroupCommit(b *testing.B) {
-	_, nc := testnats.Start(b)
-	s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
-	if err != nil {
-		b.Fatal(err)
+// BenchmarkAppend compares, on the same server configuration (embedded,
+// sync_interval: always) in the same run:
+//   - group-commit: Repository.Update, one event per command with expected
+//     sequence and hash chain, concurrent appenders on distinct aggregates;
+//   - raw-sync-publish: the baseline, one synchronous JetStream publish per
+//     message (wait for the ack, then send the next), same concurrency and
+//     about the same payload size.
+//
+// 64 appenders is the goal; 256 shows how the batch grows with load.
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range []int{64, 256} {
+		b.Run(fmt.Sprintf("group-commit/appenders=%d", n), func(b *testing.B) {
+			_, nc := testnats.Start(b)
+			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			repo := eventstore.NewRepository(s, tallyKind, 100_000)
+			runConcurrently(b, n, func(w, i int) error {
+				_, err := repo.Update(context.Background(), fmt.Sprintf("b%d", w), eventstore.UpdateOptions[tally]{
+					CommandID: fmt.Sprintf("c%d", i),
+				}, note("x"))
+				return err
+			})
+			st := s.CommitStats()
+			b.ReportMetric(float64(st.Messages)/float64(st.Batches), "msgs/batch")
+		})
+		b.Run(fmt.Sprintf("raw-sync-publish/appenders=%d", n), func(b *testing.B) {
+			_, nc := testnats.Start(b)
+			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			js, _ := jetstream.New(nc)
+			payload := make([]byte, 420) // about the size of one envelope
+			runConcurrently(b, n, func(w, i int) error {
+				_, err := js.Publish(context.Background(), fmt.Sprintf("orders.b%d", w), payload)
+				return err
+			})
+		})
 	}
-	defer s.Close()
-	repo := eventstore.NewRepository(s, tallyKind, 100_000)
-	runConcurrently(b, func(w, i int) error {
-		_, err := repo.Update(context.Background(), fmt.Sprintf("b%d", w), eventstore.UpdateOptions[tally]{
-			CommandID: fmt.Sprintf("c%d", i),
-		}, note("x"))
-		return err
-	})
-	st := s.CommitStats()
-	b.ReportMetric(float64(st.Messages)/float64(st.Batches), "msgs/batch")
-}
-
-// BenchmarkRawSyncPublish is the baseline: one synchronous JetStream publish
-// per message (wait for the ack, then send the next) from 64 concurrent
-// publishers, same server configuration, same stream, same payload size.
-func BenchmarkRawSyncPublish(b *testing.B) {
-	_, nc := testnats.Start(b)
-	s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	js, _ := jetstream.New(nc)
-	payload := make([]byte, 420) // about the size of one envelope
-	runConcurrently(b, func(w, i int) error {
-		_, err := js.Publish(context.Background(), fmt.Sprintf("orders.b%d", w), payload)
-		return err
-	})
 }

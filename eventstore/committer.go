@@ -112,12 +112,16 @@ func (c *committer) run() {
 	}
 }
 
-// linger is how long a busy committer waits for more commands before it
-// publishes. An atomic batch costs the server a fixed amount of disk work
-// (it stages the batch in a store of its own), so when commands are arriving
-// in numbers a short wait that doubles the batch halves that cost per
-// command. An idle committer does not wait at all.
-const linger = 300 * time.Microsecond
+// lingerGap and lingerMax bound how long a busy committer waits for more
+// commands before it publishes: it stops when none arrived for lingerGap, or
+// after lingerMax in all. An atomic batch costs the server a fixed amount of
+// disk work (it stages the batch in a store of its own, created and removed
+// per batch), so while commands arrive in numbers a short wait that doubles
+// the batch halves that cost per command. An idle committer does not wait.
+const (
+	lingerGap = 300 * time.Microsecond
+	lingerMax = time.Millisecond
+)
 
 // gather builds a batch starting with first: carried-over requests first,
 // then whatever is queued. A second command for a subject already in the
@@ -140,7 +144,7 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 		take(p)
 	}
 	busy := c.lastGroup.Load() > 1
-	var timer <-chan time.Time
+	var deadline time.Time
 	for n < maxBatchMsgs && len(rest) < 256 {
 		select {
 		case p := <-c.in:
@@ -151,14 +155,20 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 		if !busy {
 			break
 		}
-		if timer == nil {
-			timer = time.After(linger)
+		if deadline.IsZero() {
+			deadline = time.Now().Add(lingerMax)
 		}
+		wait := min(lingerGap, time.Until(deadline))
+		if wait <= 0 {
+			break
+		}
+		t := time.NewTimer(wait)
 		select {
 		case p := <-c.in:
+			t.Stop()
 			take(p)
 			continue
-		case <-timer:
+		case <-t.C:
 		}
 		break
 	}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is an io.Writer the engine writes to while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startEngine calls run as main does, with env, and waits until /readyz
+// answers 200. It returns the base URL, the engine's stdout and a stop
+// function that cancels the context and returns run's error.
+func startEngine(t *testing.T, env map[string]string) (base string, stdout *syncBuffer, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, stdout, &syncBuffer{}) }()
+	addr := regexp.MustCompile(`listening on (http://\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+			if resp, err := http.Get(m[1] + "/readyz"); err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					base = m[1]
+					break
+				}
+			}
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("engine stopped before it was ready: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if base == "" {
+		cancel()
+		t.Fatal("engine not ready within 30s")
+	}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, stdout, stop
+}
+
+func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestServeKeepsAcknowledgedCommandsAcrossARestart(t *testing.T) {
+	env := map[string]string{
+		"ENGINE_HTTP_ADDR":  "127.0.0.1:0",
+		"ENGINE_DATA_DIR":   t.TempDir(),
+		"ENGINE_API_TOKENS": "c-token:client,a-token:admin",
+	}
+	base, _, stop := startEngine(t, env)
+	if code, body := call(t, "PUT", base+"/v1/inventory/WIDGET", "a-token", `{"on_hand": 5}`); code != 200 || body["on_hand"] != 5.0 {
+		t.Fatalf("set on hand: %d %v", code, body)
+	}
+	code, order := call(t, "POST", base+"/v1/orders", "c-token",
+		`{"customer_id":"alice","currency":"EUR","lines":[{"sku":"WIDGET","qty":2,"unit_price_cents":250}]}`)
+	if code != http.StatusAccepted || order["status"] != "pending" || order["total_cents"] != 500.0 {
+		t.Fatalf("place order: %d %v", code, order)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	// Same data directory: what was acknowledged before the stop is there.
+	base, _, stop = startEngine(t, env)
+	id := order["order_id"].(string)
+	code, cancelled := call(t, "POST", base+"/v1/orders/"+id+"/cancellation", "c-token", `{"reason":"changed my mind"}`)
+	if code != 200 || cancelled["status"] != "cancelled" || cancelled["version"] != 2.0 {
+		t.Fatalf("cancel after restart: %d %v", code, cancelled)
+	}
+	if code, body := call(t, "POST", base+"/v1/inventory/WIDGET/restock", "a-token", `{"qty": 3}`); code != 200 || body["on_hand"] != 8.0 || body["version"] != 2.0 {
+		t.Fatalf("restock after restart: %d %v", code, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("second shutdown: %v", err)
+	}
+}
+
+func TestServeWithoutTokensPrintsOneAdminToken(t *testing.T) {
+	base, stdout, _ := startEngine(t, map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": t.TempDir()})
+	m := regexp.MustCompile(`generated admin token \(shown once\): (\S+)`).FindAllStringSubmatch(stdout.String(), -1)
+	if len(m) != 1 {
+		t.Fatalf("want the token printed once, stdout:\n%s", stdout.String())
+	}
+	if code, _ := call(t, "PUT", base+"/v1/inventory/X1", m[0][1], `{"on_hand": 1}`); code != 200 {
+		t.Errorf("generated token refused: %d", code)
+	}
+	if code, _ := call(t, "PUT", base+"/v1/inventory/X1", "wrong", `{"on_hand": 1}`); code != 401 {
+		t.Errorf("wrong token: %d, want 401", code)
+	}
+}
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"token without role":  {"ENGINE_API_TOKENS": "abc"},
+		"unknown role":        {"ENGINE_API_TOKENS": "abc:root"},
+		"bad reservation ttl": {"ENGINE_RESERVATION_TTL": "soon"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env["ENGINE_DATA_DIR"] = t.TempDir()
+			env["ENGINE_HTTP_ADDR"] = "127.0.0.1:0"
+			err := run(context.Background(), nil, func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+			if err == nil {
+				t.Fatal("run accepted a bad configuration")
+			}
+		})
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, &syncBuffer{}, &syncBuffer{}); err == nil {
+		t.Error("unknown subcommand accepted")
+	}
+}
