@@ -18,7 +18,8 @@ const SchemaVersion = 1
 func EncodeOrderEvent(e OrderEvent) (typ string, data []byte, err error) {
 	switch e.(type) {
 	case OrderPlaced, OrderConfirmed, OrderRejected, OrderPaid,
-		OrderShipped, OrderDelivered, OrderCancelled, OrderExpired:
+		OrderShipped, OrderDelivered, OrderCancelled, OrderExpired,
+		LineReserved, LineRefused:
 	default:
 		return "", nil, errors.AssertionFailedf("domain: cannot encode order event %T", e)
 	}
@@ -55,6 +56,10 @@ func DecodeOrderEvent(typ string, schemaVersion int, data []byte) (OrderEvent, e
 		return decodeOrder[OrderCancelled](typ, data)
 	case OrderExpired{}.EventType():
 		return decodeOrder[OrderExpired](typ, data)
+	case LineReserved{}.EventType():
+		return decodeOrder[LineReserved](typ, data)
+	case LineRefused{}.EventType():
+		return decodeOrder[LineRefused](typ, data)
 	default:
 		return nil, errors.Newf("domain: unknown order event type %q", typ)
 	}

@@ -22,6 +22,9 @@ func TestOrderEventRoundTrip(t *testing.T) {
 		OrderCancelled{Reason: "why", PreviousStatus: StatusPaid, RefundDueCents: 42, At: t0},
 		OrderCancelled{PreviousStatus: StatusPending, At: t0},
 		OrderExpired{At: t0},
+		LineReserved{SKU: "apple", At: t0},
+		LineRefused{SKU: "apple", Available: 3, At: t0},
+		LineRefused{SKU: "apple", At: t0},
 	}
 	for _, e := range events {
 		typ, data, err := EncodeOrderEvent(e)
@@ -78,6 +81,14 @@ func TestEventJSONShape(t *testing.T) {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("OrderPlaced JSON %s lacks %s", data, key)
 		}
+	}
+	_, data, _ = EncodeOrderEvent(LineRefused{SKU: "apple", At: t0})
+	if want := `{"sku":"apple","available":0,"at":"2025-03-14T09:26:53Z"}`; string(data) != want {
+		t.Fatalf("got %s, want %s", data, want)
+	}
+	_, data, _ = EncodeOrderEvent(LineReserved{SKU: "apple", At: t0})
+	if want := `{"sku":"apple","at":"2025-03-14T09:26:53Z"}`; string(data) != want {
+		t.Fatalf("got %s, want %s", data, want)
 	}
 	_, data, _ = EncodeSKUEvent(ReservationRefused{ReservationID: "r", OrderID: "o", Qty: 1, At: t0})
 	if want := `{"reservation_id":"r","order_id":"o","qty":1,"available":0,"at":"2025-03-14T09:26:53Z"}`; string(data) != want {
@@ -144,7 +155,8 @@ func TestDecidedEventsRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeOrderEvent(f *testing.F) {
-	for _, e := range []OrderEvent{placedEvent(), OrderCancelled{PreviousStatus: StatusPaid, At: t0}} {
+	for _, e := range []OrderEvent{placedEvent(), OrderCancelled{PreviousStatus: StatusPaid, At: t0},
+		LineReserved{SKU: "a", At: t0}, LineRefused{SKU: "a", Available: 1, At: t0}} {
 		typ, data, _ := EncodeOrderEvent(e)
 		f.Add(typ, data)
 	}

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -49,6 +50,10 @@ type Order struct {
 	CancelReason   string
 	RejectReason   string
 	Status         OrderStatus
+	// LineOutcomes holds the reservation outcome of each line decided so
+	// far, by SKU: true reserved, false refused. Treat it as read-only:
+	// EvolveOrder copies it on write so that earlier states stay valid.
+	LineOutcomes map[string]bool
 	// Version is the number of events applied, which equals the stream
 	// position the next append must expect.
 	Version     uint64
@@ -76,7 +81,7 @@ func (o Order) Terminal() bool {
 // facts already decided, so it trusts them instead of re-checking the
 // rules, which keeps replays of old histories working when rules tighten.
 // It never writes into memory it was given: the result shares no slice
-// that EvolveOrder changed with s or e.
+// or map that EvolveOrder changed with s or e.
 //
 // EvolveOrder panics with an assertion failure only for a value outside
 // the closed event set (nil, or a pointer to an event), which DecideOrder
@@ -113,10 +118,24 @@ func EvolveOrder(s Order, e OrderEvent) Order {
 		s.RefundDueCents = e.RefundDueCents
 	case OrderExpired:
 		s.Status = StatusExpired
+	case LineReserved:
+		s.LineOutcomes = withLineOutcome(s.LineOutcomes, e.SKU, true)
+	case LineRefused:
+		s.LineOutcomes = withLineOutcome(s.LineOutcomes, e.SKU, false)
 	default:
 		panic(errors.AssertionFailedf("domain: unknown order event %T", e))
 	}
 	s.Version++
 	s.UpdatedAt = e.OccurredAt()
 	return s
+}
+
+// withLineOutcome returns a copy of m with sku set to reserved.
+func withLineOutcome(m map[string]bool, sku string, reserved bool) map[string]bool {
+	out := maps.Clone(m)
+	if out == nil {
+		out = make(map[string]bool, 1)
+	}
+	out[sku] = reserved
+	return out
 }

@@ -68,14 +68,26 @@ type ExpireOrder struct {
 	At  time.Time
 }
 
-func (PlaceOrder) isOrderCommand()   {}
-func (ConfirmOrder) isOrderCommand() {}
-func (RejectOrder) isOrderCommand()  {}
-func (PayOrder) isOrderCommand()     {}
-func (ShipOrder) isOrderCommand()    {}
-func (DeliverOrder) isOrderCommand() {}
-func (CancelOrder) isOrderCommand()  {}
-func (ExpireOrder) isOrderCommand()  {}
+// RecordReservation reports the SKU aggregate's answer to the reserve
+// request of one line. The reservation processor sends it once per line,
+// possibly more than once, and possibly after the order has moved on.
+// Available is what the SKU could still grant, reported on a refusal.
+type RecordReservation struct {
+	SKU       string
+	Granted   bool
+	Available int64
+	At        time.Time
+}
+
+func (PlaceOrder) isOrderCommand()        {}
+func (ConfirmOrder) isOrderCommand()      {}
+func (RejectOrder) isOrderCommand()       {}
+func (PayOrder) isOrderCommand()          {}
+func (ShipOrder) isOrderCommand()         {}
+func (DeliverOrder) isOrderCommand()      {}
+func (CancelOrder) isOrderCommand()       {}
+func (ExpireOrder) isOrderCommand()       {}
+func (RecordReservation) isOrderCommand() {}
 
 var (
 	_ OrderCommand = PlaceOrder{}
@@ -86,4 +98,5 @@ var (
 	_ OrderCommand = DeliverOrder{}
 	_ OrderCommand = CancelOrder{}
 	_ OrderCommand = ExpireOrder{}
+	_ OrderCommand = RecordReservation{}
 )

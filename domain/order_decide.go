@@ -10,11 +10,14 @@ import (
 
 // DecideOrder decides which events command c produces on order s. It
 // returns no events and a nil error when c is a redelivery of an outcome
-// already recorded (confirm, reject, expire), so the saga can retry freely.
+// already recorded (confirm, reject, expire, a line's reservation), so the
+// saga can retry freely, and for a reservation outcome that arrives after
+// the order stopped being pending.
 //
 // Errors, to be compared with errors.Is:
 //   - ErrConflict: PlaceOrder on an order that exists;
-//   - ErrNotFound: any other command on an order that does not exist;
+//   - ErrNotFound: any other command on an order that does not exist, or
+//     a reservation outcome for a SKU the order has no line for;
 //   - ErrInvalidTransition: the order's status does not allow c (checked
 //     before the fields, so a client learns first that the action is
 //     impossible), or an expiry that is not due yet;
@@ -45,6 +48,8 @@ func DecideOrder(s Order, c OrderCommand) ([]OrderEvent, error) {
 		return decideCancel(s, c)
 	case ExpireOrder:
 		return decideExpire(s, c)
+	case RecordReservation:
+		return decideRecordReservation(s, c)
 	default:
 		return nil, errors.AssertionFailedf("domain: unknown order command %T", c)
 	}
@@ -270,4 +275,51 @@ func decideExpire(s Order, c ExpireOrder) ([]OrderEvent, error) {
 			"retry at or after the due time")
 	}
 	return []OrderEvent{OrderExpired{At: at}}, nil
+}
+
+// reasonInsufficientStock is the RejectReason of an order rejected because
+// one of its lines was refused.
+const reasonInsufficientStock = "insufficient stock"
+
+func decideRecordReservation(s Order, c RecordReservation) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(s.Lines, func(l Line) bool { return l.SKU == c.SKU }) {
+		return nil, errors.Wrapf(ErrNotFound, "order has no line for sku %s", c.SKU)
+	}
+	// A late outcome needs nothing: whatever moved the order out of
+	// pending also asked to release every line, later in each SKU's
+	// stream than this reserve, so a late grant is released there.
+	if s.Status != StatusPending {
+		return nil, nil
+	}
+	if _, recorded := s.LineOutcomes[c.SKU]; recorded {
+		return nil, nil
+	}
+	if !c.Granted {
+		// All or nothing: one short line rejects the order at once, and
+		// the rejection releases the lines already granted.
+		return []OrderEvent{
+			LineRefused{SKU: c.SKU, Available: c.Available, At: at},
+			OrderRejected{Reason: reasonInsufficientStock, ShortSKUs: []string{c.SKU}, At: at},
+		}, nil
+	}
+	events := []OrderEvent{LineReserved{SKU: c.SKU, At: at}}
+	if allReservedBut(s, c.SKU) {
+		events = append(events, OrderConfirmed{At: at})
+	}
+	return events, nil
+}
+
+// allReservedBut reports whether every line of s other than sku is
+// reserved.
+func allReservedBut(s Order, sku string) bool {
+	for _, l := range s.Lines {
+		if l.SKU != sku && !s.LineOutcomes[l.SKU] {
+			return false
+		}
+	}
+	return true
 }

@@ -15,15 +15,16 @@ import (
 type outcome int
 
 const (
-	allowed  outcome = iota // events and no error
-	noop                    // no events, no error (idempotent redelivery)
+	allowed  outcome = iota // events that move the order, no error
+	recorded                // events that keep the status (a line outcome), no error
+	noop                    // no events, no error (idempotent redelivery, late outcome)
 	notFound                // ErrNotFound
 	conflict                // ErrConflict
 	refused                 // ErrInvalidTransition
 )
 
 func (o outcome) String() string {
-	return [...]string{"allowed", "noop", "not found", "conflict", "refused"}[o]
+	return [...]string{"allowed", "recorded", "noop", "not found", "conflict", "refused"}[o]
 }
 
 // matrixCommands are valid commands of every kind, timed so that an
@@ -37,40 +38,56 @@ var matrixCommands = []OrderCommand{
 	DeliverOrder{At: at(time.Hour)},
 	CancelOrder{Reason: "changed my mind", At: at(time.Hour)},
 	ExpireOrder{TTL: testTTL, At: at(time.Hour)},
+	RecordReservation{SKU: "apple", Granted: true, At: at(time.Hour)},
+	RecordReservation{SKU: "apple", Available: 1, At: at(time.Hour)},
 }
 
-// wantMatrix[status][command] follows the order's life in API.md.
-var wantMatrix = map[OrderStatus][8]outcome{
-	//                Place     Confirm   Reject    Pay       Ship      Deliver   Cancel    Expire
-	"":              {allowed, notFound, notFound, notFound, notFound, notFound, notFound, notFound},
-	StatusPending:   {conflict, allowed, allowed, refused, refused, refused, allowed, refused},
-	StatusConfirmed: {conflict, noop, refused, allowed, refused, refused, allowed, allowed},
-	StatusRejected:  {conflict, refused, noop, refused, refused, refused, refused, refused},
-	StatusPaid:      {conflict, refused, refused, refused, allowed, refused, allowed, refused},
-	StatusShipped:   {conflict, refused, refused, refused, refused, allowed, refused, refused},
-	StatusDelivered: {conflict, refused, refused, refused, refused, refused, refused, refused},
-	StatusCancelled: {conflict, refused, refused, refused, refused, refused, refused, refused},
-	StatusExpired:   {conflict, refused, refused, refused, refused, refused, refused, noop},
+// wantMatrix[status][command] follows the order's life in API.md. A
+// reservation outcome is never refused: once the order is no longer
+// pending it is late, and late outcomes need nothing.
+var wantMatrix = map[OrderStatus][10]outcome{
+	//                Place     Confirm   Reject    Pay       Ship      Deliver   Cancel    Expire    Grant     Refuse
+	"":              {allowed, notFound, notFound, notFound, notFound, notFound, notFound, notFound, notFound, notFound},
+	StatusPending:   {conflict, allowed, allowed, refused, refused, refused, allowed, refused, recorded, allowed},
+	StatusConfirmed: {conflict, noop, refused, allowed, refused, refused, allowed, allowed, noop, noop},
+	StatusRejected:  {conflict, refused, noop, refused, refused, refused, refused, refused, noop, noop},
+	StatusPaid:      {conflict, refused, refused, refused, allowed, refused, allowed, refused, noop, noop},
+	StatusShipped:   {conflict, refused, refused, refused, refused, allowed, refused, refused, noop, noop},
+	StatusDelivered: {conflict, refused, refused, refused, refused, refused, refused, refused, noop, noop},
+	StatusCancelled: {conflict, refused, refused, refused, refused, refused, refused, refused, noop, noop},
+	StatusExpired:   {conflict, refused, refused, refused, refused, refused, refused, noop, noop, noop},
+}
+
+// commandName names c in subtests; the two reservation outcomes differ
+// only by a field.
+func commandName(c OrderCommand) string {
+	if r, ok := c.(RecordReservation); ok {
+		return fmt.Sprintf("%T/granted=%v", c, r.Granted)
+	}
+	return fmt.Sprintf("%T", c)
 }
 
 func TestDecideOrderTransitionMatrix(t *testing.T) {
 	t.Parallel()
 	for _, st := range allStatuses {
 		for i, c := range matrixCommands {
-			name := fmt.Sprintf("%s/%T", cmp(st == "", "not-existing", string(st)), c)
+			name := fmt.Sprintf("%s/%s", cmp(st == "", "not-existing", string(st)), commandName(c))
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				s := foldOrder(t, historyFor(st))
 				events, err := DecideOrder(s, c)
 				want := wantMatrix[st][i]
 				switch want {
-				case allowed:
-					if err != nil || len(events) != 1 {
-						t.Fatalf("want one event, got %v, %v", events, err)
+				case allowed, recorded:
+					if err != nil || len(events) == 0 {
+						t.Fatalf("want events, got %v, %v", events, err)
 					}
-					next := EvolveOrder(s, events[0])
-					if next.Version != s.Version+1 || next.Status == s.Status {
-						t.Fatalf("event %T did not move the order: %+v", events[0], next)
+					next := s
+					for _, e := range events {
+						next = EvolveOrder(next, e)
+					}
+					if next.Version != s.Version+uint64(len(events)) || (next.Status != s.Status) != (want == allowed) {
+						t.Fatalf("events %v: want %s, got %+v", events, want, next)
 					}
 				case noop:
 					if err != nil || len(events) != 0 {
@@ -214,6 +231,7 @@ func TestDecideOrderProgrammingErrors(t *testing.T) {
 		{"zero time on place", Order{}, PlaceOrder{OrderID: testOrderID}},
 		{"zero TTL", confirmed, ExpireOrder{At: at(time.Hour)}},
 		{"negative TTL", foldOrder(t, historyFor(StatusExpired)), ExpireOrder{TTL: -time.Second, At: at(time.Hour)}},
+		{"zero time on a reservation outcome", foldOrder(t, historyFor(StatusPending)), RecordReservation{SKU: "apple", Granted: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -72,6 +72,20 @@ type OrderExpired struct {
 	At time.Time `json:"at"`
 }
 
+// LineReserved records that the stock of one line is held for the order.
+type LineReserved struct {
+	SKU string    `json:"sku"`
+	At  time.Time `json:"at"`
+}
+
+// LineRefused records that one line could not be reserved and what the
+// SKU had available then; an OrderRejected follows it in the same append.
+type LineRefused struct {
+	SKU       string    `json:"sku"`
+	Available int64     `json:"available"`
+	At        time.Time `json:"at"`
+}
+
 func (OrderPlaced) isOrderEvent()    {}
 func (OrderConfirmed) isOrderEvent() {}
 func (OrderRejected) isOrderEvent()  {}
@@ -80,6 +94,8 @@ func (OrderShipped) isOrderEvent()   {}
 func (OrderDelivered) isOrderEvent() {}
 func (OrderCancelled) isOrderEvent() {}
 func (OrderExpired) isOrderEvent()   {}
+func (LineReserved) isOrderEvent()   {}
+func (LineRefused) isOrderEvent()    {}
 
 // EventType returns "OrderPlaced".
 func (OrderPlaced) EventType() string { return "OrderPlaced" }
@@ -105,6 +121,12 @@ func (OrderCancelled) EventType() string { return "OrderCancelled" }
 // EventType returns "OrderExpired".
 func (OrderExpired) EventType() string { return "OrderExpired" }
 
+// EventType returns "LineReserved".
+func (LineReserved) EventType() string { return "LineReserved" }
+
+// EventType returns "LineRefused".
+func (LineRefused) EventType() string { return "LineRefused" }
+
 // OccurredAt returns At.
 func (e OrderPlaced) OccurredAt() time.Time { return e.At }
 
@@ -129,6 +151,12 @@ func (e OrderCancelled) OccurredAt() time.Time { return e.At }
 // OccurredAt returns At.
 func (e OrderExpired) OccurredAt() time.Time { return e.At }
 
+// OccurredAt returns At.
+func (e LineReserved) OccurredAt() time.Time { return e.At }
+
+// OccurredAt returns At.
+func (e LineRefused) OccurredAt() time.Time { return e.At }
+
 var (
 	_ OrderEvent = OrderPlaced{}
 	_ OrderEvent = OrderConfirmed{}
@@ -138,4 +166,6 @@ var (
 	_ OrderEvent = OrderDelivered{}
 	_ OrderEvent = OrderCancelled{}
 	_ OrderEvent = OrderExpired{}
+	_ OrderEvent = LineReserved{}
+	_ OrderEvent = LineRefused{}
 )

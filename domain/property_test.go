@@ -1,8 +1,10 @@
 package domain
 
 import (
+	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 // orderEdges lists every status change an event may cause.
 var orderEdges = map[[2]OrderStatus]bool{
 	{"", StatusPending}:                true,
+	{StatusPending, StatusPending}:     true, // a line outcome recorded
 	{StatusPending, StatusConfirmed}:   true,
 	{StatusPending, StatusRejected}:    true,
 	{StatusPending, StatusCancelled}:   true,
@@ -30,7 +33,7 @@ var orderEdges = map[[2]OrderStatus]bool{
 }
 
 func orderCommandFor(op, arg byte, s Order, now time.Time) OrderCommand {
-	switch op % 8 {
+	switch op % 10 {
 	case 0:
 		c := PlaceOrder{OrderID: testOrderID, CustomerID: "c1", Currency: "USD", At: now}
 		for i := 0; i < int(arg%4); i++ {
@@ -53,15 +56,51 @@ func orderCommandFor(op, arg byte, s Order, now time.Time) OrderCommand {
 		return DeliverOrder{At: now}
 	case 6:
 		return CancelOrder{Reason: strings.Repeat("x", int(arg)*2), At: now}
-	default:
+	case 7:
 		return ExpireOrder{TTL: time.Duration(arg%32+1) * time.Minute, At: now}
+	default:
+		// Two ops of ten, so that every line of an order is often
+		// granted; one pick in n+1 names a SKU the order lacks.
+		sku := "zz"
+		if n := len(s.Lines); int(arg)%(n+1) < n {
+			sku = s.Lines[int(arg)%(n+1)].SKU
+		}
+		return RecordReservation{SKU: sku, Granted: arg%4 != 0, Available: int64(arg % 5), At: now}
 	}
 }
 
-// runOrderScript runs script and returns the statuses it went through.
-func runOrderScript(tb testing.TB, script []byte) map[OrderStatus]bool {
+// checkLineOutcomes asserts the reservation rules on one decision that
+// took the order from s to next with events.
+func checkLineOutcomes(tb testing.TB, step int, c OrderCommand, s, next Order, events []OrderEvent) {
 	tb.Helper()
-	seen := map[OrderStatus]bool{}
+	if !maps.Equal(s.LineOutcomes, next.LineOutcomes) && s.Status != StatusPending {
+		tb.Fatalf("step %d: %T recorded a line outcome on a %s order", step, c, s.Status)
+	}
+	reservedAll := true
+	for _, l := range next.Lines {
+		reservedAll = reservedAll && next.LineOutcomes[l.SKU]
+	}
+	for sku, ok := range next.LineOutcomes {
+		if !slices.ContainsFunc(next.Lines, func(l Line) bool { return l.SKU == sku }) {
+			tb.Fatalf("step %d: outcome for %q, which is no line", step, sku)
+		}
+		// All or nothing: a refused line rejects the order at once.
+		if !ok && next.Status != StatusRejected {
+			tb.Fatalf("step %d: refused line %q on a %s order", step, sku, next.Status)
+		}
+	}
+	if _, ok := c.(RecordReservation); ok && len(events) > 0 {
+		if confirmed := next.Status == StatusConfirmed; confirmed != reservedAll {
+			tb.Fatalf("step %d: status %s with outcomes %v", step, next.Status, next.LineOutcomes)
+		}
+	}
+}
+
+// runOrderScript runs script and returns the statuses it went through
+// and the decisions it saw, as "command type → event type".
+func runOrderScript(tb testing.TB, script []byte) (seen map[OrderStatus]bool, decisions map[string]bool) {
+	tb.Helper()
+	seen, decisions = map[OrderStatus]bool{}, map[string]bool{}
 	var s Order
 	now := t0
 	var applied uint64
@@ -92,7 +131,9 @@ func runOrderScript(tb testing.TB, script []byte) map[OrderStatus]bool {
 			if !orderEdges[[2]OrderStatus{before, next.Status}] {
 				tb.Fatalf("step %d: %T moved %q to %q", i/2, e, before, next.Status)
 			}
+			decisions[fmt.Sprintf("%T → %s", c, e.EventType())] = true
 		}
+		checkLineOutcomes(tb, i/2, c, s, next, events)
 		applied += uint64(len(events))
 		if next.Version != s.Version+uint64(len(events)) || next.Version != applied {
 			tb.Fatalf("step %d: version %d after %d events", i/2, next.Version, applied)
@@ -106,7 +147,7 @@ func runOrderScript(tb testing.TB, script []byte) map[OrderStatus]bool {
 		// Redelivered saga outcomes change nothing.
 		if len(events) > 0 {
 			switch c.(type) {
-			case ConfirmOrder, RejectOrder, ExpireOrder:
+			case ConfirmOrder, RejectOrder, ExpireOrder, RecordReservation:
 				if again, err := DecideOrder(next, c); len(again) != 0 || err != nil {
 					tb.Fatalf("step %d: redelivered %T gave %v, %v", i/2, c, again, err)
 				}
@@ -115,7 +156,7 @@ func runOrderScript(tb testing.TB, script []byte) map[OrderStatus]bool {
 		seen[next.Status] = true
 		s = next
 	}
-	return seen
+	return seen, decisions
 }
 
 func skuCommandFor(op, arg byte, s SKU, now time.Time) SKUCommand {
@@ -201,24 +242,33 @@ func runSKUScript(tb testing.TB, script []byte) map[ReservationState]bool {
 func TestOrderLifecycleProperties(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
-	reached := map[OrderStatus]bool{}
+	reached, decided := map[OrderStatus]bool{}, map[string]bool{}
 	for range 2000 {
 		script := make([]byte, 2*(1+rng.IntN(20)))
 		for i := range script {
 			script[i] = byte(rng.UintN(256))
 		}
 		// Most random orders never get placed; start most scripts with a
-		// valid placement so the later states are explored too.
+		// valid placement (of one, two or three lines) so the later
+		// states are explored too.
 		if rng.IntN(4) > 0 {
-			script[0], script[1] = 0, 1
+			script[0], script[1] = 0, []byte{1, 2, 7}[rng.IntN(3)]
 		}
-		maps.Copy(reached, runOrderScript(t, script))
+		statuses, decisions := runOrderScript(t, script)
+		maps.Copy(reached, statuses)
+		maps.Copy(decided, decisions)
 	}
 	// Guard the generator: properties checked only on early states
 	// would prove little.
 	for _, st := range allStatuses {
 		if !reached[st] {
 			t.Errorf("no script reached status %q", st)
+		}
+	}
+	for _, d := range []string{"domain.RecordReservation → LineReserved", "domain.RecordReservation → OrderConfirmed",
+		"domain.RecordReservation → LineRefused", "domain.RecordReservation → OrderRejected"} {
+		if !decided[d] {
+			t.Errorf("no script decided %s", d)
 		}
 	}
 }
@@ -246,6 +296,9 @@ func FuzzOrderLifecycle(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 1, 1, 0, 2, 1})          // place, reject, confirm, reject again
 	f.Add([]byte{0, 1, 1, 0, 7, 15, 7, 15, 7, 15}) // expire not due, then due, then again
 	f.Add([]byte{0, 1, 1, 0, 3, 1, 6, 3, 3, 1})    // paid then cancelled with refund
+	f.Add([]byte{0, 2, 8, 3, 9, 3, 8, 1, 3, 1})    // two lines: grant, grant again, grant the other, pay
+	f.Add([]byte{0, 2, 8, 3, 8, 4, 8, 1})          // two lines: grant, refuse the other, late grant
+	f.Add([]byte{0, 7, 9, 3, 6, 0, 8, 1})          // three lines: unknown sku, cancel, late grant
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runOrderScript(t, script)
 	})

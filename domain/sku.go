@@ -64,12 +64,31 @@ func ReservationID(orderID, sku string) string {
 // EvolveSKU returns the SKU with e applied. It never fails: events are
 // facts already decided. It never mutates s: the reservations map is
 // copied before it is written, so a caller may keep the previous state
-// (for example to retry a batch after a concurrency conflict).
+// (for example to retry a batch after a concurrency conflict). To fold
+// many events, EvolveSKUAll copies the map once instead of per event.
 //
 // EvolveSKU panics with an assertion failure only for a value outside the
 // closed event set (nil, or a pointer to an event), which DecideSKU and
 // DecodeSKUEvent never produce.
 func EvolveSKU(s SKU, e SKUEvent) SKU {
+	f := skuFold{s: s}
+	f.apply(e)
+	return f.s
+}
+
+// skuFold applies SKU events to a state it owns. It copies the
+// reservations map the first time it writes it and writes in place from
+// then on, so the map of the state it started from is never touched, and
+// folding N events copies the map once, not N times. The rules of
+// EvolveSKU, EvolveSKUAll and DecideSKUBatch all live in apply.
+type skuFold struct {
+	s SKU
+	// owned reports that s.Reservations is a copy this fold made.
+	owned bool
+}
+
+func (f *skuFold) apply(e SKUEvent) {
+	s := &f.s
 	switch e := e.(type) {
 	case OnHandSet:
 		s.SKU = e.SKU
@@ -80,16 +99,14 @@ func EvolveSKU(s SKU, e SKUEvent) SKU {
 		s.OnHand += e.Qty
 	case StockReserved:
 		s.Reserved += e.Qty
-		s.Reservations = withReservation(s.Reservations, e.ReservationID,
-			Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateHeld})
+		f.put(e.ReservationID, Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateHeld})
 	case ReservationRefused:
-		s.Reservations = withReservation(s.Reservations, e.ReservationID,
-			Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateRefused})
+		f.put(e.ReservationID, Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateRefused})
 	case ReservationReleased:
 		s.Reserved -= e.Qty
 		r := s.Reservations[e.ReservationID]
 		r.Qty, r.State = e.Qty, ReservationStateReleased
-		s.Reservations = withReservation(s.Reservations, e.ReservationID, r)
+		f.put(e.ReservationID, r)
 	case ReservationCommitted:
 		// Committed stock has left the warehouse: it stops being reserved
 		// and stops being on hand.
@@ -97,23 +114,25 @@ func EvolveSKU(s SKU, e SKUEvent) SKU {
 		s.OnHand -= e.Qty
 		r := s.Reservations[e.ReservationID]
 		r.Qty, r.State = e.Qty, ReservationStateCommitted
-		s.Reservations = withReservation(s.Reservations, e.ReservationID, r)
+		f.put(e.ReservationID, r)
 	default:
 		panic(errors.AssertionFailedf("domain: unknown SKU event %T", e))
 	}
 	s.Version++
 	s.UpdatedAt = e.OccurredAt()
-	return s
 }
 
-// withReservation returns a copy of m with id set to r.
-func withReservation(m map[string]Reservation, id string, r Reservation) map[string]Reservation {
-	// maps.Clone copies the table wholesale instead of re-hashing every
-	// key, which matters on hot SKUs with long memories.
-	out := maps.Clone(m)
-	if out == nil {
-		out = make(map[string]Reservation, 1)
+// put sets reservation id to r, copying the map first if the fold does
+// not own it yet.
+func (f *skuFold) put(id string, r Reservation) {
+	if !f.owned {
+		// maps.Clone copies the table wholesale instead of re-hashing
+		// every key, which matters on hot SKUs with long memories.
+		m := maps.Clone(f.s.Reservations)
+		if m == nil {
+			m = make(map[string]Reservation, 1)
+		}
+		f.s.Reservations, f.owned = m, true
 	}
-	out[id] = r
-	return out
+	f.s.Reservations[id] = r
 }
