@@ -26,15 +26,19 @@ type App struct {
 	Now    func() time.Time
 	NewID  func() string
 	Log    *slog.Logger
+	// ReservationTTL is how long a confirmed, unpaid order holds its stock.
+	ReservationTTL time.Duration
 
 	inflight inflightKeys
 }
 
-// NewApp wires the command side onto an open store.
-func NewApp(store *eventstore.Store, log *slog.Logger) *App {
+// NewApp wires the command side onto an open store; confirmed orders that
+// stay unpaid for ttl expire.
+func NewApp(store *eventstore.Store, log *slog.Logger, ttl time.Duration) *App {
 	return &App{
-		Store:  store,
-		Orders: eventstore.NewRepository(store, eventstore.OrderKind, 100_000),
+		Store:          store,
+		ReservationTTL: ttl,
+		Orders:         eventstore.NewRepository(store, eventstore.NewOrderKind(ttl), 100_000),
 		SKUs:   eventstore.NewRepository(store, eventstore.SKUKind, 100_000),
 		Now:    func() time.Time { return time.Now().UTC() },
 		NewID:  func() string { return uuid.Must(uuid.NewV7()).String() },

@@ -114,7 +114,8 @@ func (a *App) meta(r *http.Request, body []byte) (Meta, error) {
 	} else {
 		m.CommandID = a.NewID()
 	}
-	if im := r.Header.Get("If-Match"); im != "" {
+	// "*" matches any existing order, which every order command requires anyway.
+	if im := r.Header.Get("If-Match"); im != "" && strings.TrimSpace(im) != "*" {
 		v, err := strconv.ParseUint(strings.TrimPrefix(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), "v"), 10, 64)
 		if err != nil {
 			return Meta{}, httpx.NewProblem(http.StatusBadRequest, "invalid_if_match", `If-Match must be an order version such as "3"`)

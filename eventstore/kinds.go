@@ -3,19 +3,44 @@ package eventstore
 import (
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/orderengine/engine/domain"
 )
 
-// OrderKind stores orders on orders.<order_id>.
-var OrderKind = Kind[domain.Order, domain.OrderEvent]{
-	Name: "order", Prefix: OrderSubjects, SchemaVersion: domain.SchemaVersion,
-	Evolve: domain.EvolveOrder, Encode: domain.EncodeOrderEvent, Decode: domain.DecodeOrderEvent,
-	OccurredAt: func(e domain.OrderEvent) time.Time { return e.OccurredAt() },
+// NewOrderKind stores orders on orders.<order_id>. Every order append also
+// stores, in the same atomic batch, the reservation requests its events ask
+// for and, when the order is confirmed, the timer that expires it after ttl
+// unless it is paid: so a placed order can never lose its reservation
+// requests, nor a confirmed one its expiry.
+func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
+	return Kind[domain.Order, domain.OrderEvent]{
+		Name: "order", Prefix: OrderSubjects, SchemaVersion: domain.SchemaVersion,
+		Evolve: domain.EvolveOrder, Encode: domain.EncodeOrderEvent, Decode: domain.DecodeOrderEvent,
+		OccurredAt: func(e domain.OrderEvent) time.Time { return e.OccurredAt() },
+		Outbox: func(before domain.Order, events []domain.OrderEvent, after Snapshot[domain.Order]) ([]*nats.Msg, error) {
+			var out []*nats.Msg
+			for _, r := range domain.ReservationRequestsFor(before, events) {
+				m, err := reservationMsg(r)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, m)
+			}
+			for _, e := range events {
+				if c, ok := e.(domain.OrderConfirmed); ok {
+					out = append(out, expiryTimer(after.State.ID, c.At.Add(ttl)))
+				}
+			}
+			return out, nil
+		},
+	}
 }
 
 // SKUKind stores inventory on inventory.<sku>.
 var SKUKind = Kind[domain.SKU, domain.SKUEvent]{
 	Name: "inventory", Prefix: InventorySubjects, SchemaVersion: domain.SchemaVersion,
-	Evolve: domain.EvolveSKU, Encode: domain.EncodeSKUEvent, Decode: domain.DecodeSKUEvent,
+	Evolve: domain.EvolveSKU, EvolveAll: domain.EvolveSKUAll,
+	Encode: domain.EncodeSKUEvent, Decode: domain.DecodeSKUEvent,
 	OccurredAt: func(e domain.SKUEvent) time.Time { return e.OccurredAt() },
 }

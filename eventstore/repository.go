@@ -23,6 +23,24 @@ type Kind[S, E any] struct {
 	Encode        func(E) (typ string, data []byte, err error)
 	Decode        func(typ string, schemaVersion int, data []byte) (E, error)
 	OccurredAt    func(E) time.Time
+	// EvolveAll, when set, folds many events at once; aggregates whose
+	// Evolve copies a large state use it to copy once per batch.
+	EvolveAll func(S, []E) S
+	// Outbox, when set, returns messages to store in the same atomic batch
+	// as the events of one command (requests to other aggregates, timers):
+	// they are stored if and only if the events are.
+	Outbox func(before S, events []E, after Snapshot[S]) ([]*nats.Msg, error)
+}
+
+// evolve folds events into s.
+func (k Kind[S, E]) evolve(s S, events ...E) S {
+	if k.EvolveAll != nil {
+		return k.EvolveAll(s, events)
+	}
+	for _, e := range events {
+		s = k.Evolve(s, e)
+	}
+	return s
 }
 
 // Snapshot is an aggregate's state with where it stands in the store.
@@ -78,35 +96,55 @@ func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], er
 		return snap, nil
 	}
 	snap := base
+	var page []E
 	err = r.store.readSubject(ctx, subject, base.LastSeq+1, last.Seq, func(m RawMsg) error {
 		env, err := DecodeEnvelope(m.Data)
 		if err != nil {
 			return err
 		}
-		snap, err = r.apply(snap, m.Seq, env)
-		return err
+		ev, err := r.check(snap, m.Seq, env)
+		if err != nil {
+			return err
+		}
+		page = append(page, ev)
+		snap = Snapshot[S]{State: snap.State, Version: env.Version, LastSeq: m.Seq, LastHash: env.Hash}
+		if len(page) == readBatch {
+			snap.State, page = r.kind.evolve(snap.State, page...), page[:0]
+		}
+		return nil
 	})
 	if err != nil {
 		return Snapshot[S]{}, errors.Wrapf(err, "load %s", subject)
 	}
+	snap.State = r.kind.evolve(snap.State, page...)
 	r.cache.put(subject, snap)
 	return snap, nil
 }
 
 // apply folds one stored event into snap after checking its chain link.
 func (r *Repository[S, E]) apply(snap Snapshot[S], seq uint64, env Envelope) (Snapshot[S], error) {
+	ev, err := r.check(snap, seq, env)
+	if err != nil {
+		return Snapshot[S]{}, err
+	}
+	return Snapshot[S]{State: r.kind.Evolve(snap.State, ev), Version: env.Version, LastSeq: seq, LastHash: env.Hash}, nil
+}
+
+// check verifies that env follows snap in the hash chain and decodes it.
+func (r *Repository[S, E]) check(snap Snapshot[S], seq uint64, env Envelope) (E, error) {
+	var zero E
 	var prev *Envelope
 	if snap.Version > 0 {
 		prev = &Envelope{Version: snap.Version, Hash: snap.LastHash}
 	}
 	if err := CheckLink(prev, &env); err != nil {
-		return Snapshot[S]{}, errors.AssertionFailedf("hash chain broken at seq %d: %v", seq, err)
+		return zero, errors.AssertionFailedf("hash chain broken at seq %d: %v", seq, err)
 	}
 	ev, err := r.kind.Decode(env.Type, env.SchemaVersion, env.Data)
 	if err != nil {
-		return Snapshot[S]{}, errors.Wrapf(err, "decode %s at seq %d", env.Type, seq)
+		return zero, errors.Wrapf(err, "decode %s at seq %d", env.Type, seq)
 	}
-	return Snapshot[S]{State: r.kind.Evolve(snap.State, ev), Version: env.Version, LastSeq: seq, LastHash: env.Hash}, nil
+	return ev, nil
 }
 
 // UpdateOptions carries what an update records besides the events.
@@ -180,6 +218,7 @@ func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOption
 		switch {
 		case err == nil:
 			r.cache.put(subject, res.After)
+			r.store.announce(subject)
 			return res, nil
 		case errors.Is(err, errAlreadyStored):
 			// Our own earlier publish got through, or a twin of this command
@@ -248,8 +287,9 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		}
 		msgs = append(msgs, m)
 		res.Envelopes = append(res.Envelopes, env)
-		after = Snapshot[S]{State: r.kind.Evolve(after.State, ev), Version: env.Version, LastHash: env.Hash}
+		after = Snapshot[S]{State: after.State, Version: env.Version, LastHash: env.Hash}
 	}
+	after.State = r.kind.evolve(snap.State, events...)
 	if o.IdemKey != "" && o.Record != nil {
 		rec, err := o.Record(after)
 		if err != nil {
@@ -260,6 +300,16 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 			return Result[S]{}, err
 		}
 		msgs = append(msgs, m)
+	}
+	// After the events and the idempotency record, which must be the
+	// message right after the last event (replays derive the consistency
+	// token from it).
+	if r.kind.Outbox != nil {
+		out, err := r.kind.Outbox(snap.State, events, after)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		msgs = append(msgs, out...)
 	}
 	cr := r.store.commit.submit(ctx, &pending{subject: subject, msgs: msgs})
 	if cr.err != nil {

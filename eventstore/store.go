@@ -73,9 +73,10 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		return nil, errors.Wrap(err, "open JetStream")
 	}
 	cfg := jetstream.StreamConfig{
-		Name:               o.Stream,
-		Description:        "order engine event store",
-		Subjects:           []string{OrderSubjects + ".*", InventorySubjects + ".*", IdemSubjects + ".*"},
+		Name:        o.Stream,
+		Description: "order engine event store",
+		Subjects: []string{OrderSubjects + ".*", InventorySubjects + ".*", IdemSubjects + ".*",
+			ReservationSubjects + ".*.*", ScheduleSubjects + ".*", ExpirySubjects + ".*"},
 		Storage:            jetstream.FileStorage,
 		Retention:          jetstream.LimitsPolicy,
 		Replicas:           o.Replicas,
@@ -83,10 +84,10 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
 		AllowMsgTTL:        true,
+		AllowMsgSchedules:  true,
 		MaxMsgsPerSubject:  -1,
 		MaxMsgs:            -1,
 		MaxBytes:           -1,
-		Discard:            jetstream.DiscardNew,
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return nil, errors.Wrapf(err, "create or update stream %s", o.Stream)

@@ -42,9 +42,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // serve runs the engine until ctx ends or SIGINT/SIGTERM arrives, then shuts
-// down in order: stop accepting and finish the requests in flight, stop the
-// committer, drain and close NATS (the embedded server last), so every
-// acknowledged command is on disk and none is half-written.
+// down in order: stop accepting and finish the requests in flight, let the
+// reservation workers finish their batches, stop the committer, drain and
+// close NATS (the embedded server last), so every acknowledged command is on
+// disk and none is half-written.
 func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -69,7 +70,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	defer store.Close()
 
-	app := commands.NewApp(store, log)
+	app := commands.NewApp(store, log, cfg.ReservationTTL)
+	workersCtx, stopWorkers := context.WithCancel(context.Background())
+	defer stopWorkers()
+	workers := make(chan error, 1)
+	go func() { workers <- app.RunWorkers(workersCtx) }()
 	srv := &http.Server{
 		Handler:           newServer(serverDeps{app: app, store: store, tokens: tokens, log: log}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -89,6 +94,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	select {
 	case err := <-served:
 		return errors.Wrap(err, "http server")
+	case err := <-workers:
+		_ = srv.Close()
+		return errors.Wrap(err, "reservation workers")
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing requests in flight")
@@ -97,7 +105,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return errors.Wrap(err, "http shutdown")
 	}
-	return nil
+	log.Info("shutting down: finishing the reservation batches in hand")
+	stopWorkers()
+	return <-workers
 }
 
 // loadTokens parses ENGINE_API_TOKENS, or makes one admin token and prints

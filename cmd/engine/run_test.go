@@ -117,10 +117,13 @@ func TestServeKeepsAcknowledgedCommandsAcrossARestart(t *testing.T) {
 	base, _, stop = startEngine(t, env)
 	id := order["order_id"].(string)
 	code, cancelled := call(t, "POST", base+"/v1/orders/"+id+"/cancellation", "c-token", `{"reason":"changed my mind"}`)
-	if code != 200 || cancelled["status"] != "cancelled" || cancelled["version"] != 2.0 {
+	// Version 2, or 4 when the processors confirmed the order first.
+	if code != 200 || cancelled["status"] != "cancelled" || (cancelled["version"] != 2.0 && cancelled["version"] != 4.0) {
 		t.Fatalf("cancel after restart: %d %v", code, cancelled)
 	}
-	if code, body := call(t, "POST", base+"/v1/inventory/WIDGET/restock", "a-token", `{"qty": 3}`); code != 200 || body["on_hand"] != 8.0 || body["version"] != 2.0 {
+	// The reservation processors run too, so the version and reserved
+	// depend on how far they got; on_hand is only ever moved by commands.
+	if code, body := call(t, "POST", base+"/v1/inventory/WIDGET/restock", "a-token", `{"qty": 3}`); code != 200 || body["on_hand"] != 8.0 {
 		t.Fatalf("restock after restart: %d %v", code, body)
 	}
 	if err := stop(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 
 	"github.com/cockroachdb/errors"
@@ -38,7 +39,8 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // Decode parses body as exactly one JSON value of type T, refusing unknown
-// fields and wrong types with a 400 problem that names the offending field.
+// fields (names are case-sensitive), duplicate keys and wrong types with a
+// 400 problem that names the offending field.
 func Decode[T any](body []byte) (T, error) {
 	var v T
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -48,6 +50,10 @@ func Decode[T any](body []byte) (T, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return v, NewProblem(http.StatusBadRequest, "malformed_json", "the body must hold exactly one JSON value")
+	}
+	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
+		var zero T
+		return zero, err
 	}
 	return v, nil
 }

@@ -37,3 +37,15 @@ func Connect(tb testing.TB, ns *server.Server) *nats.Conn {
 	tb.Cleanup(nc.Close)
 	return nc
 }
+
+// ConnectInProcess connects to ns without a socket (for a server started
+// without a listener), closed at the end of the test.
+func ConnectInProcess(tb testing.TB, ns *server.Server) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
+	if err != nil {
+		tb.Fatalf("connect to nats-server in process: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}

@@ -1,0 +1,258 @@
+package commands_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/testnats"
+)
+
+// flashSale places buyers single-unit orders concurrently, spread over the
+// given engines, and returns how many were confirmed and rejected.
+func flashSale(t *testing.T, engines []*engine, sku string, buyers int) (confirmed, rejected int) {
+	t.Helper()
+	ids := make([]string, buyers)
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Go(func() { ids[i] = engines[i%len(engines)].place(t, line(sku, 1)) })
+	}
+	wg.Wait()
+	statuses := make([]domain.OrderStatus, buyers)
+	for i := range buyers {
+		wg.Go(func() { statuses[i] = engines[0].settle(t, ids[i]) })
+	}
+	wg.Wait()
+	for _, s := range statuses {
+		switch s {
+		case domain.StatusConfirmed:
+			confirmed++
+		case domain.StatusRejected:
+			rejected++
+		default:
+			t.Errorf("order left in status %q", s)
+		}
+	}
+	return confirmed, rejected
+}
+
+func TestFlashSaleConfirmsExactlyTheStock(t *testing.T) {
+	_, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, true)
+	e.setStock(t, "HOT", 100)
+	confirmed, rejected := flashSale(t, []*engine{e}, "HOT", 1000)
+	if confirmed != 100 || rejected != 900 {
+		t.Errorf("confirmed %d, rejected %d; want 100 and 900", confirmed, rejected)
+	}
+	if s := e.sku(t, "HOT"); s.OnHand != 100 || s.Reserved != 100 {
+		t.Errorf("SKU on_hand %d reserved %d, want 100/100", s.OnHand, s.Reserved)
+	}
+}
+
+func TestTwoEnginesRacingOnOneServerStillConfirmExactlyTheStock(t *testing.T) {
+	ns, nc := testnats.Start(t)
+	a := newEngine(t, nc, time.Hour, true)
+	b := newEngine(t, testnats.Connect(t, ns), time.Hour, true)
+	a.setStock(t, "HOT", 100)
+	confirmed, rejected := flashSale(t, []*engine{a, b}, "HOT", 1000)
+	if confirmed != 100 || rejected != 900 {
+		t.Errorf("confirmed %d, rejected %d; want 100 and 900", confirmed, rejected)
+	}
+	if s := b.sku(t, "HOT"); s.OnHand != 100 || s.Reserved != 100 {
+		t.Errorf("SKU on_hand %d reserved %d, want 100/100", s.OnHand, s.Reserved)
+	}
+}
+
+func TestOrdersOnTheLastUnitsAreServedFirstComeFirstServed(t *testing.T) {
+	_, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, true)
+	e.setStock(t, "LAST", 3)
+	// Placed one after another: 2 fits, the next 2 does not (1 left) even
+	// though the 1 after it would; the 1 gets the last unit.
+	var ids []string
+	for _, qty := range []int64{2, 2, 1, 1} {
+		ids = append(ids, e.place(t, line("LAST", qty)))
+	}
+	want := []domain.OrderStatus{domain.StatusConfirmed, domain.StatusRejected, domain.StatusConfirmed, domain.StatusRejected}
+	for i, id := range ids {
+		if got := e.settle(t, id); got != want[i] {
+			t.Errorf("order %d: %s, want %s", i, got, want[i])
+		}
+	}
+}
+
+func TestMultiLineOrderIsAllOrNothing(t *testing.T) {
+	_, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, true)
+	e.setStock(t, "PLENTY", 5)
+	e.setStock(t, "NONE", 0)
+	id := e.place(t, line("PLENTY", 2), line("NONE", 1))
+	if got := e.settle(t, id); got != domain.StatusRejected {
+		t.Fatalf("order %s, want rejected", got)
+	}
+	eventually(t, "PLENTY's partial reservation released", func() bool { return e.sku(t, "PLENTY").Reserved == 0 })
+	ok := e.place(t, line("PLENTY", 5))
+	if got := e.settle(t, ok); got != domain.StatusConfirmed {
+		t.Errorf("whole stock after the release: %s, want confirmed", got)
+	}
+}
+
+func TestCancelWhilePendingReleasesALateGrant(t *testing.T) {
+	_, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, false) // no processors yet: requests stay in flight
+	e.setStock(t, "SLOW", 1)
+	id := e.place(t, line("SLOW", 1))
+	if _, err := e.app.CancelOrder(context.Background(), commandsMeta(e), id, cancelBody()); err != nil {
+		t.Fatalf("cancel while pending: %v", err)
+	}
+	e.startWorkers(t)
+	eventually(t, "the late grant released", func() bool {
+		s := e.sku(t, "SLOW")
+		r, decided := s.Reservations[domain.ReservationID(id, "SLOW")]
+		return decided && r.State == domain.ReservationStateReleased && s.Reserved == 0
+	})
+	if s := e.order(t, id).Status; s != domain.StatusCancelled {
+		t.Errorf("order %s after the late grant, want cancelled", s)
+	}
+}
+
+func TestShipmentCommitsTheReservation(t *testing.T) {
+	_, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, true)
+	e.setStock(t, "BOX", 10)
+	id := e.place(t, line("BOX", 4))
+	if got := e.settle(t, id); got != domain.StatusConfirmed {
+		t.Fatalf("order %s, want confirmed", got)
+	}
+	ctx := context.Background()
+	if _, err := e.app.PayOrder(ctx, commandsMeta(e), id, payBody(4000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.ShipOrder(ctx, commandsMeta(e), id, shipBody()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "on-hand down for good", func() bool {
+		s := e.sku(t, "BOX")
+		return s.OnHand == 6 && s.Reserved == 0
+	})
+}
+
+func TestExpiryFiresAcrossAnEngineRestart(t *testing.T) {
+	dir := t.TempDir()
+	const ttl = 2 * time.Second
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testnats.ConnectInProcess(t, ns)
+	first := newEngine(t, nc, ttl, true)
+	first.setStock(t, "TIMED", 1)
+	id := first.place(t, line("TIMED", 1))
+	if got := first.settle(t, id); got != domain.StatusConfirmed {
+		t.Fatalf("order %s, want confirmed", got)
+	}
+	// The whole engine goes down, JetStream included, before the TTL passes.
+	first.stop()
+	nc.Close()
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	time.Sleep(ttl + time.Second)
+
+	ns, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	second := newEngine(t, testnats.ConnectInProcess(t, ns), ttl, true)
+	eventually(t, "the order expired", func() bool { return second.order(t, id).Status == domain.StatusExpired })
+	eventually(t, "its stock returned", func() bool { return second.sku(t, "TIMED").Reserved == 0 })
+}
+
+func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
+	ns, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, false)
+	e.setStock(t, "CRASH", 50)
+	var ids []string
+	for range 80 {
+		ids = append(ids, e.place(t, line("CRASH", 1)))
+	}
+	// A processor takes the partition's batch, appends its outcomes and dies
+	// before acknowledging: same durable consumer, its own connection.
+	victim := testnats.Connect(t, ns)
+	js, _ := jetstream.New(victim)
+	p := eventstore.PartitionOf("CRASH")
+	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), fmt.Sprintf("reservations-%d", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("processor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []domain.ReservationRequest
+	for m := range batch.Messages() {
+		var r domain.ReservationRequest
+		if err := json.Unmarshal(m.Data(), &r); err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, r)
+	}
+	if len(reqs) == 0 {
+		t.Fatal("the victim got no requests")
+	}
+	if err := e.app.ProcessReservations(context.Background(), reqs); err != nil {
+		t.Fatal(err)
+	}
+	victim.Close() // killed: nothing acknowledged
+
+	// A fresh processor set gets the same requests again once the pin and
+	// the ack wait lapse.
+	e.startWorkers(t)
+	for _, id := range ids {
+		e.settle(t, id)
+	}
+	waitForProcessors(t, e)
+	s := e.sku(t, "CRASH")
+	granted := 0
+	for _, r := range s.Reservations {
+		if r.State == domain.ReservationStateHeld {
+			granted++
+		}
+	}
+	if s.Reserved != 50 || granted != 50 || s.OnHand != 50 {
+		t.Errorf("reserved %d, held reservations %d, on_hand %d; want 50/50/50", s.Reserved, granted, s.OnHand)
+	}
+	// Every reservation id was decided exactly once in the SKU's history.
+	seen := map[string]int{}
+	err = e.app.Store.History(context.Background(), "inventory.CRASH", func(_ uint64, env eventstore.Envelope) error {
+		var d struct {
+			ReservationID string `json:"reservation_id"`
+		}
+		_ = json.Unmarshal(env.Data, &d)
+		if env.Type == "StockReserved" || env.Type == "ReservationRefused" {
+			seen[d.ReservationID]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("reservation %s decided %d times", id, n)
+		}
+	}
+	if len(seen) != 80 {
+		t.Errorf("%d reservations decided, want 80", len(seen))
+	}
+}

@@ -1,0 +1,208 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orderengine/engine/domain"
+)
+
+// Subjects of the reservation flow, stored in the events stream so they are
+// appended in the same atomic batch as the order events that cause them.
+const (
+	// ReservationSubjects holds reservation requests as resv.<partition>.<sku>.
+	ReservationSubjects = "resv"
+	// ScheduleSubjects holds one pending expiry timer per confirmed order.
+	ScheduleSubjects = "sched"
+	// ExpirySubjects receives a timer when it fires: expire.<order_id>.
+	ExpirySubjects = "expire"
+)
+
+// ReservationPartitions is the fixed number of partitions SKUs are spread
+// over. Changing it re-routes SKUs, so only change it with no requests
+// outstanding.
+const ReservationPartitions = 16
+
+// reservationBatch is the most requests a processor handles at once. It is
+// also the consumer's MaxAckPending, so a processor that dies holding a
+// batch blocks its partition until the batch is redelivered, in order: no
+// later request of a SKU can overtake an earlier one.
+const reservationBatch = 500
+
+// PartitionOf returns the partition of a SKU (FNV-1a, stable forever).
+func PartitionOf(sku string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(sku))
+	return int(h.Sum32() % ReservationPartitions)
+}
+
+// reservationMsg is the message that carries r to its SKU's partition.
+func reservationMsg(r domain.ReservationRequest) (*nats.Msg, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, errors.Wrap(err, "encode reservation request")
+	}
+	m := nats.NewMsg(fmt.Sprintf("%s.%d.%s", ReservationSubjects, PartitionOf(r.SKU), r.SKU))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, r.ReservationID+":"+string(r.Action))
+	return m, nil
+}
+
+// expiryTimer is a JetStream message schedule that publishes
+// expire.<order_id> at due (rounded up to the second the scheduler uses).
+// It is stored in the stream, so it survives restarts of the engine.
+func expiryTimer(orderID string, due time.Time) *nats.Msg {
+	m := nats.NewMsg(ScheduleSubjects + "." + orderID)
+	m.Data = []byte(orderID)
+	at := due.UTC().Truncate(time.Second)
+	if at.Before(due) {
+		at = at.Add(time.Second)
+	}
+	m.Header.Set(jetstream.MsgIDHeader, orderID+":expiry")
+	m.Header.Set("Nats-Schedule", "@at "+at.Format(time.RFC3339))
+	m.Header.Set("Nats-Schedule-Target", ExpirySubjects+"."+orderID)
+	return m
+}
+
+// ReservationConsumer returns the durable consumer of partition p,
+// creating it if needed. Processors pull from it in the priority group
+// "processor" with the pinned-client policy.
+func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
+		Durable:        fmt.Sprintf("reservations-%d", p),
+		FilterSubject:  fmt.Sprintf("%s.%d.*", ReservationSubjects, p),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        10 * time.Second,
+		MaxAckPending:  reservationBatch,
+		MaxDeliver:     -1,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{"processor"},
+		PinnedTTL:      5 * time.Second,
+	})
+	if err != nil {
+		return nil, errors.Wrapf(unavailable(err), "create reservation consumer %d", p)
+	}
+	return cons, nil
+}
+
+// ConsumeReservations runs the processor of partition p until ctx ends. It
+// hands handle the partition's requests in stream order, a batch at a time,
+// and acknowledges a batch only after handle succeeded; on failure the batch
+// is redelivered, in order. Of several processes consuming one partition,
+// JetStream pins one (priority group, pinned client); the others take over
+// within seconds when it stops pulling.
+func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger, handle func(context.Context, []domain.ReservationRequest) error) error {
+	cons, err := s.ReservationConsumer(ctx, p)
+	if err != nil {
+		return err
+	}
+	return consumeLoop(ctx, cons, log, reservationBatch, []jetstream.FetchOpt{jetstream.FetchPriorityGroup("processor")},
+		func(ctx context.Context, msgs []jetstream.Msg) error {
+			reqs := make([]domain.ReservationRequest, 0, len(msgs))
+			for _, m := range msgs {
+				var r domain.ReservationRequest
+				if err := json.Unmarshal(m.Data(), &r); err != nil {
+					// Nothing the engine wrote; skip it rather than block the partition.
+					log.Error("unreadable reservation request", "subject", m.Subject(), "err", err)
+					continue
+				}
+				reqs = append(reqs, r)
+			}
+			return handle(ctx, reqs)
+		})
+}
+
+// ConsumeExpiries calls handle with the order id of every fired expiry
+// timer. handle returns how long to wait before trying again when the order
+// is not due yet, or an error to retry later; otherwise the timer is done.
+func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
+		Durable:       "expiries",
+		FilterSubject: ExpirySubjects + ".*",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 1000,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return errors.Wrap(unavailable(err), "create expiry consumer")
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		for m := range batch.Messages() {
+			id := strings.TrimPrefix(m.Subject(), ExpirySubjects+".")
+			retry, err := handle(ctx, id)
+			switch {
+			case err != nil:
+				log.Warn("expiry failed, will retry", "order_id", id, "err", err)
+				_ = m.NakWithDelay(time.Second)
+			case retry > 0:
+				_ = m.NakWithDelay(retry)
+			default:
+				_ = m.Ack()
+			}
+		}
+	}
+	return nil
+}
+
+// consumeLoop fetches batches from cons and hands them to handle until ctx
+// ends, acknowledging each batch after handle succeeded and asking for its
+// redelivery otherwise.
+func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger, size int, opts []jetstream.FetchOpt,
+	handle func(context.Context, []jetstream.Msg) error) error {
+	opts = append(opts, jetstream.FetchMaxWait(time.Second))
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(size, opts...)
+		if err != nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := handle(ctx, msgs); err != nil {
+			log.Warn("batch failed, asking for redelivery", "err", err, "messages", len(msgs))
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		for _, m := range msgs[:len(msgs)-1] {
+			_ = m.Ack()
+		}
+		// Waiting for the last ack keeps the next fetch behind this batch.
+		_ = msgs[len(msgs)-1].DoubleAck(ctx)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

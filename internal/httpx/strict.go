@@ -1,0 +1,102 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+)
+
+// checkKeys walks the JSON in data alongside type t and refuses any object
+// key that is not exactly a field's JSON name, and any key given twice.
+// encoding/json alone matches names case-insensitively and lets the last
+// duplicate win, so {"ON_HAND": 2} would pass for on_hand and two spellings
+// of one field could mean different things to a proxy and to the engine.
+func checkKeys(data []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return walk(dec, t, "")
+}
+
+func walk(dec *json.Decoder, t reflect.Type, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil // syntax errors are reported by the real decode
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil
+			}
+			key, _ := kt.(string)
+			field := path + key
+			if path != "" {
+				field = path + "." + key
+			}
+			if seen[key] {
+				return keyProblem(field, "appears twice")
+			}
+			seen[key] = true
+			var ft reflect.Type
+			if t != nil && t.Kind() == reflect.Struct {
+				f, ok := fieldByJSONName(t, key)
+				if !ok {
+					return keyProblem(field, "is not a field of this request (names are case-sensitive)")
+				}
+				ft = f
+			} else if t != nil && t.Kind() == reflect.Map {
+				ft = t.Elem()
+			}
+			if err := walk(dec, ft, field); err != nil {
+				return err
+			}
+		}
+		_, _ = dec.Token()
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := walk(dec, et, path+"["+itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+		_, _ = dec.Token()
+	}
+	return nil
+}
+
+// fieldByJSONName finds the exported field whose JSON name is exactly name.
+func fieldByJSONName(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
+}
+
+func keyProblem(field, msg string) *Problem {
+	p := NewProblem(http.StatusBadRequest, "malformed_json", "field "+field+" "+msg)
+	p.Errors = map[string]string{field: msg}
+	return p
+}
