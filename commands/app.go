@@ -39,10 +39,10 @@ func NewApp(store *eventstore.Store, log *slog.Logger, ttl time.Duration) *App {
 		Store:          store,
 		ReservationTTL: ttl,
 		Orders:         eventstore.NewRepository(store, eventstore.NewOrderKind(ttl), 100_000),
-		SKUs:   eventstore.NewRepository(store, eventstore.SKUKind, 100_000),
-		Now:    func() time.Time { return time.Now().UTC() },
-		NewID:  func() string { return uuid.Must(uuid.NewV7()).String() },
-		Log:    log,
+		SKUs:           eventstore.NewRepository(store, eventstore.SKUKind, 100_000),
+		Now:            func() time.Time { return time.Now().UTC() },
+		NewID:          func() string { return uuid.Must(uuid.NewV7()).String() },
+		Log:            log,
 	}
 }
 
