@@ -166,18 +166,9 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 // redelivery otherwise.
 func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger, size int, opts []jetstream.FetchOpt,
 	handle func(context.Context, []jetstream.Msg) error) error {
-	opts = append(opts, jetstream.FetchMaxWait(time.Second))
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(size, opts...)
-		if err != nil {
-			sleep(ctx, time.Second)
-			continue
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
+		msgs := pullBatch(cons, size, opts)
 		if len(msgs) == 0 {
 			continue
 		}
@@ -198,6 +189,37 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 		_ = msgs[len(msgs)-1].DoubleAck(ctx)
 	}
 	return nil
+}
+
+// pullBatch returns up to size messages without making a busy consumer wait
+// for a full batch: it takes what is there (waiting at most a couple of
+// milliseconds), and when nothing is, waits up to a second for the first
+// message and then takes what came with it. Every pull request runs to its
+// end before the next, so no message is left delivered to a request nobody
+// reads (it would come back only after the ack wait, out of order).
+func pullBatch(cons jetstream.Consumer, size int, opts []jetstream.FetchOpt) []jetstream.Msg {
+	msgs := fetch(cons, size, 2*time.Millisecond, opts)
+	if len(msgs) > 0 {
+		return msgs
+	}
+	msgs = fetch(cons, 1, time.Second, opts)
+	if len(msgs) == 0 || size == 1 {
+		return msgs
+	}
+	return append(msgs, fetch(cons, size-1, 2*time.Millisecond, opts)...)
+}
+
+func fetch(cons jetstream.Consumer, n int, wait time.Duration, opts []jetstream.FetchOpt) []jetstream.Msg {
+	batch, err := cons.Fetch(n, append(opts, jetstream.FetchMaxWait(wait))...)
+	if err != nil {
+		time.Sleep(wait)
+		return nil
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	return msgs
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -164,3 +164,41 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		t.Error("unknown subcommand accepted")
 	}
 }
+
+func TestPlaceOrderWithPreferWaitAnswersTheOutcome(t *testing.T) {
+	base, _, _ := startEngine(t, map[string]string{
+		"ENGINE_HTTP_ADDR":  "127.0.0.1:0",
+		"ENGINE_DATA_DIR":   t.TempDir(),
+		"ENGINE_API_TOKENS": "c:client,a:admin",
+	})
+	if code, _ := call(t, "PUT", base+"/v1/inventory/ONE", "a", `{"on_hand": 1}`); code != 200 {
+		t.Fatalf("set stock: %d", code)
+	}
+	place := func(prefer string) (int, map[string]any, http.Header) {
+		req, _ := http.NewRequest("POST", base+"/v1/orders",
+			strings.NewReader(`{"customer_id":"bob","currency":"USD","lines":[{"sku":"ONE","qty":1,"unit_price_cents":100}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer c")
+		if prefer != "" {
+			req.Header.Set("Prefer", prefer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body, resp.Header
+	}
+	code, body, hdr := place("wait=5")
+	if code != http.StatusCreated || body["status"] != "confirmed" || hdr.Get("Preference-Applied") != "wait=5" {
+		t.Errorf("first order: %d %v %v, want 201 confirmed", code, body["status"], hdr.Get("Preference-Applied"))
+	}
+	if code, body, _ = place("respond-async, wait=10"); code != http.StatusCreated || body["status"] != "rejected" {
+		t.Errorf("second order on no stock: %d %v, want 201 rejected", code, body["status"])
+	}
+	if code, body, _ = place(""); code != http.StatusAccepted || body["status"] != "pending" {
+		t.Errorf("without Prefer: %d %v, want 202 pending", code, body["status"])
+	}
+}
