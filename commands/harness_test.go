@@ -2,8 +2,8 @@ package commands_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
+	"io"
 	"testing"
 	"time"
 
@@ -20,6 +20,16 @@ type engine struct {
 	app  *commands.App
 	stop func()
 }
+
+type natsConn = *nats.Conn
+
+func newApp(store *eventstore.Store) *commands.App {
+	return commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
+}
+
+func metaFor(e benchEngine) commands.Meta { return commands.Meta{CommandID: e.app.NewID()} }
+
+func setOnHand(n int64) commands.SetOnHand { return commands.SetOnHand{OnHand: n} }
 
 func newEngine(t *testing.T, nc *nats.Conn, ttl time.Duration, workers bool) *engine {
 	t.Helper()
@@ -135,16 +145,7 @@ func restockBody(n int64) commands.Restock { return commands.Restock{Qty: n} }
 func waitForProcessors(t *testing.T, e *engine) {
 	t.Helper()
 	eventually(t, "all reservation requests processed", func() bool {
-		for p := range eventstore.ReservationPartitions {
-			cons, err := e.app.Store.ReservationConsumer(context.Background(), p)
-			if err != nil {
-				return false
-			}
-			info, err := cons.Info(context.Background())
-			if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
-				return false
-			}
-		}
-		return true
+		pending, unacked, err := e.app.Store.ReservationBacklog(context.Background())
+		return err == nil && pending == 0 && unacked == 0
 	})
 }

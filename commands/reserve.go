@@ -46,7 +46,9 @@ func (a *App) ProcessReservations(ctx context.Context, reqs []domain.Reservation
 	if err != nil {
 		return err
 	}
-	return forEach(outcomes, 64, func(o outcome) error { return a.recordOutcome(ctx, o) })
+	// All at once: the group commit then stores a batch's outcomes in a few
+	// atomic batches instead of one per handful of orders.
+	return forEach(outcomes, max(len(outcomes), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
 }
 
 // decideSKU decides reqs, all for sku, and returns the outcome of each

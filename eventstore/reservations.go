@@ -95,6 +95,25 @@ func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consu
 	return cons, nil
 }
 
+// ReservationBacklog returns how many reservation requests, over all
+// partitions, are not yet delivered and how many are delivered but not yet
+// acknowledged. It only reads the consumers' state.
+func (s *Store) ReservationBacklog(ctx context.Context) (pending, unacked uint64, err error) {
+	for p := range ReservationPartitions {
+		cons, err := s.js.Consumer(ctx, s.stream, fmt.Sprintf("reservations-%d", p))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, errors.Wrap(unavailable(err), "read reservation consumers")
+		}
+		info := cons.CachedInfo()
+		pending += info.NumPending
+		unacked += uint64(info.NumAckPending)
+	}
+	return pending, unacked, nil
+}
+
 // ConsumeReservations runs the processor of partition p until ctx ends. It
 // hands handle the partition's requests in stream order, a batch at a time,
 // and acknowledges a batch only after handle succeeded; on failure the batch
