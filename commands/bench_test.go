@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/pglocal"
 	"github.com/orderengine/engine/internal/testnats"
 )
 
@@ -21,8 +24,9 @@ const backlog = 100_000
 // BenchmarkReserveDrain measures reservation decisions per second on ONE
 // hot SKU: a backlog of single-unit orders is placed with the processors
 // stopped, then the processors are started and the clock runs until every
-// request is decided, appended durably (sync_interval: always) and its
-// outcome recorded on its order (confirmed or rejected).
+// request is decided and its SKU event appended durably (sync_interval:
+// always): decisions/s. It also reports orders-settled/s, until the order
+// saga has recorded every outcome on its order (confirmed or rejected).
 func BenchmarkReserveDrain(b *testing.B) {
 	for range b.N {
 		_, nc := testnats.Start(b)
@@ -35,11 +39,14 @@ func BenchmarkReserveDrain(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		stop := e.run()
-		waitDrained(b, e)
-		elapsed := time.Since(start)
+		waitDrained(b, e, eventstore.ReservationConsumers()...)
+		decided := time.Since(start)
+		waitDrained(b, e, eventstore.SagaConsumer)
+		settled := time.Since(start)
 		b.StopTimer()
 		stop()
-		b.ReportMetric(float64(backlog)/elapsed.Seconds(), "decisions/s")
+		b.ReportMetric(float64(backlog)/decided.Seconds(), "decisions/s")
+		b.ReportMetric(float64(backlog)/settled.Seconds(), "orders-settled/s")
 		if s := e.sku(b, "HOT"); s.Reserved != backlog/2 || s.OnHand != backlog/2 {
 			b.Fatalf("after the drain: reserved %d on_hand %d", s.Reserved, s.OnHand)
 		}
@@ -137,13 +144,12 @@ func placeMany(b *testing.B, e benchEngine, sku string, n int) []string {
 	return ids
 }
 
-// waitDrained polls until every reservation request is processed and
-// acknowledged: a processor acknowledges a batch only after its outcomes
-// are on the orders.
-func waitDrained(b *testing.B, e benchEngine) {
+// waitDrained polls until the named consumers have processed and
+// acknowledged everything.
+func waitDrained(b *testing.B, e benchEngine, consumers ...string) {
 	b.Helper()
 	for {
-		pending, unacked, err := e.app.Store.ReservationBacklog(context.Background())
+		pending, unacked, err := e.app.Store.Backlog(context.Background(), consumers...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -151,5 +157,52 @@ func waitDrained(b *testing.B, e benchEngine) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// BenchmarkPostgresHotRow is the classic relational baseline for the drain:
+// the same number of single-unit reservations on one stock row, each
+// `UPDATE stock SET qty = qty - 1 WHERE sku = $1 AND qty > 0` in its own
+// transaction (synchronous_commit on, fsync on) from 64 concurrent
+// connections, on a private Postgres started from the installed binaries.
+func BenchmarkPostgresHotRow(b *testing.B) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pglocal.ForTest(b)+" pool_max_conns=64")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE stock (sku text PRIMARY KEY, qty bigint NOT NULL CHECK (qty >= 0))`); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		b.StopTimer()
+		if _, err := pool.Exec(ctx, `INSERT INTO stock VALUES ('HOT', $1) ON CONFLICT (sku) DO UPDATE SET qty = $1`, backlog/2); err != nil {
+			b.Fatal(err)
+		}
+		var granted atomic.Int64
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		b.StartTimer()
+		start := time.Now()
+		for range 64 {
+			wg.Go(func() {
+				for next.Add(1) <= backlog {
+					tag, err := pool.Exec(ctx, `UPDATE stock SET qty = qty - 1 WHERE sku = $1 AND qty > 0`, "HOT")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					granted.Add(tag.RowsAffected())
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(backlog)/elapsed.Seconds(), "decisions/s")
+		if granted.Load() != backlog/2 {
+			b.Fatalf("granted %d, want %d", granted.Load(), backlog/2)
+		}
 	}
 }

@@ -21,10 +21,10 @@ type outcome struct {
 // requests, in stream order per SKU. Each SKU's requests are decided in
 // memory against its state and their events appended together (one atomic
 // batch per SKU, and the group commit merges the SKUs): this is what makes a
-// hot SKU fast. Then each reserve outcome is recorded on its order, which
-// confirms or rejects it. Everything is idempotent, so a batch redelivered
-// after a crash, at any point, changes nothing twice: a request already
-// decided is a no-op on the SKU and its outcome a no-op on the order.
+// hot SKU fast. The orders learn the outcomes from the SKU's events through
+// the order saga (RecordOutcomes), so a hot partition never waits for order
+// writes. Everything is idempotent: a batch redelivered after a crash is a
+// no-op for every request already decided.
 func (a *App) ProcessReservations(ctx context.Context, reqs []domain.ReservationRequest) error {
 	bySKU := map[string][]domain.ReservationRequest{}
 	var skus []string
@@ -34,40 +34,47 @@ func (a *App) ProcessReservations(ctx context.Context, reqs []domain.Reservation
 		}
 		bySKU[r.SKU] = append(bySKU[r.SKU], r)
 	}
-	var mu sync.Mutex
-	var outcomes []outcome
-	err := forEach(skus, 16, func(sku string) error {
-		outs, err := a.decideSKU(ctx, sku, bySKU[sku])
-		mu.Lock()
-		outcomes = append(outcomes, outs...)
-		mu.Unlock()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	// All at once: the group commit then stores a batch's outcomes in a few
-	// atomic batches instead of one per handful of orders.
-	return forEach(outcomes, max(len(outcomes), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
+	return forEach(skus, 16, func(sku string) error { return a.decideSKU(ctx, sku, bySKU[sku]) })
 }
 
-// decideSKU decides reqs, all for sku, and returns the outcome of each
-// reserve request as the SKU now records it.
-func (a *App) decideSKU(ctx context.Context, sku string, reqs []domain.ReservationRequest) ([]outcome, error) {
+// RecordOutcomes is the order saga: it tells each order what its line got,
+// from the SKU events StockReserved and ReservationRefused. The order then
+// confirms itself (every line reserved) or rejects itself, asking for the
+// release of its other lines. A repeated outcome is a no-op.
+func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) error {
+	var outs []outcome
+	for _, env := range envs {
+		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		if err != nil {
+			return err
+		}
+		switch e := ev.(type) {
+		case domain.StockReserved:
+			outs = append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: env.AggregateID, granted: true})
+		case domain.ReservationRefused:
+			outs = append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: env.AggregateID, available: e.Available})
+		}
+	}
+	// All at once: the group commit then stores them in a few atomic batches.
+	return forEach(outs, max(len(outs), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
+}
+
+// decideSKU decides reqs, all for sku, and appends their events at once.
+func (a *App) decideSKU(ctx context.Context, sku string, reqs []domain.ReservationRequest) error {
 	now := a.Now()
 	cmds := make([]domain.SKUCommand, len(reqs))
 	for i, r := range reqs {
 		cmds[i] = r.Command(now)
 	}
 	var refused []error
-	res, err := a.SKUs.Update(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20},
-		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, error) {
-			_, events, errs := domain.DecideSKUBatch(s.State, cmds)
+	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20},
+		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
+			after, events, errs := domain.DecideSKUBatch(s.State, cmds)
 			refused = errs
-			return events, nil
+			return events, after, nil
 		})
 	if err != nil {
-		return nil, errors.Wrapf(err, "decide reservations of %s", sku)
+		return errors.Wrapf(err, "decide reservations of %s", sku)
 	}
 	for i, err := range refused {
 		if err != nil {
@@ -76,20 +83,7 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []domain.Reservati
 			a.Log.Error("reservation request refused", "sku", sku, "reservation_id", reqs[i].ReservationID, "action", reqs[i].Action, "err", err)
 		}
 	}
-	state := res.After.State
-	var outs []outcome
-	for _, r := range reqs {
-		if r.Action != domain.ActionReserve {
-			continue
-		}
-		rv, ok := state.Reservations[r.ReservationID]
-		if !ok {
-			continue
-		}
-		outs = append(outs, outcome{reservationID: r.ReservationID, orderID: r.OrderID, sku: r.SKU,
-			granted: rv.State != domain.ReservationStateRefused, available: state.Available()})
-	}
-	return outs, nil
+	return nil
 }
 
 // recordOutcome tells the order what its line got.

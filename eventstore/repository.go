@@ -180,6 +180,23 @@ type Result[S any] struct {
 // are; with no events nothing is written. Commands on one aggregate in this
 // process are serialized so they do not conflict with each other.
 func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, error)) (Result[S], error) {
+	return r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, error) {
+		events, err := decide(s)
+		return events, nil, err
+	})
+}
+
+// UpdateFolded is Update for deciders that fold their events as they decide
+// (a batch decider): decide also returns the state after its events, which
+// the repository then trusts instead of folding them a second time.
+func (r *Repository[S, E]) UpdateFolded(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, S, error)) (Result[S], error) {
+	return r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, error) {
+		events, after, err := decide(s)
+		return events, &after, err
+	})
+}
+
+func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, *S, error)) (Result[S], error) {
 	if o.CommandID == "" {
 		return Result[S]{}, errors.AssertionFailedf("update without a command id")
 	}
@@ -199,14 +216,14 @@ func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOption
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		events, err := decide(snap)
+		events, folded, err := decide(snap)
 		if (err != nil || len(events) == 0) && !fresh {
 			// A refusal or a no-op must not rest on a stale cache.
 			if snap, err = r.Load(ctx, id); err != nil {
 				return Result[S]{}, err
 			}
 			fresh = true
-			events, err = decide(snap)
+			events, folded, err = decide(snap)
 		}
 		if err != nil {
 			return Result[S]{}, err
@@ -214,7 +231,7 @@ func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOption
 		if len(events) == 0 {
 			return Result[S]{Before: snap, After: snap}, nil
 		}
-		res, err := r.append(ctx, subject, snap, events, o)
+		res, err := r.append(ctx, subject, snap, events, folded, o)
 		switch {
 		case err == nil:
 			r.cache.put(subject, res.After)
@@ -259,7 +276,7 @@ func (r *Repository[S, E]) lookupRecord(ctx context.Context, o UpdateOptions[S])
 
 // append seals events into envelopes chained after snap and commits them,
 // with the idempotency record if any, as one atomic batch.
-func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snapshot[S], events []E, o UpdateOptions[S]) (Result[S], error) {
+func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snapshot[S], events []E, folded *S, o UpdateOptions[S]) (Result[S], error) {
 	res := Result[S]{Before: snap}
 	after := snap
 	msgs := make([]*nats.Msg, 0, len(events)+1)
@@ -289,7 +306,11 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		res.Envelopes = append(res.Envelopes, env)
 		after = Snapshot[S]{State: after.State, Version: env.Version, LastHash: env.Hash}
 	}
-	after.State = r.kind.evolve(snap.State, events...)
+	if folded != nil {
+		after.State = *folded
+	} else {
+		after.State = r.kind.evolve(snap.State, events...)
+	}
 	if o.IdemKey != "" && o.Record != nil {
 		rec, err := o.Record(after)
 		if err != nil {

@@ -78,7 +78,7 @@ func expiryTimer(orderID string, due time.Time) *nats.Msg {
 // "processor" with the pinned-client policy.
 func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
-		Durable:        fmt.Sprintf("reservations-%d", p),
+		Durable:        ReservationConsumers()[p],
 		FilterSubject:  fmt.Sprintf("%s.%d.*", ReservationSubjects, p),
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        10 * time.Second,
@@ -95,17 +95,29 @@ func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consu
 	return cons, nil
 }
 
-// ReservationBacklog returns how many reservation requests, over all
-// partitions, are not yet delivered and how many are delivered but not yet
-// acknowledged. It only reads the consumers' state.
-func (s *Store) ReservationBacklog(ctx context.Context) (pending, unacked uint64, err error) {
-	for p := range ReservationPartitions {
-		cons, err := s.js.Consumer(ctx, s.stream, fmt.Sprintf("reservations-%d", p))
+// SagaConsumer is the durable consumer of the order saga.
+const SagaConsumer = "order-saga"
+
+// ReservationConsumers names the durable consumers of every partition.
+func ReservationConsumers() []string {
+	names := make([]string, ReservationPartitions)
+	for p := range names {
+		names[p] = fmt.Sprintf("reservations-%d", p)
+	}
+	return names
+}
+
+// Backlog returns how many messages the named consumers have not yet
+// delivered and how many they delivered but have not seen acknowledged. It
+// only reads the consumers' state; consumers not created yet count as empty.
+func (s *Store) Backlog(ctx context.Context, consumers ...string) (pending, unacked uint64, err error) {
+	for _, name := range consumers {
+		cons, err := s.js.Consumer(ctx, s.stream, name)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			continue
 		}
 		if err != nil {
-			return 0, 0, errors.Wrap(unavailable(err), "read reservation consumers")
+			return 0, 0, errors.Wrap(unavailable(err), "read consumer state")
 		}
 		info := cons.CachedInfo()
 		pending += info.NumPending
@@ -139,6 +151,38 @@ func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger
 			}
 			return handle(ctx, reqs)
 		})
+}
+
+// ConsumeOutcomes hands handle, in batches, every inventory event stored
+// after the last acknowledged one, until ctx ends: the order saga learns
+// reservation outcomes from it. The consumer is durable and shared, so
+// several engine processes split the work; a batch is acknowledged after
+// handle succeeded and redelivered otherwise.
+func (s *Store) ConsumeOutcomes(ctx context.Context, log *slog.Logger, handle func(context.Context, []Envelope) error) error {
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
+		Durable:       SagaConsumer,
+		FilterSubject: InventorySubjects + ".*",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 4 * reservationBatch,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return errors.Wrap(unavailable(err), "create order saga consumer")
+	}
+	return consumeLoop(ctx, cons, log, reservationBatch, nil, func(ctx context.Context, msgs []jetstream.Msg) error {
+		envs := make([]Envelope, 0, len(msgs))
+		for _, m := range msgs {
+			e, err := DecodeEnvelope(m.Data())
+			if err != nil {
+				log.Error("unreadable inventory event", "subject", m.Subject(), "err", err)
+				continue
+			}
+			envs = append(envs, e)
+		}
+		return handle(ctx, envs)
+	})
 }
 
 // ConsumeExpiries calls handle with the order id of every fired expiry
