@@ -235,12 +235,24 @@ func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	// Every reservation id was decided exactly once in the SKU's history.
 	seen := map[string]int{}
 	err = e.app.Store.History(context.Background(), "inventory.CRASH", func(_ uint64, env eventstore.Envelope) error {
-		var d struct {
-			ReservationID string `json:"reservation_id"`
+		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		if err != nil {
+			return err
 		}
-		_ = json.Unmarshal(env.Data, &d)
-		if env.Type == "StockReserved" || env.Type == "ReservationRefused" {
-			seen[d.ReservationID]++
+		decisions := []domain.SKUEvent{ev}
+		if batch, ok := ev.(domain.ReservationsDecided); ok {
+			decisions = decisions[:0]
+			for _, d := range batch.Decisions {
+				decisions = append(decisions, d.Event())
+			}
+		}
+		for _, d := range decisions {
+			switch d := d.(type) {
+			case domain.StockReserved:
+				seen[d.ReservationID]++
+			case domain.ReservationRefused:
+				seen[d.ReservationID]++
+			}
 		}
 		return nil
 	})

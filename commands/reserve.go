@@ -38,7 +38,8 @@ func (a *App) ProcessReservations(ctx context.Context, reqs []domain.Reservation
 }
 
 // RecordOutcomes is the order saga: it tells each order what its line got,
-// from the SKU events StockReserved and ReservationRefused. The order then
+// from the SKU's reserve decisions (StockReserved, ReservationRefused, or
+// those inside a ReservationsDecided). The order then
 // confirms itself (every line reserved) or rejects itself, asking for the
 // release of its other lines. A repeated outcome is a no-op.
 func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) error {
@@ -48,12 +49,13 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 		if err != nil {
 			return err
 		}
-		switch e := ev.(type) {
-		case domain.StockReserved:
-			outs = append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: env.AggregateID, granted: true})
-		case domain.ReservationRefused:
-			outs = append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: env.AggregateID, available: e.Available})
+		if batch, ok := ev.(domain.ReservationsDecided); ok {
+			for _, d := range batch.Decisions {
+				outs = appendOutcome(outs, env.AggregateID, d.Event())
+			}
+			continue
 		}
+		outs = appendOutcome(outs, env.AggregateID, ev)
 	}
 	// All at once: the group commit then stores them in a few atomic batches.
 	return forEach(outs, max(len(outs), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
@@ -69,7 +71,7 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []domain.Reservati
 	var refused []error
 	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20},
 		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
-			after, events, errs := domain.DecideSKUBatch(s.State, cmds)
+			after, events, errs := domain.DecideReservations(s.State, cmds, now)
 			refused = errs
 			return events, after, nil
 		})
@@ -84,6 +86,17 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []domain.Reservati
 		}
 	}
 	return nil
+}
+
+// appendOutcome adds the outcome a reserve decision on sku stands for.
+func appendOutcome(outs []outcome, sku string, ev domain.SKUEvent) []outcome {
+	switch e := ev.(type) {
+	case domain.StockReserved:
+		return append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: sku, granted: true})
+	case domain.ReservationRefused:
+		return append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: sku, available: e.Available})
+	}
+	return outs
 }
 
 // recordOutcome tells the order what its line got.

@@ -8,28 +8,45 @@ import (
 )
 
 // RunWorkers runs the reservation processors of every partition, the order
-// saga and the expiry worker until ctx ends, then returns once each has finished the
-// batch in hand. It returns an error when a consumer cannot be set up.
+// saga and the expiry worker until ctx ends, then returns once each has
+// finished the batch in hand. Consumers that cannot be set up yet (JetStream
+// unreachable) are retried until they can.
 func (a *App) RunWorkers(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, eventstore.ReservationPartitions+2)
+	return runAll(ctx, a.RunProcessors, a.RunSaga, a.RunExpiries)
+}
+
+// RunProcessors runs the reservation processor of every partition.
+func (a *App) RunProcessors(ctx context.Context) error {
+	var runs []func(context.Context) error
 	for p := range eventstore.ReservationPartitions {
+		runs = append(runs, func(ctx context.Context) error {
+			return a.Store.ConsumeReservations(ctx, p, a.Log, a.ProcessReservations)
+		})
+	}
+	return runAll(ctx, runs...)
+}
+
+// RunSaga runs the order saga, which records reservation outcomes on orders.
+func (a *App) RunSaga(ctx context.Context) error {
+	return a.Store.ConsumeOutcomes(ctx, a.Log, a.RecordOutcomes)
+}
+
+// RunExpiries runs the worker that expires unpaid confirmed orders.
+func (a *App) RunExpiries(ctx context.Context) error {
+	return a.Store.ConsumeExpiries(ctx, a.Log, a.ExpireDue)
+}
+
+// runAll runs every fn until ctx ends and returns the first error.
+func runAll(ctx context.Context, fns ...func(context.Context) error) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(fns))
+	for _, fn := range fns {
 		wg.Go(func() {
-			if err := a.Store.ConsumeReservations(ctx, p, a.Log, a.ProcessReservations); err != nil {
+			if err := fn(ctx); err != nil {
 				errs <- err
 			}
 		})
 	}
-	wg.Go(func() {
-		if err := a.Store.ConsumeOutcomes(ctx, a.Log, a.RecordOutcomes); err != nil {
-			errs <- err
-		}
-	})
-	wg.Go(func() {
-		if err := a.Store.ConsumeExpiries(ctx, a.Log, a.ExpireDue); err != nil {
-			errs <- err
-		}
-	})
 	wg.Wait()
 	close(errs)
 	return <-errs

@@ -70,7 +70,7 @@ func DecodeOrderEvent(typ string, schemaVersion int, data []byte) (OrderEvent, e
 func EncodeSKUEvent(e SKUEvent) (string, []byte, error) {
 	switch e.(type) {
 	case OnHandSet, Restocked, StockReserved, ReservationRefused,
-		ReservationReleased, ReservationCommitted:
+		ReservationReleased, ReservationCommitted, ReservationsDecided:
 	default:
 		return "", nil, errors.AssertionFailedf("domain: cannot encode SKU event %T", e)
 	}
@@ -99,6 +99,8 @@ func DecodeSKUEvent(typ string, schemaVersion int, data []byte) (SKUEvent, error
 		return decodeSKU[ReservationReleased](typ, data)
 	case ReservationCommitted{}.EventType():
 		return decodeSKU[ReservationCommitted](typ, data)
+	case ReservationsDecided{}.EventType():
+		return decodeSKU[ReservationsDecided](typ, data)
 	default:
 		return nil, errors.Newf("domain: unknown SKU event type %q", typ)
 	}

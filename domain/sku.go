@@ -88,8 +88,21 @@ type skuFold struct {
 }
 
 func (f *skuFold) apply(e SKUEvent) {
+	f.fact(e)
+	f.s.Version++
+	f.s.UpdatedAt = e.OccurredAt()
+}
+
+// fact applies what e says, without counting it as an event.
+func (f *skuFold) fact(e SKUEvent) {
 	s := &f.s
 	switch e := e.(type) {
+	case ReservationsDecided:
+		for _, d := range e.Decisions {
+			if inner := d.Event(); inner != nil {
+				f.fact(inner)
+			}
+		}
 	case OnHandSet:
 		s.SKU = e.SKU
 		s.OnHand = e.OnHand
@@ -118,8 +131,6 @@ func (f *skuFold) apply(e SKUEvent) {
 	default:
 		panic(errors.AssertionFailedf("domain: unknown SKU event %T", e))
 	}
-	s.Version++
-	s.UpdatedAt = e.OccurredAt()
 }
 
 // put sets reservation id to r, copying the map first if the fold does

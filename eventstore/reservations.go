@@ -36,7 +36,7 @@ const ReservationPartitions = 16
 // also the consumer's MaxAckPending, so a processor that dies holding a
 // batch blocks its partition until the batch is redelivered, in order: no
 // later request of a SKU can overtake an earlier one.
-const reservationBatch = 500
+const reservationBatch = 1000
 
 // PartitionOf returns the partition of a SKU (FNV-1a, stable forever).
 func PartitionOf(sku string) int {
@@ -78,9 +78,11 @@ func expiryTimer(orderID string, due time.Time) *nats.Msg {
 // "processor" with the pinned-client policy.
 func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
-		Durable:        ReservationConsumers()[p],
-		FilterSubject:  fmt.Sprintf("%s.%d.*", ReservationSubjects, p),
-		AckPolicy:      jetstream.AckExplicitPolicy,
+		Durable:       ReservationConsumers()[p],
+		FilterSubject: fmt.Sprintf("%s.%d.*", ReservationSubjects, p),
+		// Batches are handled in order and as a whole, so acknowledging the
+		// last message of a batch acknowledges it all: one ack, not 1000.
+		AckPolicy:      jetstream.AckAllPolicy,
 		AckWait:        10 * time.Second,
 		MaxAckPending:  reservationBatch,
 		MaxDeliver:     -1,
@@ -133,8 +135,8 @@ func (s *Store) Backlog(ctx context.Context, consumers ...string) (pending, unac
 // JetStream pins one (priority group, pinned client); the others take over
 // within seconds when it stops pulling.
 func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger, handle func(context.Context, []domain.ReservationRequest) error) error {
-	cons, err := s.ReservationConsumer(ctx, p)
-	if err != nil {
+	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) { return s.ReservationConsumer(ctx, p) })
+	if err != nil || cons == nil {
 		return err
 	}
 	return consumeLoop(ctx, cons, log, reservationBatch, []jetstream.FetchOpt{jetstream.FetchPriorityGroup("processor")},
@@ -153,23 +155,27 @@ func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger
 		})
 }
 
+var sagaConsumerConfig = jetstream.ConsumerConfig{
+	Durable:       SagaConsumer,
+	FilterSubject: InventorySubjects + ".*",
+	AckPolicy:     jetstream.AckExplicitPolicy,
+	AckWait:       30 * time.Second,
+	MaxAckPending: 4 * reservationBatch,
+	MaxDeliver:    -1,
+	DeliverPolicy: jetstream.DeliverAllPolicy,
+}
+
 // ConsumeOutcomes hands handle, in batches, every inventory event stored
 // after the last acknowledged one, until ctx ends: the order saga learns
 // reservation outcomes from it. The consumer is durable and shared, so
 // several engine processes split the work; a batch is acknowledged after
 // handle succeeded and redelivered otherwise.
 func (s *Store) ConsumeOutcomes(ctx context.Context, log *slog.Logger, handle func(context.Context, []Envelope) error) error {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
-		Durable:       SagaConsumer,
-		FilterSubject: InventorySubjects + ".*",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 4 * reservationBatch,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
+		return s.js.CreateOrUpdateConsumer(ctx, s.stream, sagaConsumerConfig)
 	})
-	if err != nil {
-		return errors.Wrap(unavailable(err), "create order saga consumer")
+	if err != nil || cons == nil {
+		return err
 	}
 	return consumeLoop(ctx, cons, log, reservationBatch, nil, func(ctx context.Context, msgs []jetstream.Msg) error {
 		envs := make([]Envelope, 0, len(msgs))
@@ -185,21 +191,25 @@ func (s *Store) ConsumeOutcomes(ctx context.Context, log *slog.Logger, handle fu
 	})
 }
 
+var expiryConsumerConfig = jetstream.ConsumerConfig{
+	Durable:       "expiries",
+	FilterSubject: ExpirySubjects + ".*",
+	AckPolicy:     jetstream.AckExplicitPolicy,
+	AckWait:       30 * time.Second,
+	MaxAckPending: 1000,
+	MaxDeliver:    -1,
+	DeliverPolicy: jetstream.DeliverAllPolicy,
+}
+
 // ConsumeExpiries calls handle with the order id of every fired expiry
 // timer. handle returns how long to wait before trying again when the order
 // is not due yet, or an error to retry later; otherwise the timer is done.
 func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
-		Durable:       "expiries",
-		FilterSubject: ExpirySubjects + ".*",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 1000,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
+		return s.js.CreateOrUpdateConsumer(ctx, s.stream, expiryConsumerConfig)
 	})
-	if err != nil {
-		return errors.Wrap(unavailable(err), "create expiry consumer")
+	if err != nil || cons == nil {
+		return err
 	}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(time.Second))
@@ -222,72 +232,4 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 		}
 	}
 	return nil
-}
-
-// consumeLoop fetches batches from cons and hands them to handle until ctx
-// ends, acknowledging each batch after handle succeeded and asking for its
-// redelivery otherwise.
-func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger, size int, opts []jetstream.FetchOpt,
-	handle func(context.Context, []jetstream.Msg) error) error {
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		msgs := pullBatch(cons, size, opts)
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := handle(ctx, msgs); err != nil {
-			log.Warn("batch failed, asking for redelivery", "err", err, "messages", len(msgs))
-			for _, m := range msgs {
-				_ = m.Nak()
-			}
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		for _, m := range msgs[:len(msgs)-1] {
-			_ = m.Ack()
-		}
-		// Waiting for the last ack keeps the next fetch behind this batch.
-		_ = msgs[len(msgs)-1].DoubleAck(ctx)
-	}
-	return nil
-}
-
-// pullBatch returns up to size messages without making a busy consumer wait
-// for a full batch: it takes what is there (waiting at most a couple of
-// milliseconds), and when nothing is, waits up to a second for the first
-// message and then takes what came with it. Every pull request runs to its
-// end before the next, so no message is left delivered to a request nobody
-// reads (it would come back only after the ack wait, out of order).
-func pullBatch(cons jetstream.Consumer, size int, opts []jetstream.FetchOpt) []jetstream.Msg {
-	msgs := fetch(cons, size, 2*time.Millisecond, opts)
-	if len(msgs) > 0 {
-		return msgs
-	}
-	msgs = fetch(cons, 1, time.Second, opts)
-	if len(msgs) == 0 || size == 1 {
-		return msgs
-	}
-	return append(msgs, fetch(cons, size-1, 2*time.Millisecond, opts)...)
-}
-
-func fetch(cons jetstream.Consumer, n int, wait time.Duration, opts []jetstream.FetchOpt) []jetstream.Msg {
-	batch, err := cons.Fetch(n, append(opts, jetstream.FetchMaxWait(wait))...)
-	if err != nil {
-		time.Sleep(wait)
-		return nil
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	return msgs
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }

@@ -1,0 +1,88 @@
+package domain
+
+import (
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// ReservationsDecided records, in order, a processor's decisions on a batch
+// of reservation requests for one SKU. A processor stores one per batch
+// instead of one event per request: on a hot SKU this is the difference
+// between one stored message per thousand decisions and a thousand, which
+// is where a flash sale's throughput is won. Folding it equals folding its
+// decisions one by one.
+type ReservationsDecided struct {
+	Decisions []ReservationDecision `json:"decisions"`
+	At        time.Time             `json:"at"`
+}
+
+// ReservationDecision is one decision of a ReservationsDecided: exactly one
+// of its fields is set.
+type ReservationDecision struct {
+	Reserved  *StockReserved        `json:"reserved,omitempty"`
+	Refused   *ReservationRefused   `json:"refused,omitempty"`
+	Released  *ReservationReleased  `json:"released,omitempty"`
+	Committed *ReservationCommitted `json:"committed,omitempty"`
+}
+
+func (ReservationsDecided) isSKUEvent() {}
+
+// EventType returns "ReservationsDecided".
+func (ReservationsDecided) EventType() string { return "ReservationsDecided" }
+
+// OccurredAt returns At.
+func (e ReservationsDecided) OccurredAt() time.Time { return e.At }
+
+// Event returns the decision as the single event it stands for, or nil when
+// no field is set.
+func (d ReservationDecision) Event() SKUEvent {
+	switch {
+	case d.Reserved != nil:
+		return *d.Reserved
+	case d.Refused != nil:
+		return *d.Refused
+	case d.Released != nil:
+		return *d.Released
+	case d.Committed != nil:
+		return *d.Committed
+	}
+	return nil
+}
+
+// decisionOf wraps a reservation event; ok is false for any other event.
+func decisionOf(e SKUEvent) (d ReservationDecision, ok bool) {
+	switch e := e.(type) {
+	case StockReserved:
+		return ReservationDecision{Reserved: &e}, true
+	case ReservationRefused:
+		return ReservationDecision{Refused: &e}, true
+	case ReservationReleased:
+		return ReservationDecision{Released: &e}, true
+	case ReservationCommitted:
+		return ReservationDecision{Committed: &e}, true
+	}
+	return ReservationDecision{}, false
+}
+
+// DecideReservations decides a processor's batch of reservation requests
+// like DecideSKUBatch and records all the decisions as one
+// ReservationsDecided at time at (a single decision stays its own event).
+// after's Version counts the events returned, so it matches the store.
+func DecideReservations(s SKU, cmds []SKUCommand, at time.Time) (after SKU, events []SKUEvent, errs []error) {
+	after, events, errs = DecideSKUBatch(s, cmds)
+	if len(events) < 2 {
+		return after, events, errs
+	}
+	batch := ReservationsDecided{Decisions: make([]ReservationDecision, 0, len(events)), At: at.UTC().Round(0)}
+	for _, e := range events {
+		d, ok := decisionOf(e)
+		if !ok {
+			return SKU{}, nil, append(errs, errors.AssertionFailedf("domain: %T is not a reservation decision", e))
+		}
+		batch.Decisions = append(batch.Decisions, d)
+	}
+	after.Version = s.Version + 1
+	after.UpdatedAt = batch.At
+	return after, []SKUEvent{batch}, errs
+}

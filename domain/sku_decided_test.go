@@ -1,0 +1,107 @@
+package domain
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDecideReservationsStoresOneEventPerBatch(t *testing.T) {
+	t.Parallel()
+	start := foldSKU(t, []SKUEvent{OnHandSet{SKU: testSKU, OnHand: 3, At: t0}})
+	cmds := []SKUCommand{
+		Reserve{SKU: testSKU, ReservationID: "r1", OrderID: "o1", Qty: 2, At: at(1)},
+		Reserve{SKU: testSKU, ReservationID: "r2", OrderID: "o2", Qty: 2, At: at(2)},
+		Reserve{SKU: testSKU, ReservationID: "r1", OrderID: "o1", Qty: 2, At: at(3)}, // redelivered
+		Release{SKU: testSKU, ReservationID: "r1", At: at(4)},
+		CommitReservation{SKU: testSKU, ReservationID: "r2", At: at(5)}, // refused: not held
+	}
+	after, events, errs := DecideReservations(start, cmds, at(6))
+	want := ReservationsDecided{At: at(6), Decisions: []ReservationDecision{
+		{Reserved: &StockReserved{ReservationID: "r1", OrderID: "o1", Qty: 2, At: at(1)}},
+		{Refused: &ReservationRefused{ReservationID: "r2", OrderID: "o2", Qty: 2, Available: 1, At: at(2)}},
+		{Released: &ReservationReleased{ReservationID: "r1", Qty: 2, At: at(4)}},
+	}}
+	if len(events) != 1 || !reflect.DeepEqual(events[0], want) {
+		t.Fatalf("events %#v\nwant one %#v", events, want)
+	}
+	if errs[4] == nil || errs[0] != nil || errs[2] != nil {
+		t.Errorf("errs %v: only the commit of a refused reservation fails", errs)
+	}
+	if after.Version != start.Version+1 || after.Reserved != 0 || after.OnHand != 3 {
+		t.Errorf("after: version %d reserved %d on_hand %d", after.Version, after.Reserved, after.OnHand)
+	}
+	if folded := EvolveSKU(start, events[0]); !reflect.DeepEqual(folded, after) {
+		t.Errorf("folding the stored event\n got %#v\nwant %#v", folded, after)
+	}
+	typ, data, err := EncodeSKUEvent(events[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSKUEvent(typ, SchemaVersion, data)
+	if err != nil || !reflect.DeepEqual(back, events[0]) {
+		t.Errorf("round trip: %v\n got %#v", err, back)
+	}
+}
+
+func TestDecideReservationsOfOneDecisionKeepsItsEvent(t *testing.T) {
+	t.Parallel()
+	start := foldSKU(t, []SKUEvent{OnHandSet{SKU: testSKU, OnHand: 3, At: t0}})
+	_, events, _ := DecideReservations(start, []SKUCommand{Reserve{SKU: testSKU, ReservationID: "r", OrderID: "o", Qty: 1, At: at(1)}}, at(2))
+	if len(events) != 1 {
+		t.Fatalf("events %#v", events)
+	}
+	if _, ok := events[0].(StockReserved); !ok {
+		t.Errorf("a single decision is stored as %T, want StockReserved", events[0])
+	}
+}
+
+// TestDecideReservationsEqualsDecidingOneByOne checks on random batches that
+// the stored batch event folds to the same state as the decisions one by
+// one (but for Version, which counts stored events) and that 0 <= reserved
+// <= on_hand holds.
+func TestDecideReservationsEqualsDecidingOneByOne(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 8))
+	for round := range 500 {
+		s := foldSKU(t, []SKUEvent{OnHandSet{SKU: testSKU, OnHand: rng.Int64N(20), At: t0}})
+		for batch := range 5 {
+			var cmds []SKUCommand
+			for i := range 1 + rng.IntN(40) {
+				id := fmt.Sprint("r", rng.IntN(15))
+				now := t0.Add(time.Duration(round*1000+batch*100+i) * time.Second)
+				switch rng.IntN(3) {
+				case 0:
+					cmds = append(cmds, Reserve{SKU: testSKU, ReservationID: id, OrderID: "o" + id, Qty: 1 + rng.Int64N(4), At: now})
+				case 1:
+					cmds = append(cmds, Release{SKU: testSKU, ReservationID: id, At: now})
+				default:
+					cmds = append(cmds, CommitReservation{SKU: testSKU, ReservationID: id, At: now})
+				}
+			}
+			oneByOne, _, wantErrs := DecideSKUBatch(s, cmds)
+			after, events, errs := DecideReservations(s, cmds, t0.Add(time.Hour))
+			for i := range cmds {
+				if (errs[i] == nil) != (wantErrs[i] == nil) {
+					t.Fatalf("command %d: err %v, one by one %v", i, errs[i], wantErrs[i])
+				}
+			}
+			if got := EvolveSKUAll(s, events); !reflect.DeepEqual(got, after) {
+				t.Fatalf("folding the stored events differs from the decided state")
+			}
+			if after.Reserved != oneByOne.Reserved || after.OnHand != oneByOne.OnHand ||
+				!reflect.DeepEqual(after.Reservations, oneByOne.Reservations) {
+				t.Fatalf("batch state differs from one by one")
+			}
+			if after.Version != s.Version+uint64(len(events)) {
+				t.Fatalf("version %d after %d events from %d", after.Version, len(events), s.Version)
+			}
+			if after.Reserved < 0 || after.Reserved > after.OnHand {
+				t.Fatalf("reserved %d on_hand %d", after.Reserved, after.OnHand)
+			}
+			s = after
+		}
+	}
+}

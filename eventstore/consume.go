@@ -1,0 +1,99 @@
+package eventstore
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// consumeLoop fetches batches from cons and hands them to handle until ctx
+// ends, acknowledging each batch after handle succeeded and asking for its
+// redelivery otherwise.
+func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger, size int, opts []jetstream.FetchOpt,
+	handle func(context.Context, []jetstream.Msg) error) error {
+	ackAll := cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		msgs := pullBatch(cons, size, opts)
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := handle(ctx, msgs); err != nil {
+			log.Warn("batch failed, asking for redelivery", "err", err, "messages", len(msgs))
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		if !ackAll {
+			for _, m := range msgs[:len(msgs)-1] {
+				_ = m.Ack()
+			}
+		}
+		// Waiting for the last ack keeps the next fetch behind this batch.
+		_ = msgs[len(msgs)-1].DoubleAck(ctx)
+	}
+	return nil
+}
+
+// pullBatch returns up to size messages without making a busy consumer wait
+// for a full batch: it takes what is there (waiting at most a couple of
+// milliseconds), and when nothing is, waits up to a second for the first
+// message and then takes what came with it. Every pull request runs to its
+// end before the next, so no message is left delivered to a request nobody
+// reads (it would come back only after the ack wait, out of order).
+func pullBatch(cons jetstream.Consumer, size int, opts []jetstream.FetchOpt) []jetstream.Msg {
+	msgs := fetch(cons, size, 2*time.Millisecond, opts)
+	if len(msgs) > 0 {
+		return msgs
+	}
+	msgs = fetch(cons, 1, time.Second, opts)
+	if len(msgs) == 0 || size == 1 {
+		return msgs
+	}
+	return append(msgs, fetch(cons, size-1, 2*time.Millisecond, opts)...)
+}
+
+func fetch(cons jetstream.Consumer, n int, wait time.Duration, opts []jetstream.FetchOpt) []jetstream.Msg {
+	batch, err := cons.Fetch(n, append(opts, jetstream.FetchMaxWait(wait))...)
+	if err != nil {
+		time.Sleep(wait)
+		return nil
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// retryCreate calls create until it succeeds or ctx ends (then it returns
+// nil, nil: a shutdown is not an error), so workers started while JetStream
+// is unreachable come up once it is back.
+func retryCreate(ctx context.Context, log *slog.Logger, create func() (jetstream.Consumer, error)) (jetstream.Consumer, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		cons, err := create()
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		log.Warn("cannot set up a consumer yet, retrying", "err", err, "in", backoff)
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
