@@ -209,6 +209,11 @@ type pubResponse struct {
 // publish stores msgs as one atomic batch (a lone message as a plain
 // publish) and returns the stream sequence of the first one.
 func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
+	if !c.nc.IsConnected() {
+		// Fail now rather than queue the batch for a reconnect that may come
+		// after the caller gave up: the client gets a 503 and retries.
+		return 0, errNotConnected
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	c.batches.Add(1)

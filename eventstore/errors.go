@@ -14,6 +14,9 @@ import (
 // answering in time. Nothing was half-written: an append is atomic.
 var ErrUnavailable = errors.New("event store unavailable")
 
+// errNotConnected is returned at once while the connection to NATS is down.
+var errNotConnected = errors.Mark(errors.New("not connected to NATS"), ErrUnavailable)
+
 // errAlreadyStored says a publish was a duplicate of one stored earlier (same
 // Nats-Msg-Id): the command's events are already in the store.
 var errAlreadyStored = errors.New("already stored")

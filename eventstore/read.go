@@ -27,6 +27,9 @@ const readBatch = 256
 // which reads without creating a consumer. ok is false when the subject has
 // no message.
 func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool, err error) {
+	if !s.nc.IsConnected() {
+		return RawMsg{}, false, errNotConnected
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream+"."+subject, nil)
@@ -71,6 +74,9 @@ type directBatchRequest struct {
 // readPage reads one batch; it returns the sequence to continue from and
 // whether the range is exhausted.
 func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64, fn func(RawMsg) error) (uint64, bool, error) {
+	if !s.nc.IsConnected() {
+		return 0, false, errNotConnected
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	inbox := s.nc.NewInbox()

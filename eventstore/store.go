@@ -115,6 +115,9 @@ func (s *Store) Conn() *nats.Conn { return s.nc }
 
 // Ping checks that the events stream answers.
 func (s *Store) Ping(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		return errors.Wrap(errNotConnected, "ping event store")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := s.js.Stream(ctx, s.stream); err != nil {
