@@ -74,6 +74,10 @@ func Connect(ctx context.Context, o ConnectOptions) (nc *nats.Conn, closeFn func
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
+		// No reconnect buffer: a publish while disconnected fails at once
+		// instead of being sent after reconnecting, possibly long after the
+		// caller was told 503.
+		nats.ReconnectBufSize(-1),
 	}
 	if o.URL != "" {
 		nc, err = nats.Connect(o.URL, append(base, o.Extra...)...)
