@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/orderengine/engine/domain"
 )
 
@@ -21,11 +19,4 @@ func (a *App) Restock(ctx context.Context, m Meta, sku string, c Restock) (Outco
 }
 
 // HandleRestock serves POST /v1/inventory/{sku}/restock.
-func HandleRestock(a *App) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		sku := chi.URLParam(r, "sku")
-		serve(a, w, r, func(ctx context.Context, m Meta, c Restock) (Outcome, error) {
-			return a.Restock(ctx, m, sku, c)
-		})
-	}
-}
+func HandleRestock(a *App) http.HandlerFunc { return handleSKUCommand(a, a.Restock) }

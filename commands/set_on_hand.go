@@ -22,11 +22,15 @@ func (a *App) SetOnHand(ctx context.Context, m Meta, sku string, c SetOnHand) (O
 }
 
 // HandleSetOnHand serves PUT /v1/inventory/{sku}.
-func HandleSetOnHand(a *App) http.HandlerFunc {
+func HandleSetOnHand(a *App) http.HandlerFunc { return handleSKUCommand(a, a.SetOnHand) }
+
+// handleSKUCommand is the HTTP side shared by the inventory commands: Req
+// is the body, handle the command on the SKU named in the path.
+func handleSKUCommand[Req any](a *App, handle func(context.Context, Meta, string, Req) (Outcome, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sku := chi.URLParam(r, "sku")
-		serve(a, w, r, func(ctx context.Context, m Meta, c SetOnHand) (Outcome, error) {
-			return a.SetOnHand(ctx, m, sku, c)
+		serve(a, w, r, func(ctx context.Context, m Meta, c Req) (Outcome, error) {
+			return handle(ctx, m, sku, c)
 		})
 	}
 }

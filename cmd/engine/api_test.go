@@ -612,77 +612,12 @@ func TestIdempotency(t *testing.T) {
 			header: map[string]string{"Idempotency-Key": "route-1"}}, http.StatusUnprocessableEntity, "idempotency_key_reused")
 	})
 	t.Run("concurrent requests with one key place one order", func(t *testing.T) {
-		const n = 20
-		before := e.subjectMsgs(t, "orders.*")
-		req := place(tokClient, "race-1", validOrder())
-		start := make(chan struct{})
-		responses := make([]apiResponse, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				responses[i] = e.do(t, req)
-			}()
-		}
-		close(start)
-		wg.Wait()
-		orderIDs := map[string]int{}
-		for _, r := range responses {
-			switch r.status {
-			case http.StatusAccepted:
-				orderIDs[decodeBody[commands.OrderView](t, r).OrderID]++
-			case http.StatusConflict:
-				wantProblem(t, r, http.StatusConflict, "idempotency_key_in_flight")
-			default:
-				t.Errorf("got %s, want 202 or 409", r)
-			}
-		}
-		if len(orderIDs) != 1 {
-			t.Errorf("202 answers name %d orders, want 1: %v", len(orderIDs), orderIDs)
-		}
-		if after := e.subjectMsgs(t, "orders.*"); after != before+1 {
-			t.Errorf("orders.* grew by %d events, want exactly 1", after-before)
-		}
+		raceOneKey(t, []*apiEnv{e}, place(tokClient, "race-1", validOrder()))
 	})
 	t.Run("concurrent requests with one key on two engines place one order", func(t *testing.T) {
 		// Each engine has its own in-flight set: only the store can tell
 		// the twins apart.
-		engines := []*apiEnv{e, e.secondEngine(t)}
-		const n = 20
-		before := e.subjectMsgs(t, "orders.*")
-		req := place(tokClient, "race-2", validOrder())
-		start := make(chan struct{})
-		responses := make([]apiResponse, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				responses[i] = engines[i%2].do(t, req)
-			}()
-		}
-		close(start)
-		wg.Wait()
-		orderIDs := map[string]int{}
-		for _, r := range responses {
-			switch r.status {
-			case http.StatusAccepted:
-				orderIDs[decodeBody[commands.OrderView](t, r).OrderID]++
-			case http.StatusConflict:
-				wantProblem(t, r, http.StatusConflict, "idempotency_key_in_flight")
-			default:
-				t.Errorf("got %s, want 202 or 409", r)
-			}
-		}
-		if len(orderIDs) != 1 {
-			t.Errorf("202 answers name %d orders, want 1: %v", len(orderIDs), orderIDs)
-		}
-		if after := e.subjectMsgs(t, "orders.*"); after != before+1 {
-			t.Errorf("orders.* grew by %d events, want exactly 1", after-before)
-		}
+		raceOneKey(t, []*apiEnv{e, e.secondEngine(t)}, place(tokClient, "race-2", validOrder()))
 	})
 	t.Run("one key used by two callers places two orders", func(t *testing.T) {
 		before := e.subjectMsgs(t, "orders.*")
@@ -764,4 +699,42 @@ func TestPlaceOrderResponse(t *testing.T) {
 			t.Errorf("Consistency-Token is 0")
 		}
 	})
+}
+
+// raceOneKey sends req 20 times at once, spread over engines (which share
+// one nats-server), and checks that exactly one order came of it: every
+// answer is that order's 202 or a 409 for the key in flight.
+func raceOneKey(t *testing.T, engines []*apiEnv, req apiCall) {
+	t.Helper()
+	const n = 20
+	e := engines[0]
+	before := e.subjectMsgs(t, "orders.*")
+	start := make(chan struct{})
+	responses := make([]apiResponse, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			responses[i] = engines[i%len(engines)].do(t, req)
+		})
+	}
+	close(start)
+	wg.Wait()
+	orderIDs := map[string]int{}
+	for _, r := range responses {
+		switch r.status {
+		case http.StatusAccepted:
+			orderIDs[decodeBody[commands.OrderView](t, r).OrderID]++
+		case http.StatusConflict:
+			wantProblem(t, r, http.StatusConflict, "idempotency_key_in_flight")
+		default:
+			t.Errorf("got %s, want 202 or 409", r)
+		}
+	}
+	if len(orderIDs) != 1 {
+		t.Errorf("202 answers name %d orders, want 1: %v", len(orderIDs), orderIDs)
+	}
+	if after := e.subjectMsgs(t, "orders.*"); after != before+1 {
+		t.Errorf("orders.* grew by %d events, want exactly 1", after-before)
+	}
 }
