@@ -1,0 +1,64 @@
+-- The whole Postgres schema of the order engine: the read models the
+-- projections build and the queries read. Applied at every start; every
+-- statement is idempotent. Read-model tables live in the schema "rm" and are
+-- always schema-qualified, so a rebuild can create the same tables under
+-- another schema name and swap it in.
+
+CREATE SCHEMA IF NOT EXISTS rm;
+
+-- Where each projection stands: the last stream sequence it applied, written
+-- in the same transaction as the rows it changed.
+CREATE TABLE IF NOT EXISTS rm.checkpoints (
+    projection text PRIMARY KEY,
+    last_seq   bigint      NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS rm.orders (
+    order_id         uuid        PRIMARY KEY,
+    customer_id      text        NOT NULL,
+    status           text        NOT NULL,
+    currency         text        NOT NULL,
+    total_cents      bigint      NOT NULL,
+    refund_due_cents bigint      NOT NULL DEFAULT 0,
+    version          bigint      NOT NULL,
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_newest ON rm.orders (created_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS orders_by_status ON rm.orders (status, created_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS orders_by_customer ON rm.orders (customer_id, created_at DESC, order_id DESC);
+
+CREATE TABLE IF NOT EXISTS rm.order_lines (
+    order_id         uuid   NOT NULL REFERENCES rm.orders ON DELETE CASCADE,
+    line_no          int    NOT NULL,
+    sku              text   NOT NULL,
+    qty              bigint NOT NULL,
+    unit_price_cents bigint NOT NULL,
+    PRIMARY KEY (order_id, line_no)
+);
+
+CREATE TABLE IF NOT EXISTS rm.inventory (
+    sku        text        PRIMARY KEY,
+    on_hand    bigint      NOT NULL,
+    reserved   bigint      NOT NULL,
+    version    bigint      NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inventory_by_available ON rm.inventory ((on_hand - reserved), sku);
+
+-- Events a projection could not apply after a few tries; the projection went
+-- on without them. A retry applies the event again and marks it resolved.
+CREATE TABLE IF NOT EXISTS rm.dead_letters (
+    id          bigserial   PRIMARY KEY,
+    projection  text        NOT NULL,
+    seq         bigint      NOT NULL,
+    subject     text        NOT NULL,
+    event_type  text        NOT NULL,
+    error       text        NOT NULL,
+    attempts    int         NOT NULL,
+    envelope    jsonb       NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    resolved_at timestamptz,
+    UNIQUE (projection, seq)
+);
