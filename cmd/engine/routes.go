@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/eventstore"
@@ -16,6 +18,7 @@ import (
 type serverDeps struct {
 	app    *commands.App
 	store  *eventstore.Store
+	db     *pgxpool.Pool // read models; nil in tests of the write side alone
 	tokens *httpx.Tokens
 	log    *slog.Logger
 }
@@ -56,6 +59,16 @@ func handleReady(d serverDeps) http.HandlerFunc {
 			p.RetryAfter = 1
 			httpx.WriteProblem(w, p)
 			return
+		}
+		if d.db != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := d.db.Ping(ctx); err != nil {
+				p := httpx.NewProblem(http.StatusServiceUnavailable, "not_ready", "the read-model database is not reachable")
+				p.RetryAfter = 1
+				httpx.WriteProblem(w, p)
+				return
+			}
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}

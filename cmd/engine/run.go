@@ -69,6 +69,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return err
 	}
 	defer store.Close()
+	pool, closeDB, err := openDatabase(ctx, cfg, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
 
 	app := commands.NewApp(store, log, cfg.ReservationTTL)
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
@@ -76,7 +81,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	workers := make(chan error, 1)
 	go func() { workers <- app.RunWorkers(workersCtx) }()
 	srv := &http.Server{
-		Handler:           newServer(serverDeps{app: app, store: store, tokens: tokens, log: log}),
+		Handler:           newServer(serverDeps{app: app, store: store, db: pool, tokens: tokens, log: log}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

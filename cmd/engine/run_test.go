@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/orderengine/engine/internal/pglocal"
 )
 
 // syncBuffer is an io.Writer the engine writes to while the test reads.
@@ -98,6 +102,7 @@ func TestServeKeepsAcknowledgedCommandsAcrossARestart(t *testing.T) {
 	env := map[string]string{
 		"ENGINE_HTTP_ADDR":  "127.0.0.1:0",
 		"ENGINE_DATA_DIR":   t.TempDir(),
+		"DATABASE_URL":      pglocal.ForTest(t),
 		"ENGINE_API_TOKENS": "c-token:client,a-token:admin",
 	}
 	base, _, stop := startEngine(t, env)
@@ -132,7 +137,7 @@ func TestServeKeepsAcknowledgedCommandsAcrossARestart(t *testing.T) {
 }
 
 func TestServeWithoutTokensPrintsOneAdminToken(t *testing.T) {
-	base, stdout, _ := startEngine(t, map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": t.TempDir()})
+	base, stdout, _ := startEngine(t, map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": t.TempDir(), "DATABASE_URL": pglocal.ForTest(t)})
 	m := regexp.MustCompile(`generated admin token \(shown once\): (\S+)`).FindAllStringSubmatch(stdout.String(), -1)
 	if len(m) != 1 {
 		t.Fatalf("want the token printed once, stdout:\n%s", stdout.String())
@@ -154,6 +159,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env["ENGINE_DATA_DIR"] = t.TempDir()
 			env["ENGINE_HTTP_ADDR"] = "127.0.0.1:0"
+			env["DATABASE_URL"] = "host=/nonexistent dbname=x"
 			err := run(context.Background(), nil, func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
 			if err == nil {
 				t.Fatal("run accepted a bad configuration")
@@ -169,6 +175,7 @@ func TestPlaceOrderWithPreferWaitAnswersTheOutcome(t *testing.T) {
 	base, _, _ := startEngine(t, map[string]string{
 		"ENGINE_HTTP_ADDR":  "127.0.0.1:0",
 		"ENGINE_DATA_DIR":   t.TempDir(),
+		"DATABASE_URL":      pglocal.ForTest(t),
 		"ENGINE_API_TOKENS": "c:client,a:admin",
 	})
 	if code, _ := call(t, "PUT", base+"/v1/inventory/ONE", "a", `{"on_hand": 1}`); code != 200 {
@@ -200,5 +207,38 @@ func TestPlaceOrderWithPreferWaitAnswersTheOutcome(t *testing.T) {
 	}
 	if code, body, _ = place(""); code != http.StatusAccepted || body["status"] != "pending" {
 		t.Errorf("without Prefer: %d %v, want 202 pending", code, body["status"])
+	}
+}
+
+func TestServeWithoutDatabaseURLStartsItsOwnPostgres(t *testing.T) {
+	// The private Postgres runs as the postgres user when the tests run as
+	// root, so its directory must be reachable by that user: t.TempDir()'s
+	// parent is not.
+	dir, err := os.MkdirTemp("", "engine-data-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": dir, "ENGINE_API_TOKENS": "a:admin"}
+	base, stdout, stop := startEngine(t, env)
+	if !strings.Contains(stdout.String(), "started a private Postgres in "+dir) {
+		t.Errorf("stdout does not say a private Postgres was started:\n%s", stdout.String())
+	}
+	if code, _ := call(t, "PUT", base+"/v1/inventory/P1", "a", `{"on_hand": 1}`); code != 200 {
+		t.Errorf("command with a private Postgres: %d", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	// The second start reuses the cluster.
+	_, stdout, stop = startEngine(t, env)
+	if err := stop(); err != nil {
+		t.Fatalf("second shutdown: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postgres", "PG_VERSION")); err != nil {
+		t.Errorf("no Postgres cluster under ENGINE_DATA_DIR/postgres: %v", err)
 	}
 }

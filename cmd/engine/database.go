@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	orderengine "github.com/orderengine/engine"
+	"github.com/orderengine/engine/internal/pglocal"
+)
+
+// openDatabase connects to DATABASE_URL or, without one, starts a private
+// Postgres from the installed binaries under ENGINE_DATA_DIR/postgres
+// (reused on the next start), and applies schema.sql. closeDB closes the
+// pool and stops the private Postgres, if one was started.
+func openDatabase(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) (pool *pgxpool.Pool, closeDB func(), err error) {
+	url := cfg.DatabaseURL
+	stop := func() {}
+	if url == "" {
+		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+		if err != nil {
+			return nil, nil, errors.Wrap(err, "locate the private Postgres directory")
+		}
+		inst, err := pglocal.Start(ctx, dir)
+		if err != nil {
+			return nil, nil, errors.WithHint(errors.Wrap(err, "start a private Postgres"),
+				"set DATABASE_URL to use an existing Postgres instead")
+		}
+		stop = func() {
+			if err := inst.Stop(); err != nil {
+				log.Error("stop the private Postgres", "err", err)
+			}
+		}
+		if err := inst.CreateDatabase(ctx, "engine"); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		url = inst.URL("engine")
+		_, _ = io.WriteString(stdout, "DATABASE_URL is not set; started a private Postgres in "+dir+"\n")
+	}
+	pool, err = pgxpool.New(ctx, url)
+	if err == nil {
+		pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = pool.Ping(pingCtx)
+		cancel()
+		if err == nil {
+			_, err = pool.Exec(ctx, orderengine.Schema)
+		}
+		if err != nil {
+			pool.Close()
+		}
+	}
+	if err != nil {
+		stop()
+		// The URL may hold a password: say where, not what.
+		return nil, nil, errors.Wrap(err, "connect to the read-model database and apply schema.sql")
+	}
+	return pool, func() { pool.Close(); stop() }, nil
+}
