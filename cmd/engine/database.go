@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -25,6 +26,9 @@ func openDatabase(ctx context.Context, cfg config, stdout io.Writer, log *slog.L
 		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
 		if err != nil {
 			return nil, nil, errors.Wrap(err, "locate the private Postgres directory")
+		}
+		if err := traversable(filepath.Dir(dir)); err != nil {
+			return nil, nil, err
 		}
 		inst, err := pglocal.Start(ctx, dir)
 		if err != nil {
@@ -61,4 +65,27 @@ func openDatabase(ctx context.Context, cfg config, stdout io.Writer, log *slog.L
 		return nil, nil, errors.Wrap(err, "connect to the read-model database and apply schema.sql")
 	}
 	return pool, func() { pool.Close(); stop() }, nil
+}
+
+// traversable makes sure ENGINE_DATA_DIR exists and, when the engine runs as
+// root (so Postgres runs as the postgres user), that other users may pass
+// through it (search permission only, not listing): the private Postgres
+// lives below it.
+func traversable(dataDir string) error {
+	if err := os.MkdirAll(dataDir, 0o711); err != nil {
+		return errors.Wrapf(err, "create ENGINE_DATA_DIR %s", dataDir)
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dataDir)
+	if err != nil {
+		return errors.Wrapf(err, "inspect ENGINE_DATA_DIR %s", dataDir)
+	}
+	if fi.Mode().Perm()&0o001 == 0 {
+		if err := os.Chmod(dataDir, fi.Mode().Perm()|0o001); err != nil {
+			return errors.Wrapf(err, "let the postgres user pass through %s", dataDir)
+		}
+	}
+	return nil
 }
