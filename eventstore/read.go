@@ -130,26 +130,24 @@ func rawFromDirect(msg *nats.Msg) (RawMsg, error) {
 	return RawMsg{Seq: seq, Subject: msg.Header.Get("Nats-Subject"), Time: ts, Data: msg.Data}, nil
 }
 
-// History calls fn with every event of one aggregate subject, in order,
-// checking the hash chain as it goes. It returns domain.ErrNotFound when the
-// subject holds no event.
+// History calls fn with every stored envelope of one aggregate subject, in
+// stream order, as stored: it does not judge the hash chain, so that an
+// auditor can see a broken one (CheckLink does). It returns
+// domain.ErrNotFound when the subject holds no event.
 func (s *Store) History(ctx context.Context, subject string, fn func(seq uint64, e Envelope) error) error {
-	var prev *Envelope
+	found := false
 	err := s.readSubject(ctx, subject, 1, 0, func(m RawMsg) error {
 		e, err := DecodeEnvelope(m.Data)
 		if err != nil {
 			return errors.Wrapf(err, "%s seq %d", subject, m.Seq)
 		}
-		if err := fn(m.Seq, e); err != nil {
-			return err
-		}
-		prev = &e
-		return nil
+		found = true
+		return fn(m.Seq, e)
 	})
 	if err != nil {
 		return err
 	}
-	if prev == nil {
+	if !found {
 		return errors.Wrapf(domain.ErrNotFound, "no events on %s", subject)
 	}
 	return nil
