@@ -43,30 +43,26 @@ func flashSale(t *testing.T, engines []*engine, sku string, buyers int) (confirm
 	return confirmed, rejected
 }
 
+// TestFlashSaleConfirmsExactlyTheStock: 1000 concurrent single-unit orders
+// on a SKU with 100 in stock, with one engine, and with two complete engines
+// (two processor sets) racing on one server.
 func TestFlashSaleConfirmsExactlyTheStock(t *testing.T) {
-	_, nc := testnats.Start(t)
-	e := newEngine(t, nc, time.Hour, true)
-	e.setStock(t, "HOT", 100)
-	confirmed, rejected := flashSale(t, []*engine{e}, "HOT", 1000)
-	if confirmed != 100 || rejected != 900 {
-		t.Errorf("confirmed %d, rejected %d; want 100 and 900", confirmed, rejected)
-	}
-	if s := e.sku(t, "HOT"); s.OnHand != 100 || s.Reserved != 100 {
-		t.Errorf("SKU on_hand %d reserved %d, want 100/100", s.OnHand, s.Reserved)
-	}
-}
-
-func TestTwoEnginesRacingOnOneServerStillConfirmExactlyTheStock(t *testing.T) {
-	ns, nc := testnats.Start(t)
-	a := newEngine(t, nc, time.Hour, true)
-	b := newEngine(t, testnats.Connect(t, ns), time.Hour, true)
-	a.setStock(t, "HOT", 100)
-	confirmed, rejected := flashSale(t, []*engine{a, b}, "HOT", 1000)
-	if confirmed != 100 || rejected != 900 {
-		t.Errorf("confirmed %d, rejected %d; want 100 and 900", confirmed, rejected)
-	}
-	if s := b.sku(t, "HOT"); s.OnHand != 100 || s.Reserved != 100 {
-		t.Errorf("SKU on_hand %d reserved %d, want 100/100", s.OnHand, s.Reserved)
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprint(n, " engines"), func(t *testing.T) {
+			ns, nc := testnats.Start(t)
+			engines := []*engine{newEngine(t, nc, time.Hour, true)}
+			for len(engines) < n {
+				engines = append(engines, newEngine(t, testnats.Connect(t, ns), time.Hour, true))
+			}
+			engines[0].setStock(t, "HOT", 100)
+			confirmed, rejected := flashSale(t, engines, "HOT", 1000)
+			if confirmed != 100 || rejected != 900 {
+				t.Errorf("confirmed %d, rejected %d; want 100 and 900", confirmed, rejected)
+			}
+			if s := engines[n-1].sku(t, "HOT"); s.OnHand != 100 || s.Reserved != 100 {
+				t.Errorf("SKU on_hand %d reserved %d, want 100/100", s.OnHand, s.Reserved)
+			}
+		})
 	}
 }
 
