@@ -1,0 +1,397 @@
+package projections
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
+)
+
+// streamEvent is one message of the events stream as the projection sees it:
+// its place in the stream, its subject and the raw envelope.
+type streamEvent struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+}
+
+const (
+	orderPrefix = eventstore.OrderSubjects + "."
+	skuPrefix   = eventstore.InventorySubjects + "."
+)
+
+// errPoison marks an error that lies in the event itself (it cannot be
+// decoded, or its row breaks a constraint): trying it again cannot help, so
+// after a few tries it goes to the dead letters. Any other error (Postgres
+// or NATS unreachable, a cancelled context) stops the batch instead, and the
+// projection resumes from its checkpoint.
+var errPoison = errors.New("event cannot be applied")
+
+// isPoison reports whether err is the event's fault rather than the
+// infrastructure's: a decoding error, or a Postgres data exception (class
+// 22) or integrity constraint violation (class 23).
+func isPoison(err error) bool {
+	if errors.Is(err, errPoison) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")
+	}
+	return false
+}
+
+// decoded is a streamEvent with its envelope and domain event parsed;
+// exactly one of order and sku is set.
+type decoded struct {
+	streamEvent
+	env   eventstore.Envelope
+	id    string // order id or SKU, from the subject
+	order domain.OrderEvent
+	sku   domain.SKUEvent
+}
+
+// decodeEvent parses ev. Every failure is poison: the bytes will not change.
+func decodeEvent(ev streamEvent) (decoded, error) {
+	d := decoded{streamEvent: ev}
+	env, err := eventstore.DecodeEnvelope(ev.Data)
+	if err != nil {
+		return d, errors.Mark(errors.Wrapf(err, "seq %d", ev.Seq), errPoison)
+	}
+	d.env = env
+	switch {
+	case strings.HasPrefix(ev.Subject, orderPrefix):
+		d.id = strings.TrimPrefix(ev.Subject, orderPrefix)
+		d.order, err = domain.DecodeOrderEvent(env.Type, env.SchemaVersion, env.Data)
+	case strings.HasPrefix(ev.Subject, skuPrefix):
+		d.id = strings.TrimPrefix(ev.Subject, skuPrefix)
+		d.sku, err = domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+	default:
+		err = errors.Newf("subject %s is not an event subject", ev.Subject)
+	}
+	if err == nil && env.AggregateID != d.id {
+		err = errors.Newf("envelope of aggregate %q on subject %s", env.AggregateID, ev.Subject)
+	}
+	if err != nil {
+		return d, errors.Mark(errors.Wrapf(err, "seq %d", ev.Seq), errPoison)
+	}
+	return d, nil
+}
+
+// decodeAll decodes events on every core: JSON decoding is most of the
+// projection's own CPU time, and events decode independently. The error is
+// that of the first bad event in stream order, so it does not depend on
+// scheduling.
+func decodeAll(events []streamEvent) ([]decoded, error) {
+	evs := make([]decoded, len(events))
+	errs := make([]error, len(events))
+	workers := min(runtime.GOMAXPROCS(0), len(events)/minDecodeChunk)
+	if workers < 2 {
+		for i, ev := range events {
+			evs[i], errs[i] = decodeEvent(ev)
+		}
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(events) + workers - 1) / workers
+		for lo := 0; lo < len(events); lo += chunk {
+			hi := min(lo+chunk, len(events))
+			wg.Go(func() {
+				for i := lo; i < hi; i++ {
+					evs[i], errs[i] = decodeEvent(events[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
+// minDecodeChunk is the fewest events worth handing to a goroutine.
+const minDecodeChunk = 64
+
+// orderChange is what a batch does to one order row: the order folded over
+// the batch's events from the zero state, so Status is "" when no event of
+// the batch set it.
+type orderChange struct {
+	id        string
+	placed    bool // OrderPlaced is in the batch: the row is inserted
+	cancelled bool // refund_due_cents is set
+	state     domain.Order
+	version   uint64
+}
+
+// skuChange is a SKU's row after the batch.
+type skuChange struct {
+	state   domain.SKU
+	events  []domain.SKUEvent
+	version uint64
+}
+
+// applyEvents applies events, in stream order, to the read models through
+// tx: one SELECT of the SKU rows it touches, then every write in one
+// pgx.Batch, to which more may add statements (the checkpoint) so that they
+// share the round trip. Events at or below a row's version change nothing.
+// It returns a poison error (see isPoison) when an event is at fault.
+func applyEvents(ctx context.Context, tx pgx.Tx, events []streamEvent, more func(*pgx.Batch)) error {
+	evs, err := decodeAll(events)
+	if err != nil {
+		return err
+	}
+	return applyDecoded(ctx, tx, evs, more)
+}
+
+// applyDecoded is applyEvents for events decoded already.
+func applyDecoded(ctx context.Context, tx pgx.Tx, evs []decoded, more func(*pgx.Batch)) error {
+	orders, orderIDs := foldOrders(evs)
+	skus, err := foldSKUs(ctx, tx, evs)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	queueOrders(b, orders, orderIDs)
+	queueSKUs(b, skus)
+	if more != nil {
+		more(b)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return errors.Wrap(tx.SendBatch(ctx, b).Close(), "write read models")
+}
+
+// foldOrders folds each order's events of the batch in memory, so that each
+// row is written once; ids keeps the orders in first-seen order so the
+// writes are deterministic.
+func foldOrders(evs []decoded) (map[string]*orderChange, []string) {
+	changes := make(map[string]*orderChange)
+	var ids []string
+	for _, d := range evs {
+		if d.order == nil {
+			continue
+		}
+		c := changes[d.id]
+		if c == nil {
+			c = &orderChange{id: d.id}
+			changes[d.id] = c
+			ids = append(ids, d.id)
+		}
+		// Within a batch an aggregate's versions only grow; this guards a
+		// replayed range that overlaps itself.
+		if d.env.Version <= c.version {
+			continue
+		}
+		switch d.order.(type) {
+		case domain.OrderPlaced:
+			c.placed = true
+		case domain.OrderCancelled:
+			c.cancelled = true
+		}
+		c.state = domain.EvolveOrder(c.state, d.order)
+		c.version = d.env.Version
+	}
+	return changes, ids
+}
+
+// foldSKUs starts every SKU of the batch from its current row (0/0 when it
+// has none: a SKU's first events may be refusals) and folds the events
+// above the row's version with the domain's own EvolveSKUAll, so stock is
+// counted exactly as the write side counts it.
+func foldSKUs(ctx context.Context, tx pgx.Tx, evs []decoded) ([]*skuChange, error) {
+	changes := make(map[string]*skuChange)
+	var order []*skuChange
+	for _, d := range evs {
+		if d.sku == nil {
+			continue
+		}
+		c := changes[d.id]
+		if c == nil {
+			c = &skuChange{state: domain.SKU{SKU: d.id}}
+			changes[d.id] = c
+			order = append(order, c)
+		}
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	names := make([]string, len(order))
+	for i, c := range order {
+		names[i] = c.state.SKU
+	}
+	rows, err := tx.Query(ctx, `SELECT sku, on_hand, reserved, version FROM rm.inventory WHERE sku = ANY($1)`, names)
+	if err != nil {
+		return nil, errors.Wrap(err, "read inventory rows")
+	}
+	for rows.Next() {
+		var (
+			sku              string
+			onHand, reserved int64
+			version          int64
+		)
+		if err := rows.Scan(&sku, &onHand, &reserved, &version); err != nil {
+			rows.Close()
+			return nil, errors.Wrap(err, "read inventory rows")
+		}
+		if c := changes[sku]; c != nil {
+			c.state.OnHand, c.state.Reserved, c.version = onHand, reserved, uint64(version)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, errors.Wrap(err, "read inventory rows")
+	}
+	for _, d := range evs {
+		if d.sku == nil {
+			continue
+		}
+		c := changes[d.id]
+		if d.env.Version <= c.version {
+			continue
+		}
+		c.events = append(c.events, d.sku)
+		c.version = d.env.Version
+	}
+	out := order[:0]
+	for _, c := range order {
+		if len(c.events) == 0 {
+			continue
+		}
+		c.state = domain.EvolveSKUAll(c.state, c.events)
+		// The row keeps the stream's version, not the count of events
+		// folded here: they differ when an event went to the dead letters.
+		c.state.Version = c.version
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+const (
+	upsertOrders = `INSERT INTO rm.orders
+	(order_id, customer_id, status, currency, total_cents, refund_due_cents, version, created_at, updated_at)
+SELECT * FROM unnest($1::text[]::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
+	$8::timestamptz[], $9::timestamptz[])
+ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, refund_due_cents = excluded.refund_due_cents,
+	version = excluded.version, updated_at = excluded.updated_at
+WHERE rm.orders.version < excluded.version`
+
+	insertLines = `INSERT INTO rm.order_lines (order_id, line_no, sku, qty, unit_price_cents)
+SELECT * FROM unnest($1::text[]::uuid[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])
+ON CONFLICT (order_id, line_no) DO NOTHING`
+
+	// updateOrders leaves status and refund alone where the batch did not
+	// set them (NULL), e.g. a batch holding only a LineReserved.
+	updateOrders = `UPDATE rm.orders o SET status = COALESCE(v.status, o.status),
+	refund_due_cents = COALESCE(v.refund_due_cents, o.refund_due_cents), version = v.version, updated_at = v.updated_at
+FROM unnest($1::text[]::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+	AS v(order_id, status, refund_due_cents, version, updated_at)
+WHERE o.order_id = v.order_id AND o.version < v.version`
+
+	upsertInventory = `INSERT INTO rm.inventory (sku, on_hand, reserved, version, updated_at)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+ON CONFLICT (sku) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved,
+	version = excluded.version, updated_at = excluded.updated_at
+WHERE rm.inventory.version < excluded.version`
+)
+
+// queueOrders adds the order writes to b: inserts for orders placed in the
+// batch (with their lines), updates for the others. Both only move a row
+// forward (version < the new version), so a replay changes nothing.
+func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string) {
+	var ins struct {
+		id, customer, status, currency []string
+		total, refund, version         []int64
+		created, updated               []time.Time
+	}
+	var lines struct {
+		id, sku    []string
+		no         []int32
+		qty, price []int64
+	}
+	var upd struct {
+		id      []string
+		status  []*string
+		refund  []*int64
+		version []int64
+		updated []time.Time
+	}
+	for _, id := range ids {
+		c := changes[id]
+		if c.version == 0 {
+			continue
+		}
+		s := c.state
+		if c.placed {
+			ins.id = append(ins.id, id)
+			ins.customer = append(ins.customer, s.CustomerID)
+			ins.status = append(ins.status, string(s.Status))
+			ins.currency = append(ins.currency, s.Currency)
+			ins.total = append(ins.total, s.TotalCents)
+			ins.refund = append(ins.refund, s.RefundDueCents)
+			ins.version = append(ins.version, int64(c.version))
+			ins.created = append(ins.created, s.CreatedAt)
+			ins.updated = append(ins.updated, s.UpdatedAt)
+			for i, l := range s.Lines {
+				lines.id = append(lines.id, id)
+				lines.no = append(lines.no, int32(i))
+				lines.sku = append(lines.sku, l.SKU)
+				lines.qty = append(lines.qty, l.Qty)
+				lines.price = append(lines.price, l.UnitPriceCents)
+			}
+			continue
+		}
+		var status *string
+		if s.Status != "" {
+			st := string(s.Status)
+			status = &st
+		}
+		var refund *int64
+		if c.cancelled {
+			r := s.RefundDueCents
+			refund = &r
+		}
+		upd.id = append(upd.id, id)
+		upd.status = append(upd.status, status)
+		upd.refund = append(upd.refund, refund)
+		upd.version = append(upd.version, int64(c.version))
+		upd.updated = append(upd.updated, s.UpdatedAt)
+	}
+	if len(ins.id) > 0 {
+		b.Queue(upsertOrders, ins.id, ins.customer, ins.status, ins.currency, ins.total, ins.refund, ins.version,
+			ins.created, ins.updated)
+	}
+	if len(lines.id) > 0 {
+		b.Queue(insertLines, lines.id, lines.no, lines.sku, lines.qty, lines.price)
+	}
+	if len(upd.id) > 0 {
+		b.Queue(updateOrders, upd.id, upd.status, upd.refund, upd.version, upd.updated)
+	}
+}
+
+// queueSKUs adds the inventory upsert to b.
+func queueSKUs(b *pgx.Batch, changes []*skuChange) {
+	if len(changes) == 0 {
+		return
+	}
+	n := len(changes)
+	skus, updated := make([]string, 0, n), make([]time.Time, 0, n)
+	onHand, reserved, version := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	for _, c := range changes {
+		skus = append(skus, c.state.SKU)
+		onHand = append(onHand, c.state.OnHand)
+		reserved = append(reserved, c.state.Reserved)
+		version = append(version, int64(c.state.Version))
+		updated = append(updated, c.state.UpdatedAt)
+	}
+	b.Queue(upsertInventory, skus, onHand, reserved, version, updated)
+}

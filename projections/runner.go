@@ -1,0 +1,318 @@
+// Package projections applies the events stream to the Postgres read models
+// (rm.orders, rm.order_lines, rm.inventory) in checkpointed batches, and
+// reads them back for the queries.
+package projections
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	orderengine "github.com/orderengine/engine"
+	"github.com/orderengine/engine/eventstore"
+)
+
+// MainProjection names the one projection that covers orders, their lines
+// and the inventory: its checkpoint and dead letters are filed under it.
+const MainProjection = "main"
+
+// maxBatch is the most events applied in one transaction: large enough to
+// amortise the round trips and the commit's fsync, small enough to keep a
+// transaction short and its rollback cheap.
+const maxBatch = 1000
+
+// poisonAttempts is how often an event is tried on its own before it goes to
+// the dead letters.
+const poisonAttempts = 3
+
+// Querier is what Checkpoint needs: *pgxpool.Pool, *pgx.Conn and pgx.Tx all
+// have it.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var (
+	_ Querier = (*pgxpool.Pool)(nil)
+	_ Querier = (pgx.Tx)(nil)
+)
+
+// Runner applies the events stream to the Postgres read models. One
+// projection, MainProjection, covers orders, lines and inventory.
+type Runner struct {
+	store *eventstore.Store
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	name  string
+	batch int
+}
+
+// NewRunner returns a Runner of the main projection; Run starts it.
+func NewRunner(store *eventstore.Store, pool *pgxpool.Pool, log *slog.Logger) *Runner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{store: store, pool: pool, log: log, name: MainProjection, batch: maxBatch}
+}
+
+// ApplySchema executes orderengine.Schema; every statement in it is
+// idempotent, so it runs at every start.
+func ApplySchema(ctx context.Context, pool *pgxpool.Pool) error {
+	// Concurrent starts would race on CREATE ... IF NOT EXISTS (it is not
+	// atomic against itself in Postgres), so they take turns.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return errors.Wrap(err, "apply schema")
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7281946)`); err != nil {
+		return errors.Wrap(err, "apply schema: lock")
+	}
+	_, err = conn.Exec(ctx, orderengine.Schema)
+	_, unlockErr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7281946)`)
+	if err != nil {
+		return errors.Wrap(err, "apply schema")
+	}
+	return errors.Wrap(unlockErr, "apply schema: unlock")
+}
+
+// Checkpoint returns the last stream sequence the projection has applied, 0
+// when it has applied nothing yet.
+func Checkpoint(ctx context.Context, db Querier, projection string) (uint64, error) {
+	var seq int64
+	err := db.QueryRow(ctx, `SELECT last_seq FROM rm.checkpoints WHERE projection = $1`, projection).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, errors.Wrapf(err, "read checkpoint of projection %s", projection)
+	}
+	return uint64(seq), nil
+}
+
+// Run applies events until ctx ends, then returns nil. It resumes after the
+// stored checkpoint with an ordered consumer filtered on the event subjects;
+// when Postgres or JetStream fail it logs, waits (backing off up to 5s) and
+// resumes from the checkpoint again, so a half-applied batch is never kept.
+func (r *Runner) Run(ctx context.Context) error {
+	const minBackoff = 100 * time.Millisecond
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		progressed, err := r.follow(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if progressed {
+			backoff = minBackoff
+		}
+		r.log.Warn("projection interrupted, resuming from its checkpoint", "projection", r.name, "err", err, "in", backoff)
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return nil
+}
+
+// follow reads the stream from the checkpoint and applies it batch by batch
+// until an error or ctx ends. Every batch takes what the consumer holds, up
+// to r.batch events, without waiting to fill up: a quiet stream is applied
+// at once, a busy one in full batches.
+func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
+	cp, err := Checkpoint(ctx, r.pool, r.name)
+	if err != nil {
+		return false, err
+	}
+	js := r.store.JetStream()
+	cons, err := js.OrderedConsumer(ctx, r.store.Stream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{orderPrefix + "*", skuPrefix + "*"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    cp + 1,
+	})
+	if err != nil {
+		return false, errors.Wrap(err, "create ordered consumer")
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * r.batch))
+	if err != nil {
+		return false, errors.Wrap(err, "consume events")
+	}
+	defer it.Stop()
+	return r.pipeline(ctx, func(ctx context.Context) ([]streamEvent, error) { return r.nextBatch(ctx, it) })
+}
+
+// nextBatch waits for the next event and takes the ones already there
+// after it, up to r.batch.
+func (r *Runner) nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]streamEvent, error) {
+	m, err := it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, errors.Wrap(err, "next event")
+	}
+	events := make([]streamEvent, 0, r.batch)
+	for {
+		ev, err := toStreamEvent(m)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+		if len(events) == r.batch {
+			return events, nil
+		}
+		m, err = it.Next(jetstream.NextMaxWait(time.Millisecond))
+		if errors.Is(err, nats.ErrTimeout) {
+			return events, nil
+		}
+		if err != nil {
+			return nil, errors.Wrap(err, "next event")
+		}
+	}
+}
+
+// toStreamEvent takes what the projection needs from m; without its stream
+// sequence a message cannot be checkpointed, so that is an error.
+func toStreamEvent(m jetstream.Msg) (streamEvent, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return streamEvent{}, errors.Wrap(err, "event metadata")
+	}
+	return streamEvent{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data()}, nil
+}
+
+// prepared is a batch read and decoded ahead of its turn; decodeErr is set
+// (and evs nil) when one of its events cannot be decoded.
+type prepared struct {
+	events    []streamEvent
+	evs       []decoded
+	decodeErr error
+}
+
+// pipeline commits the batches next returns until it or a commit fails.
+// Reading and decoding (most of the projection's own CPU time) run one batch
+// ahead in another goroutine, overlapping the previous batch's transaction.
+// Commits stay strictly in stream order.
+func (r *Runner) pipeline(ctx context.Context, next func(context.Context) ([]streamEvent, error)) (progressed bool, err error) {
+	readCtx, stop := context.WithCancel(ctx)
+	batches := make(chan prepared, 1)
+	var readErr error
+	go func() {
+		defer close(batches)
+		for {
+			events, err := next(readCtx)
+			if err != nil {
+				readErr = err
+				return
+			}
+			p := prepared{events: events}
+			p.evs, p.decodeErr = decodeAll(events)
+			select {
+			case batches <- p:
+			case <-readCtx.Done():
+				return
+			}
+		}
+	}()
+	defer func() {
+		// The reader must be gone before the caller stops its iterator.
+		stop()
+		for range batches {
+		}
+	}()
+	for p := range batches {
+		if err := r.commit(ctx, p); err != nil {
+			return progressed, err
+		}
+		progressed = true
+	}
+	// batches is closed: readErr is written before the close.
+	return progressed, readErr
+}
+
+// commit applies a batch and the new checkpoint in one transaction. If an
+// event is at fault it rolls back and applies the events one by one
+// instead, sending the ones that keep failing to the dead letters.
+func (r *Runner) commit(ctx context.Context, p prepared) error {
+	err := p.decodeErr
+	if err == nil {
+		err = r.inTx(ctx, func(tx pgx.Tx, from int) error {
+			return applyDecoded(ctx, tx, p.evs[from:], r.queueCheckpoint(p.events))
+		}, p.events)
+	}
+	if err == nil || !isPoison(err) || ctx.Err() != nil {
+		return err
+	}
+	r.log.Warn("batch refused, applying its events one by one", "projection", r.name, "err", err,
+		"from", p.events[0].Seq, "to", p.events[len(p.events)-1].Seq)
+	return r.inTx(ctx, func(tx pgx.Tx, from int) error {
+		for _, ev := range p.events[from:] {
+			if err := r.applyOne(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		b := &pgx.Batch{}
+		r.queueCheckpoint(p.events)(b)
+		return errors.Wrap(tx.SendBatch(ctx, b).Close(), "write checkpoint")
+	}, p.events)
+}
+
+// inTx runs fn in a transaction that holds the projection's checkpoint row
+// locked, so two runners (or a runner and Retry) take turns. fn gets the
+// index of the first event above the checkpoint and applies only those
+// from it: a replayed event is a no-op. When none is above, fn is not
+// called.
+func (r *Runner) inTx(ctx context.Context, fn func(tx pgx.Tx, from int) error, events []streamEvent) error {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return errors.Wrap(err, "begin")
+	}
+	// Rolling back after a commit is a no-op; after a failure it must run
+	// even with ctx cancelled, or the connection returns to the pool dirty.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	cp, err := lockCheckpoint(ctx, tx, r.name)
+	if err != nil {
+		return err
+	}
+	i := 0
+	for i < len(events) && events[i].Seq <= cp {
+		i++
+	}
+	if i == len(events) {
+		return nil
+	}
+	if err := fn(tx, i); err != nil {
+		return err
+	}
+	return errors.Wrap(tx.Commit(ctx), "commit")
+}
+
+// lockCheckpoint returns the projection's checkpoint, creating its row if
+// needed, and holds the row locked until tx ends.
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, projection string) (uint64, error) {
+	var seq int64
+	err := tx.QueryRow(ctx, `INSERT INTO rm.checkpoints (projection) VALUES ($1)
+ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
+RETURNING last_seq`, projection).Scan(&seq)
+	if err != nil {
+		return 0, errors.Wrapf(err, "lock checkpoint of projection %s", projection)
+	}
+	return uint64(seq), nil
+}
+
+// queueCheckpoint returns a function that adds the update of the checkpoint
+// to the last of events to a batch.
+func (r *Runner) queueCheckpoint(events []streamEvent) func(*pgx.Batch) {
+	last := events[len(events)-1].Seq
+	return func(b *pgx.Batch) {
+		b.Queue(`UPDATE rm.checkpoints SET last_seq = $2, updated_at = now() WHERE projection = $1`, r.name, int64(last))
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
