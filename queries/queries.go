@@ -1,0 +1,122 @@
+// Package queries is the read half of the engine: HTTP handlers that answer
+// from the read models the projections keep in Postgres. Each query declares
+// the narrow read-model interface it needs next to its handler; package
+// projections implements them. Handlers honour read-your-writes: a
+// Consistency-Token (header) or consistent_with (query parameter) makes them
+// wait until the read models include that stream sequence.
+package queries
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/orderengine/engine/internal/httpx"
+)
+
+// ErrUnavailable marks read-model errors caused by the database being
+// unreachable; handlers answer them with 503 and Retry-After.
+var ErrUnavailable = errors.New("read model unavailable")
+
+// CheckpointReader tells how far the read models are.
+type CheckpointReader interface {
+	// Checkpoint returns the last stream sequence the read models include,
+	// 0 when they include nothing yet.
+	Checkpoint(ctx context.Context) (uint64, error)
+}
+
+// Defaults of the read-your-writes wait (API.md: up to 5 s).
+const (
+	DefaultConsistencyTimeout = 5 * time.Second
+	DefaultPollInterval       = 15 * time.Millisecond
+)
+
+// Option changes how a handler waits for a Consistency-Token.
+type Option func(*config)
+
+type config struct {
+	timeout time.Duration
+	poll    time.Duration
+}
+
+// WithConsistencyTimeout sets how long a handler waits for the read models
+// to reach a Consistency-Token before it answers 503 consistency_timeout.
+func WithConsistencyTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithPollInterval sets how often a waiting handler reads the checkpoint.
+func WithPollInterval(d time.Duration) Option { return func(c *config) { c.poll = d } }
+
+// orDiscard lets handlers be built with a nil logger.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+func newConfig(opts []Option) config {
+	c := config{timeout: DefaultConsistencyTimeout, poll: DefaultPollInterval}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.poll <= 0 {
+		c.poll = DefaultPollInterval
+	}
+	return c
+}
+
+// waitFor blocks until c reaches token. It returns a 503
+// consistency_timeout problem when the read models are still behind after
+// the timeout, and the request context's error when the client goes away.
+func (cfg config) waitFor(ctx context.Context, c CheckpointReader, token uint64) error {
+	deadline := time.Now().Add(cfg.timeout)
+	t := time.NewTicker(cfg.poll)
+	defer t.Stop()
+	for {
+		seq, err := c.Checkpoint(ctx)
+		if err != nil {
+			return errors.Wrap(err, "read the read-model checkpoint")
+		}
+		if seq >= token {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			p := httpx.NewProblem(http.StatusServiceUnavailable, "consistency_timeout",
+				"the read models have not caught up with the Consistency-Token yet; retry later")
+			p.RetryAfter = 1
+			return p
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// consistent waits for the request's consistency token, if p holds one.
+func (cfg config) consistent(r *http.Request, c CheckpointReader, p *params) error {
+	if !p.hasToken {
+		return nil
+	}
+	return cfg.waitFor(r.Context(), c, p.token)
+}
+
+// fail answers err as a problem. A client that went away gets nothing, and
+// an unreachable read model is a 503 with Retry-After.
+func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return
+	}
+	if errors.Is(err, ErrUnavailable) {
+		log.WarnContext(r.Context(), "read model unavailable", "err", err)
+		p := httpx.NewProblem(http.StatusServiceUnavailable, "unavailable", "the read-model database is unavailable; retry later")
+		p.RetryAfter = 1
+		httpx.WriteProblem(w, p)
+		return
+	}
+	httpx.Fail(w, r, log, err)
+}
