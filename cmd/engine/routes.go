@@ -13,6 +13,8 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
+	"github.com/orderengine/engine/projections"
+	"github.com/orderengine/engine/queries"
 )
 
 type serverDeps struct {
@@ -49,6 +51,16 @@ func newServer(d serverDeps) http.Handler {
 	r.With(orders).Post("/v1/orders/{id}/cancellation", commands.HandleCancelOrder(d.app))
 	r.With(admin).Put("/v1/inventory/{sku}", commands.HandleSetOnHand(d.app))
 	r.With(admin).Post("/v1/inventory/{sku}/restock", commands.HandleRestock(d.app))
+
+	if d.db != nil {
+		reads := d.tokens.Require(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
+		orderReads, inventoryReads := projections.OrderReads{Pool: d.db}, projections.InventoryReads{Pool: d.db}
+		checkpoint := projections.CheckpointReads{Pool: d.db, Projection: projections.MainProjection}
+		r.With(reads).Get("/v1/orders/{id}", queries.HandleGetOrder(orderReads, checkpoint, d.log))
+		r.With(reads).Get("/v1/orders", queries.HandleListOrders(orderReads, checkpoint, d.log))
+		r.With(reads).Get("/v1/inventory/{sku}", queries.HandleGetInventory(inventoryReads, checkpoint, d.log))
+		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log))
+	}
 	return r
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
+	"github.com/orderengine/engine/projections"
 )
 
 const usage = `usage: engine [serve]
@@ -78,8 +79,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	app := commands.NewApp(store, log, cfg.ReservationTTL)
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
-	workers := make(chan error, 1)
+	workers := make(chan error, 2)
 	go func() { workers <- app.RunWorkers(workersCtx) }()
+	go func() { workers <- projections.NewRunner(store, pool, log).Run(workersCtx) }()
 	srv := &http.Server{
 		Handler:           newServer(serverDeps{app: app, store: store, db: pool, tokens: tokens, log: log}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -101,7 +103,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return errors.Wrap(err, "http server")
 	case err := <-workers:
 		_ = srv.Close()
-		return errors.Wrap(err, "reservation workers")
+		stopWorkers()
+		return errors.CombineErrors(errors.Wrap(err, "workers"), <-workers)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing requests in flight")
@@ -110,9 +113,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return errors.Wrap(err, "http shutdown")
 	}
-	log.Info("shutting down: finishing the reservation batches in hand")
+	log.Info("shutting down: finishing the reservation and projection batches in hand")
 	stopWorkers()
-	return <-workers
+	return errors.CombineErrors(<-workers, <-workers)
 }
 
 // loadTokens parses ENGINE_API_TOKENS, or makes one admin token and prints

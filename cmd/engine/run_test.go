@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -240,5 +241,56 @@ func TestServeWithoutDatabaseURLStartsItsOwnPostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "postgres", "PG_VERSION")); err != nil {
 		t.Errorf("no Postgres cluster under ENGINE_DATA_DIR/postgres: %v", err)
+	}
+}
+
+func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
+	base, _, _ := startEngine(t, map[string]string{
+		"ENGINE_HTTP_ADDR":  "127.0.0.1:0",
+		"ENGINE_DATA_DIR":   t.TempDir(),
+		"DATABASE_URL":      pglocal.ForTest(t),
+		"ENGINE_API_TOKENS": "c:client,v:viewer,a:admin",
+	})
+	do := func(method, path, token, body string, header map[string]string) (*http.Response, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp, out
+	}
+	resp, _ := do("PUT", "/v1/inventory/READ", "a", `{"on_hand": 7}`, nil)
+	token := resp.Header.Get("Consistency-Token")
+	resp, item := do("GET", "/v1/inventory/READ?consistent_with="+token, "v", "", nil)
+	if resp.StatusCode != 200 || item["on_hand"] != 7.0 || item["available"] != 7.0 {
+		t.Fatalf("inventory read after its write: %d %v", resp.StatusCode, item)
+	}
+	resp, placed := do("POST", "/v1/orders", "c", `{"customer_id":"reader","currency":"USD","lines":[{"sku":"READ","qty":3,"unit_price_cents":500}]}`,
+		map[string]string{"Prefer": "wait=5"})
+	if resp.StatusCode != http.StatusCreated || placed["status"] != "confirmed" {
+		t.Fatalf("place: %d %v", resp.StatusCode, placed)
+	}
+	id := placed["order_id"].(string)
+	resp, order := do("GET", "/v1/orders/"+id, "v", "", map[string]string{"Consistency-Token": resp.Header.Get("Consistency-Token")})
+	if resp.StatusCode != 200 || order["status"] != "confirmed" || order["total_cents"] != 1500.0 || order["version"] != placed["version"] {
+		t.Fatalf("order read after its write: %d %v", resp.StatusCode, order)
+	}
+	if resp.Header.Get("ETag") != fmt.Sprintf(`"%v"`, placed["version"]) {
+		t.Errorf("ETag %q for version %v", resp.Header.Get("ETag"), placed["version"])
+	}
+	_, list := do("GET", "/v1/orders?customer_id=reader", "v", "", nil)
+	if orders, _ := list["orders"].([]any); len(orders) != 1 {
+		t.Errorf("list by customer: %v", list)
 	}
 }
