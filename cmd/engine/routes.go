@@ -52,6 +52,11 @@ func newServer(d serverDeps) http.Handler {
 	r.With(admin).Put("/v1/inventory/{sku}", commands.HandleSetOnHand(d.app))
 	r.With(admin).Post("/v1/inventory/{sku}/restock", commands.HandleRestock(d.app))
 
+	audit := d.tokens.Require(httpx.RoleAuditor)
+	r.With(audit).Get("/v1/audit/orders/{id}/events", queries.HandleOrderEvents(d.store, d.log))
+	r.With(audit).Get("/v1/audit/orders/{id}/state", queries.HandleOrderState(d.store, d.log))
+	r.With(audit).Get("/v1/audit/inventory/{sku}/events", queries.HandleInventoryEvents(d.store, d.log))
+
 	if d.db != nil {
 		reads := d.tokens.Require(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
 		orderReads, inventoryReads := projections.OrderReads{Pool: d.db}, projections.InventoryReads{Pool: d.db}

@@ -1,0 +1,179 @@
+package queries_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/testnats"
+	"github.com/orderengine/engine/queries"
+)
+
+// auditFixture is an order driven through placed, reserved+confirmed, paid
+// and cancelled with a refund, with the time of each step.
+type auditFixture struct {
+	srv     *httptest.Server
+	orderID string
+	steps   []time.Time // steps[v-1] is when version v was appended
+}
+
+func newAuditFixture(t *testing.T) auditFixture {
+	t.Helper()
+	_, nc := testnats.Start(t)
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
+	clock := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	app.Now = func() time.Time { return clock }
+	tick := func() { clock = clock.Add(time.Minute) }
+	meta := func() commands.Meta { return commands.Meta{CommandID: app.NewID()} }
+
+	out, err := app.PlaceOrder(ctx, meta(), commands.PlaceOrder{CustomerID: "aud", Currency: "EUR",
+		Lines: []domain.Line{{SKU: "A1", Qty: 2, UnitPriceCents: 700}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.Response.Body.(commands.OrderView).OrderID
+	steps := []time.Time{clock}
+	tick()
+	// The saga's own command: the line was reserved, so the order confirms
+	// itself (two events at one time).
+	_, err = app.Orders.Update(ctx, id, eventstore.UpdateOptions[domain.Order]{CommandID: "grant"},
+		func(s eventstore.Snapshot[domain.Order]) ([]domain.OrderEvent, error) {
+			return domain.DecideOrder(s.State, domain.RecordReservation{SKU: "A1", Granted: true, At: clock})
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps = append(steps, clock, clock)
+	tick()
+	if _, err := app.PayOrder(ctx, meta(), id, commands.PayOrder{AmountCents: 1400, PaymentRef: "p-1"}); err != nil {
+		t.Fatal(err)
+	}
+	steps = append(steps, clock)
+	tick()
+	if _, err := app.CancelOrder(ctx, meta(), id, commands.CancelOrder{Reason: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	steps = append(steps, clock)
+
+	r := chi.NewRouter()
+	r.Get("/v1/audit/orders/{id}/events", queries.HandleOrderEvents(store, nil))
+	r.Get("/v1/audit/orders/{id}/state", queries.HandleOrderState(store, nil))
+	r.Get("/v1/audit/inventory/{sku}/events", queries.HandleInventoryEvents(store, nil))
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return auditFixture{srv: srv, orderID: id, steps: steps}
+}
+
+func (f auditFixture) get(t *testing.T, path string, into any) int {
+	t.Helper()
+	resp, err := http.Get(f.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if into != nil {
+		_ = json.NewDecoder(resp.Body).Decode(into)
+	}
+	return resp.StatusCode
+}
+
+func TestAuditEventsComeFromTheStoreWithTheirChain(t *testing.T) {
+	f := newAuditFixture(t)
+	var body struct{ Events []queries.AuditEvent }
+	if code := f.get(t, "/v1/audit/orders/"+f.orderID+"/events", &body); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	want := []string{"OrderPlaced", "LineReserved", "OrderConfirmed", "OrderPaid", "OrderCancelled"}
+	if len(body.Events) != len(want) {
+		t.Fatalf("%d events, want %d", len(body.Events), len(want))
+	}
+	for i, e := range body.Events {
+		if e.Type != want[i] || e.Version != uint64(i+1) || e.Seq == 0 || len(e.Hash) != 64 {
+			t.Errorf("event %d: %+v", i, e)
+		}
+		if i > 0 && (e.PrevHash != body.Events[i-1].Hash || e.Seq <= body.Events[i-1].Seq) {
+			t.Errorf("event %d does not follow event %d in the chain", i, i-1)
+		}
+	}
+	var inv struct{ Events []queries.AuditEvent }
+	if code := f.get(t, "/v1/audit/inventory/NEVER/events", &inv); code != 404 {
+		t.Errorf("unknown SKU: %d, want 404", code)
+	}
+	for _, path := range []string{"/v1/audit/orders/not-a-uuid/events", "/v1/audit/orders/01a20000-0000-7000-8000-000000000000/events"} {
+		if code := f.get(t, path, nil); code != 404 {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
+	}
+	if code := f.get(t, "/v1/audit/inventory/A.%3E/events", nil); code != 422 {
+		t.Errorf("SKU A.>: %d, want 422", code)
+	}
+}
+
+func TestAuditStateAsOfVersionAndTime(t *testing.T) {
+	f := newAuditFixture(t)
+	type want struct {
+		status        string
+		version       uint64
+		refund, total int64
+	}
+	byVersion := map[uint64]want{
+		1: {"pending", 1, 0, 1400}, 2: {"pending", 2, 0, 1400}, 3: {"confirmed", 3, 0, 1400},
+		4: {"paid", 4, 0, 1400}, 5: {"cancelled", 5, 1400, 1400},
+	}
+	for v, w := range byVersion {
+		var got queries.OrderAsOf
+		if code := f.get(t, "/v1/audit/orders/"+f.orderID+"/state?version="+itoa(v), &got); code != 200 {
+			t.Fatalf("version %d: %d", v, code)
+		}
+		if got.Status != w.status || got.Version != w.version || got.RefundDueCents != w.refund || got.TotalCents != w.total {
+			t.Errorf("version %d: %+v, want %+v", v, got.OrderView, w)
+		}
+	}
+	// as_of: a moment after each step, and exactly at one.
+	asOf := map[string]want{
+		f.steps[0].Format(time.RFC3339):                       {"pending", 1, 0, 1400},
+		f.steps[1].Add(30 * time.Second).Format(time.RFC3339): {"confirmed", 3, 0, 1400},
+		f.steps[3].Add(30 * time.Second).Format(time.RFC3339): {"paid", 4, 0, 1400},
+		f.steps[4].Add(time.Hour).Format(time.RFC3339):        {"cancelled", 5, 1400, 1400},
+	}
+	for at, w := range asOf {
+		var got queries.OrderAsOf
+		if code := f.get(t, "/v1/audit/orders/"+f.orderID+"/state?as_of="+at, &got); code != 200 {
+			t.Fatalf("as_of %s: %d", at, code)
+		}
+		if got.Status != w.status || got.Version != w.version || got.RefundDueCents != w.refund || got.AsOf == nil {
+			t.Errorf("as_of %s: %+v, want %+v", at, got.OrderView, w)
+		}
+	}
+	for path, code := range map[string]int{
+		"/state?as_of=" + f.steps[0].Add(-time.Second).Format(time.RFC3339): 404, // before it existed
+		"/state?version=6":                            404,
+		"/state?version=0":                            422,
+		"/state?version=x":                            422,
+		"/state?as_of=yesterday":                      422,
+		"/state?version=1&as_of=2026-11-01T10:00:00Z": 422,
+		"/state?bogus=1":                              422,
+	} {
+		if got := f.get(t, "/v1/audit/orders/"+f.orderID+path, nil); got != code {
+			t.Errorf("%s: %d, want %d", path, got, code)
+		}
+	}
+}
+
+func itoa(v uint64) string { b, _ := json.Marshal(v); return string(b) }
