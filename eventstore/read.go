@@ -113,6 +113,11 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 		if err != nil {
 			return 0, false, err
 		}
+		if upTo != 0 && m.Seq > upTo {
+			// The server honours up_to_seq only for some requests; the
+			// range is ours to enforce.
+			return 0, true, nil
+		}
 		got++
 		last = m.Seq
 		if err := fn(m); err != nil {
