@@ -6,6 +6,7 @@ package projections
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -50,6 +51,11 @@ type Runner struct {
 	log   *slog.Logger
 	name  string
 	batch int
+	// now is the clock of Status's lag_seconds.
+	now func() time.Time
+
+	mu sync.Mutex
+	st progress // guarded by mu
 }
 
 // NewRunner returns a Runner of the main projection; Run starts it.
@@ -57,7 +63,8 @@ func NewRunner(store *eventstore.Store, pool *pgxpool.Pool, log *slog.Logger) *R
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{store: store, pool: pool, log: log, name: MainProjection, batch: maxBatch}
+	return &Runner{store: store, pool: pool, log: log, name: MainProjection, batch: maxBatch, now: time.Now,
+		st: progress{state: StateStarting}}
 }
 
 // ApplySchema executes orderengine.Schema; every statement in it is
@@ -99,7 +106,10 @@ func Checkpoint(ctx context.Context, db Querier, projection string) (uint64, err
 // stored checkpoint with an ordered consumer filtered on the event subjects;
 // when Postgres or JetStream fail it logs, waits (backing off up to 5s) and
 // resumes from the checkpoint again, so a half-applied batch is never kept.
+// Status tells which of these it is doing.
 func (r *Runner) Run(ctx context.Context) error {
+	r.setState(StateStarting)
+	defer r.setState(StateStopped)
 	const minBackoff = 100 * time.Millisecond
 	backoff := minBackoff
 	for ctx.Err() == nil {
@@ -110,6 +120,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if progressed {
 			backoff = minBackoff
 		}
+		r.setState(StateInterrupted)
 		r.log.Warn("projection interrupted, resuming from its checkpoint", "projection", r.name, "err", err, "in", backoff)
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, 5*time.Second)
@@ -140,44 +151,51 @@ func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
 		return false, errors.Wrap(err, "consume events")
 	}
 	defer it.Stop()
-	return r.pipeline(ctx, func(ctx context.Context) ([]streamEvent, error) { return r.nextBatch(ctx, it) })
+	// The consumer's pending count at its creation is the lag until the
+	// first batch: zero on a stream with nothing new, so an idle
+	// projection is live at once.
+	if info := cons.CachedInfo(); info != nil {
+		r.resumed(info.NumPending)
+	}
+	return r.pipelineWith(ctx, func(ctx context.Context) ([]streamEvent, batchInfo, error) { return r.nextBatch(ctx, it) })
 }
 
 // nextBatch waits for the next event and takes the ones already there
-// after it, up to r.batch.
-func (r *Runner) nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]streamEvent, error) {
+// after it, up to r.batch. The batchInfo is that of its last message.
+func (r *Runner) nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]streamEvent, batchInfo, error) {
 	m, err := it.Next(jetstream.NextContext(ctx))
 	if err != nil {
-		return nil, errors.Wrap(err, "next event")
+		return nil, batchInfo{}, errors.Wrap(err, "next event")
 	}
 	events := make([]streamEvent, 0, r.batch)
 	for {
-		ev, err := toStreamEvent(m)
+		ev, info, err := toStreamEvent(m)
 		if err != nil {
-			return nil, err
+			return nil, batchInfo{}, err
 		}
 		events = append(events, ev)
 		if len(events) == r.batch {
-			return events, nil
+			return events, info, nil
 		}
 		m, err = it.Next(jetstream.NextMaxWait(time.Millisecond))
 		if errors.Is(err, nats.ErrTimeout) {
-			return events, nil
+			return events, info, nil
 		}
 		if err != nil {
-			return nil, errors.Wrap(err, "next event")
+			return nil, batchInfo{}, errors.Wrap(err, "next event")
 		}
 	}
 }
 
 // toStreamEvent takes what the projection needs from m; without its stream
 // sequence a message cannot be checkpointed, so that is an error.
-func toStreamEvent(m jetstream.Msg) (streamEvent, error) {
+func toStreamEvent(m jetstream.Msg) (streamEvent, batchInfo, error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return streamEvent{}, errors.Wrap(err, "event metadata")
+		return streamEvent{}, batchInfo{}, errors.Wrap(err, "event metadata")
 	}
-	return streamEvent{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data()}, nil
+	return streamEvent{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data()},
+		batchInfo{pending: md.NumPending, stored: md.Timestamp}, nil
 }
 
 // prepared is a batch read and decoded ahead of its turn; decodeErr is set
@@ -186,6 +204,7 @@ type prepared struct {
 	events    []streamEvent
 	evs       []decoded
 	decodeErr error
+	info      batchInfo
 }
 
 // pipeline commits the batches next returns until it or a commit fails.
@@ -193,18 +212,27 @@ type prepared struct {
 // ahead in another goroutine, overlapping the previous batch's transaction.
 // Commits stay strictly in stream order.
 func (r *Runner) pipeline(ctx context.Context, next func(context.Context) ([]streamEvent, error)) (progressed bool, err error) {
+	return r.pipelineWith(ctx, func(ctx context.Context) ([]streamEvent, batchInfo, error) {
+		events, err := next(ctx)
+		return events, batchInfo{}, err
+	})
+}
+
+// pipelineWith is pipeline for a source that also tells, per batch, how
+// much of the stream remains after it; the Runner's status follows it.
+func (r *Runner) pipelineWith(ctx context.Context, next func(context.Context) ([]streamEvent, batchInfo, error)) (progressed bool, err error) {
 	readCtx, stop := context.WithCancel(ctx)
 	batches := make(chan prepared, 1)
 	var readErr error
 	go func() {
 		defer close(batches)
 		for {
-			events, err := next(readCtx)
+			events, info, err := next(readCtx)
 			if err != nil {
 				readErr = err
 				return
 			}
-			p := prepared{events: events}
+			p := prepared{events: events, info: info}
 			p.evs, p.decodeErr = decodeAll(events)
 			select {
 			case batches <- p:
@@ -223,6 +251,7 @@ func (r *Runner) pipeline(ctx context.Context, next func(context.Context) ([]str
 		if err := r.commit(ctx, p); err != nil {
 			return progressed, err
 		}
+		r.applied(p)
 		progressed = true
 	}
 	// batches is closed: readErr is written before the close.

@@ -18,11 +18,12 @@ import (
 )
 
 type serverDeps struct {
-	app    *commands.App
-	store  *eventstore.Store
-	db     *pgxpool.Pool // read models; nil in tests of the write side alone
-	tokens *httpx.Tokens
-	log    *slog.Logger
+	app     *commands.App
+	store   *eventstore.Store
+	db      *pgxpool.Pool // read models; nil in tests of the write side alone
+	runners []*projections.Runner
+	tokens  *httpx.Tokens
+	log     *slog.Logger
 }
 
 // newServer is the engine's HTTP API; every route is here, each behind the
@@ -66,6 +67,11 @@ func newServer(d serverDeps) http.Handler {
 		r.With(reads).Get("/v1/orders", queries.HandleListOrders(orderReads, checkpoint, d.log))
 		r.With(reads).Get("/v1/inventory/{sku}", queries.HandleGetInventory(inventoryReads, checkpoint, d.log))
 		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log))
+
+		projAdmin := projections.Admin{Runners: d.runners}
+		r.With(admin).Get("/v1/admin/projections", queries.HandleListProjections(projAdmin, d.log))
+		r.With(admin).Get("/v1/admin/dead-letters", queries.HandleListDeadLetters(projAdmin, d.log))
+		r.With(admin).Post("/v1/admin/dead-letters/{id}/retry", queries.HandleRetryDeadLetter(projAdmin, d.log))
 	}
 	return r
 }

@@ -81,9 +81,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	defer stopWorkers()
 	workers := make(chan error, 2)
 	go func() { workers <- app.RunWorkers(workersCtx) }()
-	go func() { workers <- projections.NewRunner(store, pool, log).Run(workersCtx) }()
+	runner := projections.NewRunner(store, pool, log)
+	go func() { workers <- runner.Run(workersCtx) }()
 	srv := &http.Server{
-		Handler:           newServer(serverDeps{app: app, store: store, db: pool, tokens: tokens, log: log}),
+		Handler:           newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner}, tokens: tokens, log: log}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -293,4 +293,15 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 	if orders, _ := list["orders"].([]any); len(orders) != 1 {
 		t.Errorf("list by customer: %v", list)
 	}
+	req, _ := http.NewRequest("GET", base+"/v1/admin/projections", nil)
+	req.Header.Set("Authorization", "Bearer a")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var projs []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&projs); err != nil || len(projs) != 1 || projs[0]["name"] != "main" || projs[0]["checkpoint"].(float64) == 0 {
+		t.Errorf("admin projections: %d %v %v", resp.StatusCode, projs, err)
+	}
 }
