@@ -62,3 +62,18 @@ CREATE TABLE IF NOT EXISTS rm.dead_letters (
     resolved_at timestamptz,
     UNIQUE (projection, seq)
 );
+
+-- Counters of the dashboard per time bucket (UTC minute and hour, taken from
+-- the event's own time): orders_placed, orders_confirmed, orders_rejected
+-- (currency '') and revenue_cents per currency (paid amounts less refunds
+-- due). The projection adds to them in the transaction that moves the
+-- checkpoint, and only for events above the order row's version, so a
+-- replay counts nothing twice.
+CREATE TABLE IF NOT EXISTS rm.order_buckets (
+    granularity text        NOT NULL CHECK (granularity IN ('minute', 'hour')),
+    bucket      timestamptz NOT NULL,
+    metric      text        NOT NULL,
+    currency    text        NOT NULL DEFAULT '',
+    value       bigint      NOT NULL,
+    PRIMARY KEY (granularity, bucket, metric, currency)
+);

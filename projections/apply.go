@@ -141,9 +141,11 @@ type skuChange struct {
 }
 
 // applyEvents applies events, in stream order, to the read models through
-// tx: one SELECT of the SKU rows it touches, then every write in one
-// pgx.Batch, to which more may add statements (the checkpoint) so that they
-// share the round trip. Events at or below a row's version change nothing.
+// tx: one round trip reads the SKU rows it touches and the order rows whose
+// events count on the dashboard, then every write goes in one pgx.Batch, to
+// which more may add statements (the checkpoint) so that they share the
+// round trip. Events at or below a row's version change nothing,
+// and add nothing to the dashboard's rm.order_buckets.
 // It returns a poison error (see isPoison) when an event is at fault.
 func applyEvents(ctx context.Context, tx pgx.Tx, events []streamEvent, more func(*pgx.Batch)) error {
 	evs, err := decodeAll(events)
@@ -156,13 +158,21 @@ func applyEvents(ctx context.Context, tx pgx.Tx, events []streamEvent, more func
 // applyDecoded is applyEvents for events decoded already.
 func applyDecoded(ctx context.Context, tx pgx.Tx, evs []decoded, more func(*pgx.Batch)) error {
 	orders, orderIDs := foldOrders(evs)
-	skus, err := foldSKUs(ctx, tx, evs)
-	if err != nil {
-		return err
+	// The rows the folds start from come in one round trip, before any
+	// write: the order rows' versions tell which events are new to the
+	// dashboard's counters.
+	reads := &pgx.Batch{}
+	skuRows := readSKUs(reads, evs)
+	bucketOrders := readBucketOrders(reads, evs)
+	if reads.Len() > 0 {
+		if err := tx.SendBatch(ctx, reads).Close(); err != nil {
+			return errors.Wrap(err, "read rows")
+		}
 	}
 	b := &pgx.Batch{}
 	queueOrders(b, orders, orderIDs)
-	queueSKUs(b, skus)
+	queueSKUs(b, foldSKUs(skuRows, evs))
+	queueBuckets(b, foldBuckets(bucketOrders, evs))
 	if more != nil {
 		more(b)
 	}
@@ -205,65 +215,69 @@ func foldOrders(evs []decoded) (map[string]*orderChange, []string) {
 	return changes, ids
 }
 
-// foldSKUs starts every SKU of the batch from its current row (0/0 when it
-// has none: a SKU's first events may be refusals) and folds the events
-// above the row's version with the domain's own EvolveSKUAll, so stock is
-// counted exactly as the write side counts it.
-func foldSKUs(ctx context.Context, tx pgx.Tx, evs []decoded) ([]*skuChange, error) {
-	changes := make(map[string]*skuChange)
-	var order []*skuChange
+// skuRows are the SKUs of a batch as their rows stand, in first-seen
+// order.
+type skuRows struct {
+	changes map[string]*skuChange
+	order   []*skuChange
+}
+
+// readSKUs queues on b the SELECT of the batch's SKU rows; a SKU without a
+// row starts at 0/0 (a SKU's first events may be refusals).
+func readSKUs(b *pgx.Batch, evs []decoded) *skuRows {
+	r := &skuRows{changes: make(map[string]*skuChange)}
 	for _, d := range evs {
 		if d.sku == nil {
 			continue
 		}
-		c := changes[d.id]
+		c := r.changes[d.id]
 		if c == nil {
 			c = &skuChange{state: domain.SKU{SKU: d.id}}
-			changes[d.id] = c
-			order = append(order, c)
+			r.changes[d.id] = c
+			r.order = append(r.order, c)
 		}
 	}
-	if len(order) == 0 {
-		return nil, nil
+	if len(r.order) == 0 {
+		return r
 	}
-	names := make([]string, len(order))
-	for i, c := range order {
+	names := make([]string, len(r.order))
+	for i, c := range r.order {
 		names[i] = c.state.SKU
 	}
-	rows, err := tx.Query(ctx, `SELECT sku, on_hand, reserved, version FROM rm.inventory WHERE sku = ANY($1)`, names)
-	if err != nil {
-		return nil, errors.Wrap(err, "read inventory rows")
-	}
-	for rows.Next() {
+	b.Queue(`SELECT sku, on_hand, reserved, version FROM rm.inventory WHERE sku = ANY($1)`, names).Query(func(rows pgx.Rows) error {
 		var (
 			sku              string
 			onHand, reserved int64
 			version          int64
 		)
-		if err := rows.Scan(&sku, &onHand, &reserved, &version); err != nil {
-			rows.Close()
-			return nil, errors.Wrap(err, "read inventory rows")
-		}
-		if c := changes[sku]; c != nil {
-			c.state.OnHand, c.state.Reserved, c.version = onHand, reserved, uint64(version)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, errors.Wrap(err, "read inventory rows")
-	}
+		_, err := pgx.ForEachRow(rows, []any{&sku, &onHand, &reserved, &version}, func() error {
+			if c := r.changes[sku]; c != nil {
+				c.state.OnHand, c.state.Reserved, c.version = onHand, reserved, uint64(version)
+			}
+			return nil
+		})
+		return errors.Wrap(err, "read inventory rows")
+	})
+	return r
+}
+
+// foldSKUs folds, from each SKU's row as readSKUs read it, the events above
+// the row's version with the domain's own EvolveSKUAll, so stock is counted
+// exactly as the write side counts it. It returns the SKUs that changed.
+func foldSKUs(r *skuRows, evs []decoded) []*skuChange {
 	for _, d := range evs {
 		if d.sku == nil {
 			continue
 		}
-		c := changes[d.id]
+		c := r.changes[d.id]
 		if d.env.Version <= c.version {
 			continue
 		}
 		c.events = append(c.events, d.sku)
 		c.version = d.env.Version
 	}
-	out := order[:0]
-	for _, c := range order {
+	out := r.order[:0]
+	for _, c := range r.order {
 		if len(c.events) == 0 {
 			continue
 		}
@@ -273,7 +287,7 @@ func foldSKUs(ctx context.Context, tx pgx.Tx, evs []decoded) ([]*skuChange, erro
 		c.state.Version = c.version
 		out = append(out, c)
 	}
-	return out, nil
+	return out
 }
 
 const (

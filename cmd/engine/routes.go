@@ -68,6 +68,13 @@ func newServer(d serverDeps) http.Handler {
 		r.With(reads).Get("/v1/inventory/{sku}", queries.HandleGetInventory(inventoryReads, checkpoint, d.log))
 		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log))
 
+		dashboard := projections.DashboardReads{Pool: d.db}
+		statuses := projections.Statuses{Runners: d.runners}
+		// Clients read orders and inventory; the dashboard is for viewers.
+		dash := d.tokens.Require(httpx.RoleViewer, httpx.RoleAuditor)
+		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log))
+		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log))
+
 		projAdmin := projections.Admin{Runners: d.runners}
 		r.With(admin).Get("/v1/admin/projections", queries.HandleListProjections(projAdmin, d.log))
 		r.With(admin).Get("/v1/admin/dead-letters", queries.HandleListDeadLetters(projAdmin, d.log))

@@ -282,7 +282,8 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 		t.Fatalf("place: %d %v", resp.StatusCode, placed)
 	}
 	id := placed["order_id"].(string)
-	resp, order := do("GET", "/v1/orders/"+id, "v", "", map[string]string{"Consistency-Token": resp.Header.Get("Consistency-Token")})
+	placedToken := resp.Header.Get("Consistency-Token")
+	resp, order := do("GET", "/v1/orders/"+id, "v", "", map[string]string{"Consistency-Token": placedToken})
 	if resp.StatusCode != 200 || order["status"] != "confirmed" || order["total_cents"] != 1500.0 || order["version"] != placed["version"] {
 		t.Fatalf("order read after its write: %d %v", resp.StatusCode, order)
 	}
@@ -292,6 +293,13 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 	_, list := do("GET", "/v1/orders?customer_id=reader", "v", "", nil)
 	if orders, _ := list["orders"].([]any); len(orders) != 1 {
 		t.Errorf("list by customer: %v", list)
+	}
+	resp, summary := do("GET", "/v1/dashboard/summary", "v", "", map[string]string{"Consistency-Token": placedToken})
+	if byStatus, _ := summary["orders_by_status"].(map[string]any); resp.StatusCode != 200 || byStatus["confirmed"] != 1.0 {
+		t.Errorf("dashboard summary: %d %v", resp.StatusCode, summary)
+	}
+	if resp, _ := do("GET", "/v1/dashboard/summary", "c", "", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a client token reads the dashboard: %d, want 403", resp.StatusCode)
 	}
 	req, _ := http.NewRequest("GET", base+"/v1/admin/projections", nil)
 	req.Header.Set("Authorization", "Bearer a")
