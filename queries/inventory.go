@@ -63,14 +63,7 @@ func HandleGetInventory(r InventoryReader, c CheckpointReader, log *slog.Logger,
 			fail(w, req, log, err)
 			return
 		}
-		tag := etag(item.Version)
-		w.Header().Set("ETag", tag)
-		w.Header().Set("Cache-Control", "no-cache")
-		if noneMatch(req.Header.Values("If-None-Match"), tag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		httpx.WriteJSON(w, http.StatusOK, item)
+		writeVersioned(w, req, item.Version, item)
 	}
 }
 

@@ -80,14 +80,7 @@ func HandleGetOrder(r OrderReader, c CheckpointReader, log *slog.Logger, opts ..
 			fail(w, req, log, err)
 			return
 		}
-		tag := etag(o.Version)
-		w.Header().Set("ETag", tag)
-		w.Header().Set("Cache-Control", "no-cache")
-		if noneMatch(req.Header.Values("If-None-Match"), tag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		httpx.WriteJSON(w, http.StatusOK, o)
+		writeVersioned(w, req, o.Version, o)
 	}
 }
 
@@ -163,6 +156,19 @@ func joinStatuses() string {
 		s[i] = string(st)
 	}
 	return strings.Join(s, ", ")
+}
+
+// writeVersioned answers body with ETag: "<version>", or 304 when the
+// request's If-None-Match already names that version.
+func writeVersioned(w http.ResponseWriter, req *http.Request, version uint64, body any) {
+	tag := etag(version)
+	w.Header().Set("ETag", tag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if noneMatch(req.Header.Values("If-None-Match"), tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, body)
 }
 
 func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }
