@@ -6,10 +6,11 @@ import (
 	"github.com/cockroachdb/errors"
 )
 
-// SchemaVersion is the current schema version of every event type, stored
-// in the envelope. Bump it per type when that type's shape changes, and
-// teach the decoder to upcast the older versions it will still meet in
-// the store.
+// SchemaVersion is the schema version every event type started at. The
+// current version of a type, the one stored in the envelope, is
+// SchemaVersionOf(type): to change a type's shape, add an upcaster for it
+// in upcast.go, which bumps its version and upgrades the older payloads the
+// decoders will still meet in the store.
 const SchemaVersion = 1
 
 // EncodeOrderEvent returns the envelope type name and the JSON payload of
@@ -34,9 +35,11 @@ func EncodeOrderEvent(e OrderEvent) (typ string, data []byte, err error) {
 // schema version and JSON payload. It is strict on the type (an unknown
 // name or schema version is an error: skipping it would silently corrupt
 // the state) and lenient on unknown JSON fields, so an older binary can
-// still read events written by a newer one that only added fields.
+// still read events written by a newer one that only added fields. A
+// payload of an older schema version is upcast to the current one first.
 func DecodeOrderEvent(typ string, schemaVersion int, data []byte) (OrderEvent, error) {
-	if err := checkSchemaVersion(typ, schemaVersion); err != nil {
+	data, err := checkAndUpcast(typ, schemaVersion, data)
+	if err != nil {
 		return nil, err
 	}
 	switch typ {
@@ -83,7 +86,8 @@ func EncodeSKUEvent(e SKUEvent) (string, []byte, error) {
 
 // DecodeSKUEvent rebuilds a SKU event; see DecodeOrderEvent for the rules.
 func DecodeSKUEvent(typ string, schemaVersion int, data []byte) (SKUEvent, error) {
-	if err := checkSchemaVersion(typ, schemaVersion); err != nil {
+	data, err := checkAndUpcast(typ, schemaVersion, data)
+	if err != nil {
 		return nil, err
 	}
 	switch typ {
@@ -106,15 +110,16 @@ func DecodeSKUEvent(typ string, schemaVersion int, data []byte) (SKUEvent, error
 	}
 }
 
-// checkSchemaVersion refuses versions this binary does not know: a newer
-// one may have changed the meaning of a field, not only added one.
-func checkSchemaVersion(typ string, v int) error {
-	if v < 1 || v > SchemaVersion {
-		return errors.WithHint(
+// checkAndUpcast refuses versions this binary does not know (a newer one
+// may have changed the meaning of a field, not only added one) and upcasts
+// older ones to the current version.
+func checkAndUpcast(typ string, v int, data []byte) ([]byte, error) {
+	if v < 1 || v > SchemaVersionOf(typ) {
+		return nil, errors.WithHint(
 			errors.Newf("domain: unsupported schema version %d for event type %q", v, typ),
 			"the event was written by a newer engine; upgrade before replaying it")
 	}
-	return nil
+	return upcast(typ, v, data)
 }
 
 // decodeOrder unmarshals data into a T and returns it as a value, never a

@@ -31,7 +31,7 @@ func TestOrderEventRoundTrip(t *testing.T) {
 		if err != nil || typ != e.EventType() {
 			t.Fatalf("encode %T: %q, %v", e, typ, err)
 		}
-		got, err := DecodeOrderEvent(typ, SchemaVersion, data)
+		got, err := DecodeOrderEvent(typ, SchemaVersionOf(typ), data)
 		if err != nil {
 			t.Fatalf("decode %s: %v", data, err)
 		}

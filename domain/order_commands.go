@@ -54,9 +54,11 @@ type DeliverOrder struct {
 }
 
 // CancelOrder cancels an order that has not shipped yet; Reason is
-// optional.
+// optional. By says who cancels: "customer" (the default when empty),
+// "operator" or "system".
 type CancelOrder struct {
 	Reason string
+	By     string
 	At     time.Time
 }
 

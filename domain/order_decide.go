@@ -239,6 +239,14 @@ func decideCancel(s Order, c CancelOrder) ([]OrderEvent, error) {
 	}
 	var fe fieldErrors
 	checkText(&fe, "reason", c.Reason, false)
+	by := c.By
+	switch by {
+	case "":
+		by = CancelledByCustomer
+	case CancelledByCustomer, CancelledByOperator, CancelledBySystem:
+	default:
+		fe.add("by", "must be customer, operator or system")
+	}
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
@@ -246,6 +254,7 @@ func decideCancel(s Order, c CancelOrder) ([]OrderEvent, error) {
 		Reason:         c.Reason,
 		PreviousStatus: s.Status,
 		RefundDueCents: refund,
+		CancelledBy:    by,
 		At:             at,
 	}}, nil
 }

@@ -183,16 +183,21 @@ func TestDecideOrder(t *testing.T) {
 		{name: "deliver twice", given: StatusDelivered, when: DeliverOrder{At: at(time.Hour)}, err: ErrInvalidTransition},
 		{
 			name: "cancel pending owes nothing", given: StatusPending, when: CancelOrder{At: at(time.Hour)},
-			then: []OrderEvent{OrderCancelled{PreviousStatus: StatusPending, At: at(time.Hour)}},
+			then: []OrderEvent{OrderCancelled{PreviousStatus: StatusPending, CancelledBy: CancelledByCustomer, At: at(time.Hour)}},
 		},
 		{
 			name: "cancel confirmed owes nothing", given: StatusConfirmed, when: CancelOrder{Reason: "changed my mind", At: at(time.Hour)},
-			then: []OrderEvent{OrderCancelled{Reason: "changed my mind", PreviousStatus: StatusConfirmed, At: at(time.Hour)}},
+			then: []OrderEvent{OrderCancelled{Reason: "changed my mind", PreviousStatus: StatusConfirmed, CancelledBy: CancelledByCustomer, At: at(time.Hour)}},
 		},
 		{
 			name: "cancel paid owes the payment back", given: StatusPaid, when: CancelOrder{Reason: "x", At: at(time.Hour)},
-			then: []OrderEvent{OrderCancelled{Reason: "x", PreviousStatus: StatusPaid, RefundDueCents: testTotal, At: at(time.Hour)}},
+			then: []OrderEvent{OrderCancelled{Reason: "x", PreviousStatus: StatusPaid, RefundDueCents: testTotal, CancelledBy: CancelledByCustomer, At: at(time.Hour)}},
 		},
+		{
+			name: "cancel by an operator", given: StatusConfirmed, when: CancelOrder{By: CancelledByOperator, At: at(time.Hour)},
+			then: []OrderEvent{OrderCancelled{PreviousStatus: StatusConfirmed, CancelledBy: CancelledByOperator, At: at(time.Hour)}},
+		},
+		{name: "cancel by someone unknown", given: StatusPending, when: CancelOrder{By: "unknown", At: at(time.Hour)}, err: ErrValidation, fields: []string{"by"}},
 		{name: "cancel with a 256-byte reason", given: StatusPending, when: CancelOrder{Reason: strings.Repeat("é", 128), At: at(time.Hour)}, err: ErrValidation, fields: []string{"reason"}},
 		{name: "cancel with a control character", given: StatusPending, when: CancelOrder{Reason: "\x00", At: at(time.Hour)}, err: ErrValidation, fields: []string{"reason"}},
 		{name: "cancel shipped", given: StatusShipped, when: CancelOrder{At: at(time.Hour)}, err: ErrInvalidTransition},

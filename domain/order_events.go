@@ -58,11 +58,14 @@ type OrderDelivered struct {
 
 // OrderCancelled records a cancellation. PreviousStatus tells the saga
 // whether stock is held, and RefundDueCents what finance owes back, so
-// neither has to replay the history to find out.
+// neither has to replay the history to find out. CancelledBy (schema
+// version 2) says who cancelled: "customer", "operator" or "system"; events
+// stored as version 1 read back with "unknown" (see upcast.go).
 type OrderCancelled struct {
 	Reason         string      `json:"reason,omitempty"`
 	PreviousStatus OrderStatus `json:"previous_status"`
 	RefundDueCents int64       `json:"refund_due_cents"`
+	CancelledBy    string      `json:"cancelled_by,omitempty"`
 	At             time.Time   `json:"at"`
 }
 

@@ -15,7 +15,7 @@ import (
 // requests, nor a confirmed one its expiry.
 func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 	return Kind[domain.Order, domain.OrderEvent]{
-		Name: "order", Prefix: OrderSubjects, SchemaVersion: domain.SchemaVersion,
+		Name: "order", Prefix: OrderSubjects, SchemaVersionOf: domain.SchemaVersionOf,
 		Evolve: domain.EvolveOrder, Encode: domain.EncodeOrderEvent, Decode: domain.DecodeOrderEvent,
 		OccurredAt: func(e domain.OrderEvent) time.Time { return e.OccurredAt() },
 		Outbox: func(before domain.Order, events []domain.OrderEvent, after Snapshot[domain.Order]) ([]*nats.Msg, error) {
@@ -39,7 +39,7 @@ func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 
 // SKUKind stores inventory on inventory.<sku>.
 var SKUKind = Kind[domain.SKU, domain.SKUEvent]{
-	Name: "inventory", Prefix: InventorySubjects, SchemaVersion: domain.SchemaVersion,
+	Name: "inventory", Prefix: InventorySubjects, SchemaVersionOf: domain.SchemaVersionOf,
 	Evolve: domain.EvolveSKU, EvolveAll: domain.EvolveSKUAll,
 	Encode: domain.EncodeSKUEvent, Decode: domain.DecodeSKUEvent,
 	OccurredAt: func(e domain.SKUEvent) time.Time { return e.OccurredAt() },

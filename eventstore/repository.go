@@ -30,6 +30,10 @@ type Kind[S, E any] struct {
 	// as the events of one command (requests to other aggregates, timers):
 	// they are stored if and only if the events are.
 	Outbox func(before S, events []E, after Snapshot[S]) ([]*nats.Msg, error)
+	// SchemaVersionOf, when set, returns the schema version stored with an
+	// event of the given type; otherwise every type is stored as
+	// SchemaVersion.
+	SchemaVersionOf func(eventType string) int
 }
 
 // evolve folds events into s.
@@ -285,8 +289,12 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		if err != nil {
 			return Result[S]{}, errors.Wrapf(err, "encode %T", ev)
 		}
+		version := r.kind.SchemaVersion
+		if r.kind.SchemaVersionOf != nil {
+			version = r.kind.SchemaVersionOf(typ)
+		}
 		env := Envelope{
-			Type: typ, SchemaVersion: r.kind.SchemaVersion, AggregateType: r.kind.Name,
+			Type: typ, SchemaVersion: version, AggregateType: r.kind.Name,
 			AggregateID: subject[len(r.kind.Prefix)+1:], Version: after.Version + 1,
 			OccurredAt: r.kind.OccurredAt(ev), CommandID: o.CommandID,
 			CausationID: o.CausationID, CorrelationID: o.CorrelationID, Data: data,
