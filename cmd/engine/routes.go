@@ -58,6 +58,7 @@ func newServer(d serverDeps) http.Handler {
 	r.With(audit).Get("/v1/audit/orders/{id}/state", queries.HandleOrderState(d.store, d.log))
 	r.With(audit).Get("/v1/audit/inventory/{sku}/events", queries.HandleInventoryEvents(d.store, d.log))
 	r.With(audit).Get("/v1/audit/export", queries.HandleExport(d.store, d.log))
+	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(d.store, d.log))
 
 	if d.db != nil {
 		reads := d.tokens.Require(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)

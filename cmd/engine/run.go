@@ -14,14 +14,16 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/orderengine/engine/commands"
-	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/projections"
 )
 
-const usage = `usage: engine [serve]
+const usage = `usage: engine [serve|verify]
 
   serve   run the order engine (default); configuration from the environment, see README.md
+  verify  check every aggregate's hash chain in the event store; exits 1 on any problem.
+          Connects like serve (NATS_URL, or the embedded server under ENGINE_DATA_DIR,
+          which must not be in use by a running engine: verify a running one via NATS_URL)
 `
 
 // run is the whole program; main only calls it, tests call it too.
@@ -33,6 +35,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, getenv, stdout, stderr)
+	case "verify":
+		return verify(ctx, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return nil
@@ -60,16 +64,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	nc, closeNATS, err := eventstore.Connect(ctx, eventstore.ConnectOptions{URL: cfg.NATSURL, DataDir: cfg.DataDir, Name: "engine"})
+	store, closeStore, err := openStore(ctx, cfg, "engine")
 	if err != nil {
 		return err
 	}
-	defer closeNATS()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	defer closeStore()
 	pool, closeDB, err := openDatabase(ctx, cfg, stdout, log)
 	if err != nil {
 		return err

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/testnats"
+)
+
+func TestVerifyCommand(t *testing.T) {
+	t.Parallel()
+	ns, nc := testnats.Start(t)
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
+	out, err := app.PlaceOrder(ctx, commands.Meta{CommandID: app.NewID()}, commands.PlaceOrder{CustomerID: "c", Currency: "USD",
+		Lines: []domain.Line{{SKU: "A1", Qty: 1, UnitPriceCents: 100}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.Response.Body.(commands.OrderView).OrderID
+	if _, err := app.CancelOrder(ctx, commands.Meta{CommandID: app.NewID()}, id, commands.CancelOrder{}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"NATS_URL": ns.ClientURL()}
+	verify := func() (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, []string{"verify"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+
+	t.Run("a clean store", func(t *testing.T) {
+		stdout, stderr, err := verify()
+		if err != nil {
+			t.Fatalf("verify: %v\n%s", err, stdout)
+		}
+		if !strings.Contains(stdout, "OK: 2 events of 1 aggregates") {
+			t.Errorf("stdout: %q", stdout)
+		}
+		if !strings.Contains(stderr, "verifying: 2 events checked (") || !strings.HasSuffix(stderr, "\n") {
+			t.Errorf("stderr: %q", stderr)
+		}
+	})
+
+	t.Run("a forged event", func(t *testing.T) {
+		subject := eventstore.OrderSubjects + "." + id
+		forged := eventstore.Envelope{Type: "OrderPaid", SchemaVersion: 1, AggregateType: "order", AggregateID: id,
+			Version: 3, OccurredAt: time.Now(), Data: []byte(`{"amount_cents":1,"payment_ref":"x","at":"2026-01-01T00:00:00Z"}`),
+			PrevHash: strings.Repeat("0", 64), Hash: strings.Repeat("f", 64)}
+		body, err := json.Marshal(forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, err := store.JetStream().Publish(ctx, subject, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, _, err := verify()
+		if err == nil {
+			t.Fatalf("verify of a tampered store succeeded:\n%s", stdout)
+		}
+		want := fmt.Sprintf("forged       %s seq %d version 3 (expected 3): ", subject, ack.Sequence)
+		if !strings.Contains(stdout, "BROKEN: 1 problem(s) in 3 events of 1 aggregates") || !strings.Contains(stdout, want) {
+			t.Fatalf("stdout %q lacks %q", stdout, want)
+		}
+	})
+
+	t.Run("an empty embedded store", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		dir := t.TempDir()
+		getenv := func(k string) string { return map[string]string{"ENGINE_DATA_DIR": dir}[k] }
+		if err := run(ctx, []string{"verify"}, getenv, &stdout, &stderr); err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		if !strings.Contains(stdout.String(), "OK: 0 events of 0 aggregates") {
+			t.Fatalf("stdout: %q", stdout.String())
+		}
+	})
+
+	t.Run("the usage names verify", func(t *testing.T) {
+		var stdout bytes.Buffer
+		if err := run(ctx, []string{"help"}, func(string) string { return "" }, &stdout, io.Discard); err != nil ||
+			!strings.Contains(stdout.String(), "verify") {
+			t.Fatalf("help: %v %q", err, stdout.String())
+		}
+	})
+}
