@@ -18,12 +18,14 @@ import (
 	"github.com/orderengine/engine/projections"
 )
 
-const usage = `usage: engine [serve|verify]
+const usage = `usage: engine [serve|verify|export]
 
   serve   run the order engine (default); configuration from the environment, see README.md
   verify  check every aggregate's hash chain in the event store; exits 1 on any problem.
           Connects like serve (NATS_URL, or the embedded server under ENGINE_DATA_DIR,
           which must not be in use by a running engine: verify a running one via NATS_URL)
+  export  write every event in store order as NDJSON to stdout (or -o FILE), with
+          progress on stderr; -from-seq N, -to-seq N bound it. Connects like verify.
 `
 
 // run is the whole program; main only calls it, tests call it too.
@@ -35,6 +37,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, getenv, stdout, stderr)
+	case "export":
+		return export(ctx, args[1:], getenv, stdout, stderr)
 	case "verify":
 		return verify(ctx, getenv, stdout, stderr)
 	case "help", "-h", "--help":
