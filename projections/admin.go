@@ -15,6 +15,9 @@ import (
 // Admin serves the admin endpoints from the running projections.
 type Admin struct {
 	Runners []*Runner
+	// Rebuilds, when set, marks a projection being rebuilt with state
+	// StateRebuilding.
+	Rebuilds *Rebuilds
 }
 
 var _ queries.ProjectionAdmin = Admin{}
@@ -28,6 +31,9 @@ func (a Admin) Projections(ctx context.Context) ([]queries.ProjectionReport, err
 		s, err := r.Status(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if a.Rebuilds != nil && a.Rebuilds.Rebuilding(s.Name) {
+			s.State = StateRebuilding
 		}
 		out = append(out, queries.ProjectionReport(s))
 	}

@@ -14,7 +14,7 @@ var _ queries.ProjectionStatus = Statuses{}
 // Projections returns name, checkpoint and lag of every Runner; it fails as
 // Runner.Status does.
 func (s Statuses) Projections(ctx context.Context) ([]queries.ProjectionInfo, error) {
-	reports, err := Admin(s).Projections(ctx)
+	reports, err := Admin{Runners: s.Runners}.Projections(ctx)
 	if err != nil {
 		return nil, err
 	}

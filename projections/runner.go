@@ -48,11 +48,20 @@ var (
 type Runner struct {
 	store *eventstore.Store
 	pool  *pgxpool.Pool
-	log   *slog.Logger
-	name  string
-	batch int
+	// db begins the batches' transactions: pool, except for a Runner
+	// that replays into another schema on a connection of its own.
+	db beginner
+	// schema is where the batches write: LiveSchema, except for a
+	// rebuild's or a replay comparison's Runner.
+	schema string
+	log    *slog.Logger
+	name   string
+	batch  int
 	// now is the clock of Status's lag_seconds.
 	now func() time.Time
+	// committed, when set, hears of every committed batch: the sequence
+	// of its last event and how many events it held.
+	committed func(last uint64, n int)
 
 	mu sync.Mutex
 	st progress // guarded by mu
@@ -63,8 +72,22 @@ func NewRunner(store *eventstore.Store, pool *pgxpool.Pool, log *slog.Logger) *R
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{store: store, pool: pool, log: log, name: MainProjection, batch: maxBatch, now: time.Now,
-		st: progress{state: StateStarting}}
+	return &Runner{store: store, pool: pool, db: pool, schema: LiveSchema, log: log, name: MainProjection,
+		batch: maxBatch, now: time.Now, st: progress{state: StateStarting}}
+}
+
+// NewRunnerInSchema returns a Runner of the main projection whose batches
+// write into the read models under schema (e.g. NextSchema) instead of rm;
+// its Status and dead-letter reads still look at rm. The schema must hold
+// the read models already (Rebuild creates them). A name that is not a
+// plain lower-case identifier is an error.
+func NewRunnerInSchema(store *eventstore.Store, pool *pgxpool.Pool, log *slog.Logger, schema string) (*Runner, error) {
+	if !schemaName.MatchString(schema) {
+		return nil, errors.Newf("bad schema name %q", schema)
+	}
+	r := NewRunner(store, pool, log)
+	r.schema = schema
+	return r, nil
 }
 
 // ApplySchema executes orderengine.Schema; every statement in it is
@@ -91,8 +114,13 @@ func ApplySchema(ctx context.Context, pool *pgxpool.Pool) error {
 // Checkpoint returns the last stream sequence the projection has applied, 0
 // when it has applied nothing yet.
 func Checkpoint(ctx context.Context, db Querier, projection string) (uint64, error) {
+	return checkpointIn(ctx, db, LiveSchema, projection)
+}
+
+// checkpointIn is Checkpoint in the read models under schema.
+func checkpointIn(ctx context.Context, db Querier, schema, projection string) (uint64, error) {
 	var seq int64
-	err := db.QueryRow(ctx, `SELECT last_seq FROM rm.checkpoints WHERE projection = $1`, projection).Scan(&seq)
+	err := db.QueryRow(ctx, inSchema(`SELECT last_seq FROM rm.checkpoints WHERE projection = $1`, schema), projection).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -133,7 +161,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // to r.batch events, without waiting to fill up: a quiet stream is applied
 // at once, a busy one in full batches.
 func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
-	cp, err := Checkpoint(ctx, r.pool, r.name)
+	cp, err := checkpointIn(ctx, r.pool, r.schema, r.name)
 	if err != nil {
 		return false, err
 	}
@@ -252,6 +280,9 @@ func (r *Runner) pipelineWith(ctx context.Context, next func(context.Context) ([
 			return progressed, err
 		}
 		r.applied(p)
+		if r.committed != nil {
+			r.committed(p.events[len(p.events)-1].Seq, len(p.events))
+		}
 		progressed = true
 	}
 	// batches is closed: readErr is written before the close.
@@ -291,13 +322,14 @@ func (r *Runner) commit(ctx context.Context, p prepared) error {
 // from it: a replayed event is a no-op. When none is above, fn is not
 // called.
 func (r *Runner) inTx(ctx context.Context, fn func(tx pgx.Tx, from int) error, events []streamEvent) error {
-	tx, err := r.pool.Begin(ctx)
+	tx, err := r.db.Begin(ctx)
 	if err != nil {
 		return errors.Wrap(err, "begin")
 	}
 	// Rolling back after a commit is a no-op; after a failure it must run
 	// even with ctx cancelled, or the connection returns to the pool dirty.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	tx = wrapTx(tx, r.schema)
 	cp, err := lockCheckpoint(ctx, tx, r.name)
 	if err != nil {
 		return err
@@ -329,11 +361,14 @@ RETURNING last_seq`, projection).Scan(&seq)
 }
 
 // queueCheckpoint returns a function that adds the update of the checkpoint
-// to the last of events to a batch.
+// to the last of events to a batch. The checkpoint never moves back: after
+// a rebuild swapped in read models ahead of a batch already under way, that
+// batch's events are no-ops and must not pull the checkpoint back either.
 func (r *Runner) queueCheckpoint(events []streamEvent) func(*pgx.Batch) {
 	last := events[len(events)-1].Seq
 	return func(b *pgx.Batch) {
-		b.Queue(`UPDATE rm.checkpoints SET last_seq = $2, updated_at = now() WHERE projection = $1`, r.name, int64(last))
+		b.Queue(`UPDATE rm.checkpoints SET last_seq = GREATEST(last_seq, $2), updated_at = now()
+WHERE projection = $1`, r.name, int64(last))
 	}
 }
 

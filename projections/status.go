@@ -33,7 +33,8 @@ type ProjectionStatus struct {
 	// Lag is above 0; 0 otherwise (and while unknown).
 	LagSeconds float64 `json:"lag_seconds"`
 	// State is one of StateStarting, StateLive, StateCatchingUp,
-	// StateInterrupted and StateStopped.
+	// StateInterrupted and StateStopped; Admin reports StateRebuilding
+	// while a rebuild of the projection runs.
 	State string `json:"state"`
 	// DeadLetters counts the projection's unresolved dead letters.
 	DeadLetters int `json:"dead_letters"`

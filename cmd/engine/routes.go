@@ -22,8 +22,10 @@ type serverDeps struct {
 	store   *eventstore.Store
 	db      *pgxpool.Pool // read models; nil in tests of the write side alone
 	runners []*projections.Runner
-	tokens  *httpx.Tokens
-	log     *slog.Logger
+	// rebuilds runs admin-started rebuilds; serve closes it before the pool.
+	rebuilds *projections.Rebuilds
+	tokens   *httpx.Tokens
+	log      *slog.Logger
 }
 
 // newServer is the engine's HTTP API; every route is here, each behind the
@@ -58,7 +60,12 @@ func newServer(d serverDeps) http.Handler {
 	r.With(audit).Get("/v1/audit/orders/{id}/state", queries.HandleOrderState(d.store, d.log))
 	r.With(audit).Get("/v1/audit/inventory/{sku}/events", queries.HandleInventoryEvents(d.store, d.log))
 	r.With(audit).Get("/v1/audit/export", queries.HandleExport(d.store, d.log))
-	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(d.store, d.log))
+	var replay queries.ReplayComparer
+	if d.db != nil {
+		replay = projections.ReplayComparison{Store: d.store, Pool: d.db, Log: d.log}
+		r.With(audit).Get("/v1/audit/verify/read-models", queries.HandleVerifyReadModels(replay, d.log))
+	}
+	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(d.store, replay, d.log))
 
 	if d.db != nil {
 		reads := d.tokens.Require(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
@@ -76,8 +83,14 @@ func newServer(d serverDeps) http.Handler {
 		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log))
 		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log))
 
-		projAdmin := projections.Admin{Runners: d.runners}
+		rebuilds := d.rebuilds
+		if rebuilds == nil {
+			rebuilds = projections.NewRebuilds(d.store, d.db, d.log)
+		}
+		projAdmin := projections.Admin{Runners: d.runners, Rebuilds: rebuilds}
 		r.With(admin).Get("/v1/admin/projections", queries.HandleListProjections(projAdmin, d.log))
+		r.With(admin).Post("/v1/admin/projections/{name}/rebuild", queries.HandleRebuildProjection(rebuilds, d.log))
+		r.With(admin).Get("/v1/admin/projections/{name}/rebuild", queries.HandleRebuildStatus(rebuilds, d.log))
 		r.With(admin).Get("/v1/admin/dead-letters", queries.HandleListDeadLetters(projAdmin, d.log))
 		r.With(admin).Post("/v1/admin/dead-letters/{id}/retry", queries.HandleRetryDeadLetter(projAdmin, d.log))
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/orderengine/engine/projections"
 )
 
-const usage = `usage: engine [serve|verify|export]
+const usage = `usage: engine [serve|verify|export|rebuild NAME]
 
   serve   run the order engine (default); configuration from the environment, see README.md
   verify  check every aggregate's hash chain in the event store; exits 1 on any problem.
@@ -26,6 +26,11 @@ const usage = `usage: engine [serve|verify|export]
           which must not be in use by a running engine: verify a running one via NATS_URL)
   export  write every event in store order as NDJSON to stdout (or -o FILE), with
           progress on stderr; -from-seq N, -to-seq N bound it. Connects like verify.
+  rebuild NAME  rebuild projection NAME (main) from the whole event store into fresh tables
+          and swap them in; queries keep being answered meanwhile. Progress on stderr;
+          exits 1 on failure, leaving the read models as they were. Connects like verify
+          (DATABASE_URL, or the private Postgres under ENGINE_DATA_DIR): rebuild a running
+          engine's read models via its NATS_URL and DATABASE_URL.
 `
 
 // run is the whole program; main only calls it, tests call it too.
@@ -41,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return export(ctx, args[1:], getenv, stdout, stderr)
 	case "verify":
 		return verify(ctx, getenv, stdout, stderr)
+	case "rebuild":
+		return rebuild(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return nil
@@ -84,10 +91,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	defer stopWorkers()
 	workers := make(chan error, 2)
 	go func() { workers <- app.RunWorkers(workersCtx) }()
+	// Closed before the pool (defers run last-first): the pool's Close waits
+	// for a rebuild's connection.
+	rebuilds := projections.NewRebuilds(store, pool, log)
+	defer rebuilds.Close()
 	runner := projections.NewRunner(store, pool, log)
 	go func() { workers <- runner.Run(workersCtx) }()
 	srv := &http.Server{
-		Handler:           newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner}, tokens: tokens, log: log}),
+		Handler:           newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner}, rebuilds: rebuilds, tokens: tokens, log: log}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
