@@ -15,24 +15,26 @@ import (
 	"time"
 
 	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/eventstore"
 )
 
-// BenchmarkExport fills an embedded store with BENCH_EXPORT_EVENTS events
-// (default 1,000,000: SetOnHand on 10,000 SKUs from 256 appenders), then
-// runs `engine export` in a separate engine process and reports its
-// events/s and peak RSS: the export reads page by page, so the peak must
-// not grow with the store.
+// BenchmarkExport fills a store with BENCH_EXPORT_EVENTS events (default
+// 1,000,000: SetOnHand on 10,000 SKUs from 256 appenders) on a nats-server
+// running in the benchmark's process, then runs `engine export` against it
+// (NATS_URL) in a separate engine process and reports that process's
+// events/s and peak RSS: the export reads page by page, so its peak must
+// not grow with the store. (The server's own memory is the server's.)
 func BenchmarkExport(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("BENCH_EXPORT_EVENTS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	dir, err := os.MkdirTemp("", "export-bench-")
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: b.TempDir(), Listen: "127.0.0.1:-1"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	fill(b, dir, n)
+	defer ns.Shutdown()
+	fill(b, ns.ClientURL(), n)
 	for range b.N {
 		out, err := os.CreateTemp("", "export-*.ndjson")
 		if err != nil {
@@ -40,7 +42,7 @@ func BenchmarkExport(b *testing.B) {
 		}
 		_ = out.Close()
 		cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "export", "-o", out.Name())
-		cmd.Env = append(os.Environ(), "ENGINE_TEST_RUN_MAIN=1", "ENGINE_DATA_DIR="+dir, "NATS_URL=")
+		cmd.Env = append(os.Environ(), "ENGINE_TEST_RUN_MAIN=1", "ENGINE_DATA_DIR="+b.TempDir(), "NATS_URL="+ns.ClientURL())
 		cmd.Stderr = io.Discard
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
@@ -58,11 +60,11 @@ func BenchmarkExport(b *testing.B) {
 	}
 }
 
-// fill appends n events to a fresh embedded store under dir and stops it.
-func fill(b *testing.B, dir string, n int) {
+// fill appends n events to the store on the server at url.
+func fill(b *testing.B, url string, n int) {
 	b.Helper()
 	ctx := context.Background()
-	store, closeStore, err := openStore(ctx, config{DataDir: dir}, "fill")
+	store, closeStore, err := openStore(ctx, config{NATSURL: url}, "fill")
 	if err != nil {
 		b.Fatal(err)
 	}
