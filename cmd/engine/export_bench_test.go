@@ -61,7 +61,7 @@ func BenchmarkExport(b *testing.B) {
 }
 
 // fill appends n events to the store on the server at url.
-func fill(b *testing.B, url string, n int) {
+func fill(b testing.TB, url string, n int) {
 	b.Helper()
 	ctx := context.Background()
 	store, closeStore, err := openStore(ctx, config{NATSURL: url}, "fill")
