@@ -21,7 +21,8 @@ import (
 const usage = `usage: engine [serve|verify|export|rebuild NAME]
 
   serve   run the order engine (default); configuration from the environment, see README.md
-  verify  check every aggregate's hash chain in the event store; exits 1 on any problem.
+  verify  check every aggregate's hash chain, and the read models against a replay of the
+          store (with DATABASE_URL or the private Postgres); exits 1 on any problem.
           Connects like serve (NATS_URL, or the embedded server under ENGINE_DATA_DIR,
           which must not be in use by a running engine: verify a running one via NATS_URL)
   export  write every event in store order as NDJSON to stdout (or -o FILE), with

@@ -4,17 +4,25 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
+
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/projections"
 )
 
 // verify runs `engine verify`: it reads every event of the store once and
 // checks each aggregate's hash chain, showing progress on stderr, then
-// prints a summary and every problem on stdout. It returns an error (exit
-// code 1) when a chain is broken or the store cannot be read.
+// prints a summary and every problem on stdout; then, when there are read
+// models, it compares them with a fresh replay (verifyReadModels). It
+// returns an error (exit code 1) on a broken chain, a differing row, or a
+// store or database it cannot read.
 //
 // It connects as serve does: to NATS_URL, or to an embedded server on
 // ENGINE_DATA_DIR. The embedded server must not be running in another
@@ -41,22 +49,64 @@ func verify(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 		return errors.Wrap(err, "verify the hash chains")
 	}
 	elapsed := time.Since(start).Round(time.Millisecond)
+	var chainErr error
 	if rep.OK {
 		_, _ = fmt.Fprintf(stdout, "OK: %d events of %d aggregates verified in %s, every hash chain intact\n",
 			rep.EventsChecked, rep.Aggregates, elapsed)
+	} else {
+		n := uint64(len(rep.Problems)) + rep.ProblemsOmitted
+		_, _ = fmt.Fprintf(stdout, "BROKEN: %d problem(s) in %d events of %d aggregates (verified in %s)\n",
+			n, rep.EventsChecked, rep.Aggregates, elapsed)
+		for _, p := range rep.Problems {
+			_, _ = fmt.Fprintf(stdout, "%-12s %s seq %d version %d (expected %d): %s\n",
+				p.Kind, p.Subject, p.Seq, p.Version, p.ExpectedVersion, p.Detail)
+		}
+		if rep.ProblemsOmitted > 0 {
+			_, _ = fmt.Fprintf(stdout, "... and %d more problem(s) not listed\n", rep.ProblemsOmitted)
+		}
+		chainErr = errors.Newf("%d problem(s) in the event store's hash chains", n)
+	}
+	return errors.CombineErrors(chainErr, verifyReadModels(ctx, cfg, store, stdout, stderr))
+}
+
+// verifyReadModels replays the whole store into scratch read models and
+// compares them row by row with the live ones, when there are read models
+// to compare: DATABASE_URL is set, or the private Postgres under
+// ENGINE_DATA_DIR exists. It returns an error when any row differs.
+func verifyReadModels(ctx context.Context, cfg config, store *eventstore.Store, stdout, stderr io.Writer) error {
+	if cfg.DatabaseURL == "" {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "postgres", "PG_VERSION")); err != nil {
+			_, _ = fmt.Fprintln(stdout, "read models: not compared (no DATABASE_URL and no private Postgres under ENGINE_DATA_DIR)")
+			return nil
+		}
+	}
+	log := slog.New(slog.DiscardHandler)
+	pool, closeDB, err := openDatabase(ctx, cfg, stderr, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	start := time.Now()
+	diffs, err := projections.CompareWithReplay(ctx, store, pool, log)
+	if err != nil {
+		return errors.Wrap(err, "compare the read models with a replay")
+	}
+	if len(diffs) == 0 {
+		_, _ = fmt.Fprintf(stdout, "OK: read models equal a fresh replay of the store (compared in %s)\n", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
-	n := uint64(len(rep.Problems)) + rep.ProblemsOmitted
-	_, _ = fmt.Fprintf(stdout, "BROKEN: %d problem(s) in %d events of %d aggregates (verified in %s)\n",
-		n, rep.EventsChecked, rep.Aggregates, elapsed)
-	for _, p := range rep.Problems {
-		_, _ = fmt.Fprintf(stdout, "%-12s %s seq %d version %d (expected %d): %s\n",
-			p.Kind, p.Subject, p.Seq, p.Version, p.ExpectedVersion, p.Detail)
+	_, _ = fmt.Fprintf(stdout, "BROKEN: %d read-model row(s) differ from a fresh replay\n", len(diffs))
+	for _, d := range diffs {
+		_, _ = fmt.Fprintf(stdout, "%s %s: live %s, replayed %s\n", d.Table, d.Key, orNone(d.Live), orNone(d.Replayed))
 	}
-	if rep.ProblemsOmitted > 0 {
-		_, _ = fmt.Fprintf(stdout, "... and %d more problem(s) not listed\n", rep.ProblemsOmitted)
+	return errors.Newf("%d read-model row(s) differ from a replay of the event store", len(diffs))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
 	}
-	return errors.Newf("%d problem(s) in the event store's hash chains", n)
+	return s
 }
 
 // progressLine shows how many events were checked, and how fast, on one

@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/pglocal"
 	"github.com/orderengine/engine/internal/testnats"
 )
 
@@ -98,4 +102,52 @@ func TestVerifyCommand(t *testing.T) {
 			t.Fatalf("help: %v %q", err, stdout.String())
 		}
 	})
+}
+
+func TestVerifyCommandComparesTheReadModels(t *testing.T) {
+	ns, _ := testnats.Start(t)
+	dbURL := pglocal.ForTest(t)
+	env := map[string]string{
+		"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": t.TempDir(), "ENGINE_API_TOKENS": "a:admin",
+		"NATS_URL": ns.ClientURL(), "DATABASE_URL": dbURL,
+	}
+	base, _, stop := startEngine(t, env)
+	req, _ := http.NewRequest("PUT", base+"/v1/inventory/VER", strings.NewReader(`{"on_hand": 3}`))
+	req.Header.Set("Authorization", "Bearer a")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	req, _ = http.NewRequest("GET", base+"/v1/inventory/VER", nil)
+	req.Header.Set("Authorization", "Bearer a")
+	req.Header.Set("Consistency-Token", resp.Header.Get("Consistency-Token"))
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("read model not caught up: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	verify := func() (string, error) {
+		var stdout, stderr syncBuffer
+		err := run(context.Background(), []string{"verify"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		return stdout.String(), err
+	}
+	if out, err := verify(); err != nil || !strings.Contains(out, "read models equal a fresh replay") {
+		t.Fatalf("verify of an untouched engine: %v\n%s", err, out)
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(context.Background(), `UPDATE rm.inventory SET reserved = 1 WHERE sku = 'VER'`); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify(); err == nil || !strings.Contains(out, "inventory") {
+		t.Errorf("verify after a read-model row was changed: %v\n%s", err, out)
+	}
 }
