@@ -233,6 +233,18 @@ func TestServeWithoutDatabaseURLStartsItsOwnPostgres(t *testing.T) {
 	if code, _ := call(t, "PUT", base+"/v1/inventory/P1", "a", `{"on_hand": 1}`); code != 200 {
 		t.Errorf("command with a private Postgres: %d", code)
 	}
+	// And the query side answers from it once the projection caught up.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, item := call(t, "GET", base+"/v1/inventory/P1", "a", "")
+		if code == 200 && item["on_hand"] == 1.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query on the private Postgres: %d %v", code, item)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
