@@ -37,10 +37,28 @@ func (r *Runner) replayRange(ctx context.Context, from, upTo uint64, sized func(
 	if upTo != 0 && from >= upTo {
 		return from, nil
 	}
-	cons, err := r.store.JetStream().OrderedConsumer(ctx, r.store.Stream(), jetstream.OrderedConsumerConfig{
+	js := r.store.JetStream()
+	// How many events there are comes from a consumer filtered on them, but
+	// the events are read unfiltered, skipping the other subjects: serving a
+	// consumer with two subject filters costs the server a subject-tree
+	// intersection per message (it was 73% of a rebuild's CPU, ~1,700
+	// events/s), reading in sequence costs it nothing.
+	counter, err := js.OrderedConsumer(ctx, r.store.Stream(), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{orderPrefix + "*", skuPrefix + "*"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    from + 1,
+	})
+	if err != nil {
+		return from, errors.Wrap(err, "count the events to replay")
+	}
+	counted := counter.CachedInfo()
+	if counted == nil {
+		return from, errors.AssertionFailedf("ordered consumer without info")
+	}
+	_ = js.DeleteConsumer(ctx, r.store.Stream(), counted.Name)
+	cons, err := js.OrderedConsumer(ctx, r.store.Stream(), jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from + 1,
 	})
 	if err != nil {
 		return from, errors.Wrap(err, "create ordered consumer")
@@ -49,9 +67,10 @@ func (r *Runner) replayRange(ctx context.Context, from, upTo uint64, sized func(
 	if info == nil {
 		return from, errors.AssertionFailedf("ordered consumer without info")
 	}
-	// The events existing now are the first NumPending the consumer
-	// delivers; the range never needs more, so it never waits for new ones.
-	remaining := info.NumPending
+	// The events existing now are the first counted.NumPending among the
+	// first info.NumPending messages; the range never needs more, so it
+	// never waits for new ones.
+	remaining, messages := counted.NumPending, info.NumPending
 	if sized != nil {
 		sized(remaining)
 	}
@@ -91,9 +110,14 @@ func (r *Runner) replayRange(ctx context.Context, from, upTo uint64, sized func(
 				done = true
 				break
 			}
+			messages--
+			if !eventstore.IsEventSubject(ev.Subject) {
+				done = messages == 0 || bi.pending == 0 || (upTo != 0 && ev.Seq >= upTo)
+				continue
+			}
 			events, info = append(events, ev), bi
 			remaining--
-			done = remaining == 0 || bi.pending == 0 || (upTo != 0 && ev.Seq >= upTo)
+			done = remaining == 0 || messages == 0 || bi.pending == 0 || (upTo != 0 && ev.Seq >= upTo)
 		}
 		if len(events) == 0 {
 			return nil, batchInfo{}, errReplayDone
