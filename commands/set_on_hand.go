@@ -39,7 +39,7 @@ func handleSKUCommand[Req any](a *App, handle func(context.Context, Meta, string
 // subject token: "A.>" must be a 422, never a wildcard.
 func (a *App) updateSKU(ctx context.Context, m Meta, sku string, cmd domain.SKUCommand) (Outcome, error) {
 	if !domain.ValidSKU(sku) {
-		return Outcome{}, &domain.ValidationError{Fields: map[string]string{"sku": "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}}
+		return Outcome{}, &domain.ValidationError{Fields: map[string]string{"sku": domain.TokenRule}}
 	}
 	return update(ctx, a.SKUs, sku, m, func(s domain.SKU) ([]domain.SKUEvent, error) {
 		return domain.DecideSKU(s, cmd)

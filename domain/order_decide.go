@@ -80,7 +80,7 @@ func decidePlace(s Order, c PlaceOrder) ([]OrderEvent, error) {
 		fe.add("order_id", "must be a lower-case UUID")
 	}
 	if !ValidCustomerID(c.CustomerID) {
-		fe.add("customer_id", "must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit")
+		fe.add("customer_id", TokenRule)
 	}
 	if !ValidCurrency(c.Currency) {
 		fe.add("currency", "must be an ISO 4217 code: three upper-case letters")
@@ -115,7 +115,7 @@ func checkLines(fe *fieldErrors, lines []Line) int64 {
 	for i, l := range lines {
 		field := fmt.Sprintf("lines[%d].", i)
 		if !ValidSKU(l.SKU) {
-			fe.add(field+"sku", "must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit")
+			fe.add(field+"sku", TokenRule)
 		} else if _, dup := seen[l.SKU]; dup {
 			fe.add(field+"sku", "duplicate sku")
 		}

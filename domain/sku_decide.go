@@ -42,7 +42,7 @@ func DecideSKU(s SKU, c SKUCommand) ([]SKUEvent, error) {
 // one means the caller loaded the wrong stream.
 func checkSKU(fe *fieldErrors, s SKU, sku string) error {
 	if !ValidSKU(sku) {
-		fe.add("sku", "must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit")
+		fe.add("sku", TokenRule)
 		return nil
 	}
 	if s.SKU != "" && s.SKU != sku {

@@ -30,6 +30,11 @@ const (
 // up to 63 more.
 const maxTokenLen = 64
 
+// TokenRule is the message for a SKU or customer id that is not 1 to 64 of
+// [A-Za-z0-9_-] starting with a letter or digit: one wording wherever the
+// rule is checked.
+const TokenRule = "must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit"
+
 // ValidSKU reports whether s matches ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$.
 // A SKU becomes a NATS subject token (inventory.<sku>), so '.', '*', '>'
 // and white space must never pass: they would let a SKU address another

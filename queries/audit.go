@@ -52,7 +52,7 @@ func HandleInventoryEvents(h EventHistory, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sku := chi.URLParam(r, "sku")
 		if !domain.ValidSKU(sku) {
-			httpx.Fail(w, r, orDiscard(log), &domain.ValidationError{Fields: map[string]string{"sku": "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}})
+			httpx.Fail(w, r, orDiscard(log), &domain.ValidationError{Fields: map[string]string{"sku": domain.TokenRule}})
 			return
 		}
 		serveEvents(w, r, h, orDiscard(log), eventstore.InventorySubjects+"."+sku)

@@ -48,7 +48,7 @@ func HandleGetInventory(r InventoryReader, c CheckpointReader, log *slog.Logger,
 		p := newParams(req)
 		sku := chi.URLParam(req, "sku")
 		if !domain.ValidSKU(sku) {
-			p.set("sku", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+			p.set("sku", domain.TokenRule)
 		}
 		err := p.err()
 		if err == nil {

@@ -135,7 +135,7 @@ func orderFilter(p *params) (OrderFilter, error) {
 	}
 	if s := p.str("customer_id"); s != "" {
 		if !domain.ValidCustomerID(s) {
-			p.set("customer_id", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+			p.set("customer_id", domain.TokenRule)
 		}
 		f.CustomerID = s
 	}
