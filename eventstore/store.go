@@ -6,6 +6,7 @@ package eventstore
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"time"
 
@@ -89,12 +90,43 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		MaxMsgs:            -1,
 		MaxBytes:           -1,
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		return nil, errors.Wrapf(err, "create or update stream %s", o.Stream)
+	if err := ensureStream(ctx, js, cfg); err != nil {
+		return nil, err
 	}
 	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout}
 	s.commit = newCommitter(nc, s.stream, o.Committers, o.RequestTimeout)
 	return s, nil
+}
+
+// ensureStream creates the stream, or updates it when it differs from cfg.
+// An engine starting beside running ones finds the stream as it wants it
+// and leaves it alone: updating a stream while other engines create
+// consumers on it is needless, and the server's stream update races with
+// its consumer creation (seen under the race detector).
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	stream, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return errors.Wrapf(unavailable(err), "create stream %s", cfg.Name)
+		}
+		return nil
+	case err != nil:
+		return errors.Wrapf(unavailable(err), "read stream %s", cfg.Name)
+	}
+	have := stream.CachedInfo().Config
+	want := have
+	want.Description, want.Subjects, want.Storage, want.Retention = cfg.Description, cfg.Subjects, cfg.Storage, cfg.Retention
+	want.Replicas, want.Duplicates, want.AllowDirect, want.AllowAtomicPublish = cfg.Replicas, cfg.Duplicates, cfg.AllowDirect, cfg.AllowAtomicPublish
+	want.AllowMsgTTL, want.AllowMsgSchedules = cfg.AllowMsgTTL, cfg.AllowMsgSchedules
+	want.MaxMsgsPerSubject, want.MaxMsgs, want.MaxBytes = cfg.MaxMsgsPerSubject, cfg.MaxMsgs, cfg.MaxBytes
+	if reflect.DeepEqual(want, have) {
+		return nil
+	}
+	if _, err := js.UpdateStream(ctx, want); err != nil {
+		return errors.Wrapf(unavailable(err), "update stream %s", cfg.Name)
+	}
+	return nil
 }
 
 // Close stops the group committer after the batches in flight have been

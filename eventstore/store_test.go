@@ -289,3 +289,52 @@ func TestLoadReadsOnlyTheTailAndCreatesNoConsumer(t *testing.T) {
 		t.Errorf("loading created %d consumers", info.State.Consumers)
 	}
 }
+
+// TestOpenRepairsTheStreamAndOtherwiseLeavesItAlone: a stream created with
+// settings the engine does not rely on is brought in line, and opening it
+// again changes nothing.
+func TestOpenRepairsTheStreamAndOtherwiseLeavesItAlone(t *testing.T) {
+	_, nc := testnats.Start(t)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"orders.*"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	open := func() {
+		t.Helper()
+		store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Close()
+	}
+	open()
+	stream, err := js.Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := stream.CachedInfo().Config
+	if len(cfg.Subjects) != 6 || !cfg.AllowAtomicPublish || !cfg.AllowDirect || !cfg.AllowMsgSchedules {
+		t.Errorf("stream not repaired: subjects %v atomic %v direct %v schedules %v", cfg.Subjects, cfg.AllowAtomicPublish, cfg.AllowDirect, cfg.AllowMsgSchedules)
+	}
+	// The second open must not update: the first update advisory seen after
+	// it is the marker update made here.
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open()
+	cfg.Description = "marker"
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := updates.NextMsg(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if stream, err = js.Stream(ctx, "EVENTS"); err != nil || stream.CachedInfo().Config.Description != "marker" {
+		t.Fatalf("marker update not applied: %v", err)
+	}
+	if m, err := updates.NextMsg(100 * time.Millisecond); err == nil {
+		t.Errorf("two stream updates after the second open: %s", m.Data)
+	}
+}
