@@ -38,6 +38,10 @@ type SKU struct {
 	Reserved int64
 	// Version is the number of events applied, refusals included.
 	Version uint64
+	// RequestSeq is the stream sequence of the last reservation request
+	// decided (ReservationsDecided.ThroughSeq): every request of the SKU up
+	// to it has been decided, in order.
+	RequestSeq uint64
 	// Created is set by the first OnHandSet. A SKU can have events before
 	// that (refused reservations), so Version > 0 does not imply it.
 	Created bool
@@ -103,6 +107,7 @@ func (f *skuFold) fact(e SKUEvent) {
 				f.fact(inner)
 			}
 		}
+		s.RequestSeq = max(s.RequestSeq, e.ThroughSeq)
 	case OnHandSet:
 		s.SKU = e.SKU
 		s.OnHand = e.OnHand

@@ -12,9 +12,16 @@ import (
 // between one stored message per thousand decisions and a thousand, which
 // is where a flash sale's throughput is won. Folding it equals folding its
 // decisions one by one.
+//
+// ThroughSeq is the stream sequence of the last request the batch read: the
+// SKU has decided every request up to it, in order. A processor starts the
+// next batch right after it, which is what keeps one SKU's requests
+// sequenced whatever the delivery did (a lost or repeated delivery, or two
+// processors during a hand-over). Events stored before it existed read 0.
 type ReservationsDecided struct {
-	Decisions []ReservationDecision `json:"decisions"`
-	At        time.Time             `json:"at"`
+	Decisions  []ReservationDecision `json:"decisions"`
+	ThroughSeq uint64                `json:"through_seq,omitempty"`
+	At         time.Time             `json:"at"`
 }
 
 // ReservationDecision is one decision of a ReservationsDecided: exactly one
@@ -65,16 +72,19 @@ func decisionOf(e SKUEvent) (d ReservationDecision, ok bool) {
 	return ReservationDecision{}, false
 }
 
-// DecideReservations decides a processor's batch of reservation requests
-// like DecideSKUBatch and records all the decisions as one
-// ReservationsDecided at time at (a single decision stays its own event).
-// after's Version counts the events returned, so it matches the store.
-func DecideReservations(s SKU, cmds []SKUCommand, at time.Time) (after SKU, events []SKUEvent, errs []error) {
-	after, events, errs = DecideSKUBatch(s, cmds)
-	if len(events) < 2 {
-		return after, events, errs
+// DecideReservations decides a processor's batch of reservation requests,
+// the SKU's requests from s.RequestSeq+1 through the stream sequence
+// through, like DecideSKUBatch, and records all the decisions as one
+// ReservationsDecided at time at. The event is stored even when no request
+// changed anything, so the next batch does not read them again. A batch
+// through a sequence the SKU has already read past is a no-op. after's
+// Version counts the events returned, so it matches the store.
+func DecideReservations(s SKU, cmds []SKUCommand, through uint64, at time.Time) (after SKU, events []SKUEvent, errs []error) {
+	if through <= s.RequestSeq {
+		return s, nil, make([]error, len(cmds))
 	}
-	batch := ReservationsDecided{Decisions: make([]ReservationDecision, 0, len(events)), At: at.UTC().Round(0)}
+	after, events, errs = DecideSKUBatch(s, cmds)
+	batch := ReservationsDecided{Decisions: make([]ReservationDecision, 0, len(events)), ThroughSeq: through, At: at.UTC().Round(0)}
 	for _, e := range events {
 		d, ok := decisionOf(e)
 		if !ok {
@@ -84,5 +94,6 @@ func DecideReservations(s SKU, cmds []SKUCommand, at time.Time) (after SKU, even
 	}
 	after.Version = s.Version + 1
 	after.UpdatedAt = batch.At
+	after.RequestSeq = through
 	return after, []SKUEvent{batch}, errs
 }

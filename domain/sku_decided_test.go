@@ -18,8 +18,8 @@ func TestDecideReservationsStoresOneEventPerBatch(t *testing.T) {
 		Release{SKU: testSKU, ReservationID: "r1", At: at(4)},
 		CommitReservation{SKU: testSKU, ReservationID: "r2", At: at(5)}, // refused: not held
 	}
-	after, events, errs := DecideReservations(start, cmds, at(6))
-	want := ReservationsDecided{At: at(6), Decisions: []ReservationDecision{
+	after, events, errs := DecideReservations(start, cmds, 40, at(6))
+	want := ReservationsDecided{At: at(6), ThroughSeq: 40, Decisions: []ReservationDecision{
 		{Reserved: &StockReserved{ReservationID: "r1", OrderID: "o1", Qty: 2, At: at(1)}},
 		{Refused: &ReservationRefused{ReservationID: "r2", OrderID: "o2", Qty: 2, Available: 1, At: at(2)}},
 		{Released: &ReservationReleased{ReservationID: "r1", Qty: 2, At: at(4)}},
@@ -30,8 +30,8 @@ func TestDecideReservationsStoresOneEventPerBatch(t *testing.T) {
 	if errs[4] == nil || errs[0] != nil || errs[2] != nil {
 		t.Errorf("errs %v: only the commit of a refused reservation fails", errs)
 	}
-	if after.Version != start.Version+1 || after.Reserved != 0 || after.OnHand != 3 {
-		t.Errorf("after: version %d reserved %d on_hand %d", after.Version, after.Reserved, after.OnHand)
+	if after.Version != start.Version+1 || after.Reserved != 0 || after.OnHand != 3 || after.RequestSeq != 40 {
+		t.Errorf("after: version %d reserved %d on_hand %d request seq %d", after.Version, after.Reserved, after.OnHand, after.RequestSeq)
 	}
 	if folded := EvolveSKU(start, events[0]); !reflect.DeepEqual(folded, after) {
 		t.Errorf("folding the stored event\n got %#v\nwant %#v", folded, after)
@@ -46,15 +46,51 @@ func TestDecideReservationsStoresOneEventPerBatch(t *testing.T) {
 	}
 }
 
-func TestDecideReservationsOfOneDecisionKeepsItsEvent(t *testing.T) {
+// TestDecideReservationsRecordsHowFarItRead: every batch that reads past
+// the SKU's request sequence stores it, even when it decides nothing, and a
+// batch the SKU has already read past is a no-op.
+func TestDecideReservationsRecordsHowFarItRead(t *testing.T) {
 	t.Parallel()
-	start := foldSKU(t, []SKUEvent{OnHandSet{SKU: testSKU, OnHand: 3, At: t0}})
-	_, events, _ := DecideReservations(start, []SKUCommand{Reserve{SKU: testSKU, ReservationID: "r", OrderID: "o", Qty: 1, At: at(1)}}, at(2))
-	if len(events) != 1 {
-		t.Fatalf("events %#v", events)
+	start := foldSKU(t, []SKUEvent{
+		OnHandSet{SKU: testSKU, OnHand: 3, At: t0},
+		ReservationsDecided{ThroughSeq: 10, At: at(1)},
+	})
+	reserve := Reserve{SKU: testSKU, ReservationID: "r", OrderID: "o", Qty: 1, At: at(2)}
+	releaseUnknown := Release{SKU: testSKU, ReservationID: "nobody", At: at(2)}
+	tests := []struct {
+		name    string
+		cmds    []SKUCommand
+		through uint64
+		want    []SKUEvent
+	}{
+		{"one decision", []SKUCommand{reserve}, 12, []SKUEvent{ReservationsDecided{ThroughSeq: 12, At: at(3), Decisions: []ReservationDecision{
+			{Reserved: &StockReserved{ReservationID: "r", OrderID: "o", Qty: 1, At: at(2)}},
+		}}}},
+		{"only no-ops", []SKUCommand{releaseUnknown}, 12, []SKUEvent{ReservationsDecided{ThroughSeq: 12, At: at(3), Decisions: []ReservationDecision{}}}},
+		{"already read", []SKUCommand{reserve}, 10, nil},
+		{"behind", []SKUCommand{reserve}, 9, nil},
 	}
-	if _, ok := events[0].(StockReserved); !ok {
-		t.Errorf("a single decision is stored as %T, want StockReserved", events[0])
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			after, events, errs := DecideReservations(start, tt.cmds, tt.through, at(3))
+			if !reflect.DeepEqual(events, tt.want) {
+				t.Fatalf("events %#v\nwant %#v", events, tt.want)
+			}
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("command %d: %v", i, err)
+				}
+			}
+			if tt.want == nil {
+				if !reflect.DeepEqual(after, start) {
+					t.Errorf("a batch already read changed the SKU: %#v", after)
+				}
+				return
+			}
+			if after.RequestSeq != tt.through || !reflect.DeepEqual(EvolveSKUAll(start, events), after) {
+				t.Errorf("after %#v: request seq %d, want %d and the fold of the events", after, after.RequestSeq, tt.through)
+			}
+		})
 	}
 }
 
@@ -65,6 +101,7 @@ func TestDecideReservationsOfOneDecisionKeepsItsEvent(t *testing.T) {
 func TestDecideReservationsEqualsDecidingOneByOne(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 8))
+	through := uint64(0)
 	for round := range 500 {
 		s := foldSKU(t, []SKUEvent{OnHandSet{SKU: testSKU, OnHand: rng.Int64N(20), At: t0}})
 		for batch := range 5 {
@@ -82,7 +119,8 @@ func TestDecideReservationsEqualsDecidingOneByOne(t *testing.T) {
 				}
 			}
 			oneByOne, _, wantErrs := DecideSKUBatch(s, cmds)
-			after, events, errs := DecideReservations(s, cmds, t0.Add(time.Hour))
+			through += uint64(len(cmds))
+			after, events, errs := DecideReservations(s, cmds, through, t0.Add(time.Hour))
 			for i := range cmds {
 				if (errs[i] == nil) != (wantErrs[i] == nil) {
 					t.Fatalf("command %d: err %v, one by one %v", i, errs[i], wantErrs[i])
