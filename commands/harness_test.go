@@ -145,7 +145,7 @@ func restockBody(n int64) commands.Restock { return commands.Restock{Qty: n} }
 func waitForProcessors(t *testing.T, e *engine) {
 	t.Helper()
 	eventually(t, "all reservation requests processed", func() bool {
-		pending, unacked, err := e.app.Store.Backlog(context.Background(), append(eventstore.ReservationConsumers(), eventstore.SagaConsumer)...)
-		return err == nil && pending == 0 && unacked == 0
+		idle, err := e.app.Store.ReservationFlowIdle(context.Background())
+		return err == nil && idle
 	})
 }

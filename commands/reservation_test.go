@@ -30,17 +30,27 @@ func flashSale(t *testing.T, engines []*engine, sku string, buyers int) (confirm
 		wg.Go(func() { statuses[i] = engines[0].settle(t, ids[i]) })
 	}
 	wg.Wait()
-	for _, s := range statuses {
+	for i, s := range statuses {
 		switch s {
 		case domain.StatusConfirmed:
 			confirmed++
 		case domain.StatusRejected:
 			rejected++
 		default:
-			t.Errorf("order left in status %q", s)
+			t.Errorf("order %s left in status %q; %s", ids[i], s, explainPending(t, engines, ids[i], sku))
 		}
 	}
 	return confirmed, rejected
+}
+
+// explainPending says where the reservation of a pending order stopped, so
+// a failure names the stage that lost it.
+func explainPending(t *testing.T, engines []*engine, id, sku string) string {
+	r, decided := engines[0].sku(t, sku).Reservations[domain.ReservationID(id, sku)]
+	pending, unacked, err := engines[0].app.Store.Backlog(context.Background(), eventstore.ReservationConsumers()[eventstore.PartitionOf(sku)])
+	sp, su, _ := engines[0].app.Store.Backlog(context.Background(), eventstore.SagaConsumer)
+	return fmt.Sprintf("decided by the SKU: %v (%+v); now %s; partition backlog %d pending %d unacked (%v); saga %d/%d",
+		decided, r, engines[len(engines)-1].order(t, id).Status, pending, unacked, err, sp, su)
 }
 
 // TestFlashSaleConfirmsExactlyTheStock: 1000 concurrent single-unit orders
@@ -171,6 +181,121 @@ func TestExpiryFiresAcrossAnEngineRestart(t *testing.T) {
 	eventually(t, "its stock returned", func() bool { return second.sku(t, "TIMED").Reserved == 0 })
 }
 
+// reservationMsg reads a delivered reservation request.
+func reservationMsg(t *testing.T, m jetstream.Msg) eventstore.ReservationMsg {
+	t.Helper()
+	var r domain.ReservationRequest
+	meta, err := m.Metadata()
+	if err == nil {
+		err = json.Unmarshal(m.Data(), &r)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventstore.ReservationMsg{Seq: meta.Sequence.Stream, Request: r}
+}
+
+// TestProcessorDecidesTheRequestsItWasNotDelivered: a processor handed only
+// a SKU's latest request (the earlier deliveries lost, or taken by another
+// processor) still decides the earlier ones first, in stream order, so the
+// first buyer gets the last unit.
+func TestProcessorDecidesTheRequestsItWasNotDelivered(t *testing.T) {
+	ns, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, false)
+	e.setStock(t, "ORDERLY", 1)
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.place(t, line("ORDERLY", 1)))
+	}
+	js, _ := jetstream.New(testnats.Connect(t, ns))
+	p := eventstore.PartitionOf("ORDERLY")
+	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), eventstore.ReservationConsumers()[p])
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(3, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("processor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []eventstore.ReservationMsg
+	for m := range batch.Messages() {
+		reqs = append(reqs, reservationMsg(t, m))
+	}
+	if len(reqs) != 3 {
+		t.Fatalf("fetched %d requests, want 3", len(reqs))
+	}
+	if err := e.app.ProcessReservations(context.Background(), eventstore.ReservationBatch{Requests: reqs[2:]}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.sku(t, "ORDERLY")
+	for i, id := range ids {
+		want := domain.ReservationStateRefused
+		if i == 0 {
+			want = domain.ReservationStateHeld
+		}
+		if got := s.Reservations[domain.ReservationID(id, "ORDERLY")].State; got != want {
+			t.Errorf("order %d: reservation %q, want %q", i, got, want)
+		}
+	}
+	// The earlier requests, delivered late, change nothing.
+	before := s.Version
+	if err := e.app.ProcessReservations(context.Background(), eventstore.ReservationBatch{Requests: reqs[:2]}); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.sku(t, "ORDERLY"); after.Version != before || after.Reserved != 1 {
+		t.Errorf("late delivery: version %d -> %d, reserved %d", before, after.Version, after.Reserved)
+	}
+}
+
+// TestHandOverKeepsTheSKUsOrder: a processor that took a SKU's first two
+// requests dies holding them; the processor that takes the partition over
+// is delivered the third first, and must still decide the first two before
+// it (the first buyer gets the last unit).
+func TestHandOverKeepsTheSKUsOrder(t *testing.T) {
+	ns, nc := testnats.Start(t)
+	e := newEngine(t, nc, time.Hour, false)
+	e.setStock(t, "HANDOVER", 1)
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.place(t, line("HANDOVER", 1)))
+	}
+	victim := testnats.Connect(t, ns)
+	js, _ := jetstream.New(victim)
+	p := eventstore.PartitionOf("HANDOVER")
+	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), eventstore.ReservationConsumers()[p])
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("processor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range batch.Messages() {
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("the victim got %d requests, want 2", n)
+	}
+	victim.Close()
+	e.startWorkers(t)
+	for i, id := range ids {
+		want := domain.StatusRejected
+		if i == 0 {
+			want = domain.StatusConfirmed
+		}
+		if got := e.settle(t, id); got != want {
+			t.Errorf("order %d: %s, want %s", i, got, want)
+		}
+	}
+}
+
 func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	ns, nc := testnats.Start(t)
 	e := newEngine(t, nc, time.Hour, false)
@@ -187,7 +312,7 @@ func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), fmt.Sprintf("reservations-%d", p))
+	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), eventstore.ReservationConsumers()[p])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,18 +320,14 @@ func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reqs []domain.ReservationRequest
+	var reqs []eventstore.ReservationMsg
 	for m := range batch.Messages() {
-		var r domain.ReservationRequest
-		if err := json.Unmarshal(m.Data(), &r); err != nil {
-			t.Fatal(err)
-		}
-		reqs = append(reqs, r)
+		reqs = append(reqs, reservationMsg(t, m))
 	}
 	if len(reqs) == 0 {
 		t.Fatal("the victim got no requests")
 	}
-	if err := e.app.ProcessReservations(context.Background(), reqs); err != nil {
+	if err := e.app.ProcessReservations(context.Background(), eventstore.ReservationBatch{Requests: reqs}); err != nil {
 		t.Fatal(err)
 	}
 	victim.Close() // killed: nothing acknowledged

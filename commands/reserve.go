@@ -1,7 +1,9 @@
 package commands
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/errors"
@@ -17,24 +19,29 @@ type outcome struct {
 	available                   int64
 }
 
-// ProcessReservations decides one partition's batch of reservation
-// requests, in stream order per SKU. Each SKU's requests are decided in
-// memory against its state and their events appended together (one atomic
-// batch per SKU, and the group commit merges the SKUs): this is what makes a
-// hot SKU fast. The orders learn the outcomes from the SKU's events through
-// the order saga (RecordOutcomes), so a hot partition never waits for order
+// ProcessReservations decides the reservation requests of one partition's
+// delivered batch. Each SKU's requests are decided in stream order, in
+// memory against its state, and their events appended together (one event
+// per SKU, and the group commit merges the SKUs): this is what makes a hot
+// SKU fast. The orders learn the outcomes from the SKU's events through the
+// order saga (RecordOutcomes), so a hot partition never waits for order
 // writes. Everything is idempotent: a batch redelivered after a crash is a
 // no-op for every request already decided.
-func (a *App) ProcessReservations(ctx context.Context, reqs []domain.ReservationRequest) error {
-	bySKU := map[string][]domain.ReservationRequest{}
+func (a *App) ProcessReservations(ctx context.Context, batch eventstore.ReservationBatch) error {
+	bySKU := map[string][]eventstore.ReservationMsg{}
 	var skus []string
-	for _, r := range reqs {
-		if _, seen := bySKU[r.SKU]; !seen {
-			skus = append(skus, r.SKU)
+	for _, m := range batch.Requests {
+		sku := m.Request.SKU
+		if _, seen := bySKU[sku]; !seen {
+			skus = append(skus, sku)
 		}
-		bySKU[r.SKU] = append(bySKU[r.SKU], r)
+		bySKU[sku] = append(bySKU[sku], m)
 	}
-	return forEach(skus, 16, func(sku string) error { return a.decideSKU(ctx, sku, bySKU[sku]) })
+	return forEach(skus, 16, func(sku string) error {
+		delivered := bySKU[sku]
+		slices.SortFunc(delivered, func(x, y eventstore.ReservationMsg) int { return cmp.Compare(x.Seq, y.Seq) })
+		return a.decideSKU(ctx, sku, delivered, batch.Whole)
+	})
 }
 
 // RecordOutcomes is the order saga: it tells each order what its line got,
@@ -61,17 +68,37 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 	return forEach(outs, max(len(outs), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
 }
 
-// decideSKU decides reqs, all for sku, and appends their events at once.
-func (a *App) decideSKU(ctx context.Context, sku string, reqs []domain.ReservationRequest) error {
+// decideSKU decides every request of sku after the last one it decided,
+// through the last one delivered, and appends their events at once. Unless
+// the batch is whole, the requests are read back from the stream rather
+// than taken from the delivery, so they are exactly the SKU's next ones in
+// order, whatever was delivered to whom.
+func (a *App) decideSKU(ctx context.Context, sku string, delivered []eventstore.ReservationMsg, whole bool) error {
 	now := a.Now()
-	cmds := make([]domain.SKUCommand, len(reqs))
-	for i, r := range reqs {
-		cmds[i] = r.Command(now)
-	}
+	through := delivered[len(delivered)-1].Seq
+	var reqs []eventstore.ReservationMsg
 	var refused []error
 	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20},
 		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
-			after, events, errs := domain.DecideReservations(s.State, cmds, now)
+			reqs, refused = nil, nil
+			last := s.State.RequestSeq
+			if through <= last {
+				return nil, s.State, nil // decided already, by this or another processor
+			}
+			if whole {
+				i, _ := slices.BinarySearchFunc(delivered, last+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
+				reqs = delivered[i:]
+			} else {
+				var err error
+				if reqs, err = a.Store.ReservationRequests(ctx, sku, last, through); err != nil {
+					return nil, s.State, err
+				}
+			}
+			cmds := make([]domain.SKUCommand, len(reqs))
+			for i, r := range reqs {
+				cmds[i] = r.Request.Command(now)
+			}
+			after, events, errs := domain.DecideReservations(s.State, cmds, through, now)
 			refused = errs
 			return events, after, nil
 		})
@@ -82,7 +109,8 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []domain.Reservati
 		if err != nil {
 			// A request the SKU cannot honour (commit of a reservation that is
 			// not held) must not block the partition: log it for operators.
-			a.Log.Error("reservation request refused", "sku", sku, "reservation_id", reqs[i].ReservationID, "action", reqs[i].Action, "err", err)
+			r := reqs[i].Request
+			a.Log.Error("reservation request refused", "sku", sku, "reservation_id", r.ReservationID, "action", r.Action, "err", err)
 		}
 	}
 	return nil

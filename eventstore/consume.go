@@ -13,7 +13,6 @@ import (
 // redelivery otherwise.
 func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger, size int, opts []jetstream.FetchOpt,
 	handle func(context.Context, []jetstream.Msg) error) error {
-	ackAll := cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		msgs := pullBatch(cons, size, opts)
@@ -30,10 +29,8 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		if !ackAll {
-			for _, m := range msgs[:len(msgs)-1] {
-				_ = m.Ack()
-			}
+		for _, m := range msgs[:len(msgs)-1] {
+			_ = m.Ack()
 		}
 		// Waiting for the last ack keeps the next fetch behind this batch.
 		_ = msgs[len(msgs)-1].DoubleAck(ctx)
@@ -45,8 +42,9 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 // for a full batch: it takes what is there (waiting at most a couple of
 // milliseconds), and when nothing is, waits up to a second for the first
 // message and then takes what came with it. Every pull request runs to its
-// end before the next, so no message is left delivered to a request nobody
-// reads (it would come back only after the ack wait, out of order).
+// end before the next, so a message is left delivered to a request nobody
+// reads only when the client gave up on the server (it comes back after the
+// ack wait; handlers must not depend on delivery order for that reason).
 func pullBatch(cons jetstream.Consumer, size int, opts []jetstream.FetchOpt) []jetstream.Msg {
 	msgs := fetch(cons, size, 2*time.Millisecond, opts)
 	if len(msgs) > 0 {

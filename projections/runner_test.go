@@ -104,9 +104,8 @@ func line(sku string, qty int64) domain.Line {
 func (f *fixture) quiesce(t testing.TB) {
 	t.Helper()
 	eventually(t, "workers idle", func() bool {
-		pending, unacked, err := f.store.Backlog(context.Background(),
-			append(eventstore.ReservationConsumers(), eventstore.SagaConsumer)...)
-		return err == nil && pending == 0 && unacked == 0
+		idle, err := f.store.ReservationFlowIdle(context.Background())
+		return err == nil && idle
 	})
 }
 
