@@ -195,61 +195,6 @@ func reservationMsg(t *testing.T, m jetstream.Msg) eventstore.ReservationMsg {
 	return eventstore.ReservationMsg{Seq: meta.Sequence.Stream, Request: r}
 }
 
-// TestProcessorDecidesTheRequestsItWasNotDelivered: a processor handed only
-// a SKU's latest request (the earlier deliveries lost, or taken by another
-// processor) still decides the earlier ones first, in stream order, so the
-// first buyer gets the last unit.
-func TestProcessorDecidesTheRequestsItWasNotDelivered(t *testing.T) {
-	ns, nc := testnats.Start(t)
-	e := newEngine(t, nc, time.Hour, false)
-	e.setStock(t, "ORDERLY", 1)
-	var ids []string
-	for range 3 {
-		ids = append(ids, e.place(t, line("ORDERLY", 1)))
-	}
-	js, _ := jetstream.New(testnats.Connect(t, ns))
-	p := eventstore.PartitionOf("ORDERLY")
-	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), eventstore.ReservationConsumers()[p])
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(3, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("processor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reqs []eventstore.ReservationMsg
-	for m := range batch.Messages() {
-		reqs = append(reqs, reservationMsg(t, m))
-	}
-	if len(reqs) != 3 {
-		t.Fatalf("fetched %d requests, want 3", len(reqs))
-	}
-	if err := e.app.ProcessReservations(context.Background(), eventstore.ReservationBatch{Requests: reqs[2:]}); err != nil {
-		t.Fatal(err)
-	}
-	s := e.sku(t, "ORDERLY")
-	for i, id := range ids {
-		want := domain.ReservationStateRefused
-		if i == 0 {
-			want = domain.ReservationStateHeld
-		}
-		if got := s.Reservations[domain.ReservationID(id, "ORDERLY")].State; got != want {
-			t.Errorf("order %d: reservation %q, want %q", i, got, want)
-		}
-	}
-	// The earlier requests, delivered late, change nothing.
-	before := s.Version
-	if err := e.app.ProcessReservations(context.Background(), eventstore.ReservationBatch{Requests: reqs[:2]}); err != nil {
-		t.Fatal(err)
-	}
-	if after := e.sku(t, "ORDERLY"); after.Version != before || after.Reserved != 1 {
-		t.Errorf("late delivery: version %d -> %d, reserved %d", before, after.Version, after.Reserved)
-	}
-}
-
 // TestHandOverKeepsTheSKUsOrder: a processor that took a SKU's first two
 // requests dies holding them; the processor that takes the partition over
 // is delivered the third first, and must still decide the first two before
@@ -327,7 +272,7 @@ func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	if len(reqs) == 0 {
 		t.Fatal("the victim got no requests")
 	}
-	if err := e.app.ProcessReservations(context.Background(), eventstore.ReservationBatch{Requests: reqs}); err != nil {
+	if err := e.app.ProcessReservations(context.Background(), reqs); err != nil {
 		t.Fatal(err)
 	}
 	victim.Close() // killed: nothing acknowledged

@@ -19,18 +19,19 @@ type outcome struct {
 	available                   int64
 }
 
-// ProcessReservations decides the reservation requests of one partition's
-// delivered batch. Each SKU's requests are decided in stream order, in
-// memory against its state, and their events appended together (one event
-// per SKU, and the group commit merges the SKUs): this is what makes a hot
-// SKU fast. The orders learn the outcomes from the SKU's events through the
-// order saga (RecordOutcomes), so a hot partition never waits for order
-// writes. Everything is idempotent: a batch redelivered after a crash is a
-// no-op for every request already decided.
-func (a *App) ProcessReservations(ctx context.Context, batch eventstore.ReservationBatch) error {
+// ProcessReservations decides a batch of one partition's reservation
+// requests, which must hold every request of the partition not yet decided
+// up to its last (eventstore.ConsumeReservations sees to it). Each SKU's
+// requests are decided in stream order, in memory against its state, and
+// their events appended together (one event per SKU, and the group commit
+// merges the SKUs): this is what makes a hot SKU fast. The orders learn the
+// outcomes from the SKU's events through the order saga (RecordOutcomes), so
+// a hot partition never waits for order writes. Everything is idempotent: a
+// request at or before the SKU's RequestSeq is skipped.
+func (a *App) ProcessReservations(ctx context.Context, reqs []eventstore.ReservationMsg) error {
 	bySKU := map[string][]eventstore.ReservationMsg{}
 	var skus []string
-	for _, m := range batch.Requests {
+	for _, m := range reqs {
 		sku := m.Request.SKU
 		if _, seen := bySKU[sku]; !seen {
 			skus = append(skus, sku)
@@ -38,9 +39,9 @@ func (a *App) ProcessReservations(ctx context.Context, batch eventstore.Reservat
 		bySKU[sku] = append(bySKU[sku], m)
 	}
 	return forEach(skus, 16, func(sku string) error {
-		delivered := bySKU[sku]
-		slices.SortFunc(delivered, func(x, y eventstore.ReservationMsg) int { return cmp.Compare(x.Seq, y.Seq) })
-		return a.decideSKU(ctx, sku, delivered, batch.Whole)
+		reqs := bySKU[sku]
+		slices.SortFunc(reqs, func(x, y eventstore.ReservationMsg) int { return cmp.Compare(x.Seq, y.Seq) })
+		return a.decideSKU(ctx, sku, reqs)
 	})
 }
 
@@ -68,34 +69,19 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 	return forEach(outs, max(len(outs), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
 }
 
-// decideSKU decides every request of sku after the last one it decided,
-// through the last one delivered, and appends their events at once. Unless
-// the batch is whole, the requests are read back from the stream rather
-// than taken from the delivery, so they are exactly the SKU's next ones in
-// order, whatever was delivered to whom.
-func (a *App) decideSKU(ctx context.Context, sku string, delivered []eventstore.ReservationMsg, whole bool) error {
+// decideSKU decides sku's requests past its RequestSeq, in order, and
+// appends their events at once.
+func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.ReservationMsg) error {
 	now := a.Now()
-	through := delivered[len(delivered)-1].Seq
-	var reqs []eventstore.ReservationMsg
+	through := reqs[len(reqs)-1].Seq
+	var next []eventstore.ReservationMsg
 	var refused []error
 	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20},
 		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
-			reqs, refused = nil, nil
-			last := s.State.RequestSeq
-			if through <= last {
-				return nil, s.State, nil // decided already, by this or another processor
-			}
-			if whole {
-				i, _ := slices.BinarySearchFunc(delivered, last+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
-				reqs = delivered[i:]
-			} else {
-				var err error
-				if reqs, err = a.Store.ReservationRequests(ctx, sku, last, through); err != nil {
-					return nil, s.State, err
-				}
-			}
-			cmds := make([]domain.SKUCommand, len(reqs))
-			for i, r := range reqs {
+			i, _ := slices.BinarySearchFunc(reqs, s.State.RequestSeq+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
+			next = reqs[i:]
+			cmds := make([]domain.SKUCommand, len(next))
+			for i, r := range next {
 				cmds[i] = r.Request.Command(now)
 			}
 			after, events, errs := domain.DecideReservations(s.State, cmds, through, now)
@@ -109,7 +95,7 @@ func (a *App) decideSKU(ctx context.Context, sku string, delivered []eventstore.
 		if err != nil {
 			// A request the SKU cannot honour (commit of a reservation that is
 			// not held) must not block the partition: log it for operators.
-			r := reqs[i].Request
+			r := next[i].Request
 			a.Log.Error("reservation request refused", "sku", sku, "reservation_id", r.ReservationID, "action", r.Action, "err", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 // redelivery otherwise.
 func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger, size int, opts []jetstream.FetchOpt,
 	handle func(context.Context, []jetstream.Msg) error) error {
+	ackAll := cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		msgs := pullBatch(cons, size, opts)
@@ -29,8 +30,10 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		for _, m := range msgs[:len(msgs)-1] {
-			_ = m.Ack()
+		if !ackAll {
+			for _, m := range msgs[:len(msgs)-1] {
+				_ = m.Ack()
+			}
 		}
 		// Waiting for the last ack keeps the next fetch behind this batch.
 		_ = msgs[len(msgs)-1].DoubleAck(ctx)
@@ -44,7 +47,7 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 // message and then takes what came with it. Every pull request runs to its
 // end before the next, so a message is left delivered to a request nobody
 // reads only when the client gave up on the server (it comes back after the
-// ack wait; handlers must not depend on delivery order for that reason).
+// ack wait, out of order: ConsumeReservations allows for that).
 func pullBatch(cons jetstream.Consumer, size int, opts []jetstream.FetchOpt) []jetstream.Msg {
 	msgs := fetch(cons, size, 2*time.Millisecond, opts)
 	if len(msgs) > 0 {

@@ -32,10 +32,6 @@ const (
 // outstanding.
 const ReservationPartitions = 16
 
-// reservationBatch is the most requests a processor handles at once, and
-// the consumer's MaxAckPending.
-const reservationBatch = 1000
-
 // PartitionOf returns the partition of a SKU (FNV-1a, stable forever).
 func PartitionOf(sku string) int {
 	h := fnv.New32a()
@@ -71,74 +67,8 @@ func expiryTimer(orderID string, due time.Time) *nats.Msg {
 	return m
 }
 
-// ReservationConsumer returns the durable consumer of partition p,
-// creating it if needed. Processors pull from it in the priority group
-// "processor" with the pinned-client policy, so one processor at a time
-// works a partition and two engines do not fight over its hot SKUs.
-//
-// Delivery only tells a processor which SKUs have new requests and how far
-// they go: the requests themselves are read back from the stream, from the
-// SKU's last decided sequence on (ReservationRequests). Neither a delivery
-// lost on the way nor a hand-over between processors can therefore make a
-// SKU skip or reorder a request, and every message is acknowledged on its
-// own (explicit acks), so one that was never handled is redelivered.
-func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
-		Durable:        ReservationConsumers()[p],
-		FilterSubject:  fmt.Sprintf("%s.%d.*", ReservationSubjects, p),
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        10 * time.Second,
-		MaxAckPending:  reservationBatch,
-		MaxDeliver:     -1,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PriorityGroups: []string{"processor"},
-		PinnedTTL:      5 * time.Second,
-	})
-	if err != nil {
-		return nil, errors.Wrapf(unavailable(err), "create reservation consumer %d", p)
-	}
-	return cons, nil
-}
-
-// ReservationMsg is a stored reservation request and its stream sequence.
-type ReservationMsg struct {
-	Seq     uint64
-	Request domain.ReservationRequest
-}
-
-// ReservationRequests returns the reservation requests stored for sku with
-// a stream sequence in (after, through], in stream order.
-func (s *Store) ReservationRequests(ctx context.Context, sku string, after, through uint64) ([]ReservationMsg, error) {
-	if through <= after {
-		return nil, nil
-	}
-	subject := fmt.Sprintf("%s.%d.%s", ReservationSubjects, PartitionOf(sku), sku)
-	var out []ReservationMsg
-	err := s.readSubject(ctx, subject, after+1, through, func(m RawMsg) error {
-		var r domain.ReservationRequest
-		if err := json.Unmarshal(m.Data, &r); err != nil {
-			return errors.Wrapf(err, "reservation request %d of %s", m.Seq, sku)
-		}
-		out = append(out, ReservationMsg{Seq: m.Seq, Request: r})
-		return nil
-	})
-	return out, err
-}
-
 // SagaConsumer is the durable consumer of the order saga.
 const SagaConsumer = "order-saga"
-
-// ReservationConsumers names the durable consumers of every partition.
-func ReservationConsumers() []string {
-	names := make([]string, ReservationPartitions)
-	for p := range names {
-		// "-x": explicit acks. A durable's ack policy cannot change, so the
-		// earlier ack-all consumers ("reservations-<p>") are left behind.
-		names[p] = fmt.Sprintf("reservations-x%d", p)
-	}
-	return names
-}
 
 // Backlog returns how many messages the named consumers have not yet
 // delivered and how many they delivered but have not seen acknowledged. It
@@ -157,84 +87,6 @@ func (s *Store) Backlog(ctx context.Context, consumers ...string) (pending, unac
 		unacked += uint64(info.NumAckPending)
 	}
 	return pending, unacked, nil
-}
-
-// ReservationFlowIdle reports whether the reservation processors and the
-// order saga have handled everything stored: nothing undelivered or
-// unacknowledged on their consumers, and no message stored while they were
-// being read (a saga that appends and then acknowledges between two reads
-// would otherwise look idle with its release requests still unread).
-func (s *Store) ReservationFlowIdle(ctx context.Context) (bool, error) {
-	before, err := s.lastSeq(ctx)
-	if err != nil {
-		return false, err
-	}
-	pending, unacked, err := s.Backlog(ctx, append(ReservationConsumers(), SagaConsumer)...)
-	if err != nil || pending+unacked > 0 {
-		return false, err
-	}
-	after, err := s.lastSeq(ctx)
-	return err == nil && after == before, err
-}
-
-func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
-	stream, err := s.js.Stream(ctx, s.stream)
-	if err != nil {
-		return 0, errors.Wrap(unavailable(err), "read stream state")
-	}
-	return stream.CachedInfo().State.LastSeq, nil
-}
-
-// ReservationBatch is one delivery of a partition's requests.
-type ReservationBatch struct {
-	Requests []ReservationMsg
-	// Whole reports that no request stored before the batch's last one is
-	// outstanding anywhere else: each was delivered in this batch or has
-	// been acknowledged, hence decided. A SKU's requests in the batch, past
-	// the last one it decided, are then exactly its next ones, and need not
-	// be read back from the stream (which is what keeps a hot SKU fast).
-	Whole bool
-}
-
-// ConsumeReservations runs the processor of partition p until ctx ends. It
-// hands handle the partition's deliveries a batch at a time, and
-// acknowledges a batch only after handle succeeded; on failure the batch is
-// redelivered. Of several processes consuming one partition, JetStream pins
-// one (priority group, pinned client); another takes over within seconds
-// when it stops pulling.
-func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger, handle func(context.Context, ReservationBatch) error) error {
-	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) { return s.ReservationConsumer(ctx, p) })
-	if err != nil || cons == nil {
-		return err
-	}
-	return consumeLoop(ctx, cons, log, reservationBatch, []jetstream.FetchOpt{jetstream.FetchPriorityGroup("processor")},
-		func(ctx context.Context, msgs []jetstream.Msg) error {
-			batch := ReservationBatch{Requests: make([]ReservationMsg, 0, len(msgs)), Whole: true}
-			for _, m := range msgs {
-				var r domain.ReservationRequest
-				meta, err := m.Metadata()
-				if err == nil {
-					err = json.Unmarshal(m.Data(), &r)
-				}
-				if err != nil {
-					// Nothing the engine wrote; skip it rather than block the partition.
-					log.Error("unreadable reservation request", "subject", m.Subject(), "err", err)
-					continue
-				}
-				// A redelivery means an earlier delivery went astray: the
-				// requests around it may have been decided out of its sight.
-				batch.Whole = batch.Whole && meta.NumDelivered == 1
-				batch.Requests = append(batch.Requests, ReservationMsg{Seq: meta.Sequence.Stream, Request: r})
-			}
-			if batch.Whole {
-				// First deliveries come in stream order, so if nothing but
-				// this batch is unacknowledged, every earlier request was
-				// delivered before it and acknowledged after being decided.
-				info, err := cons.Info(ctx)
-				batch.Whole = err == nil && info.NumAckPending == len(msgs)
-			}
-			return handle(ctx, batch)
-		})
 }
 
 var sagaConsumerConfig = jetstream.ConsumerConfig{
