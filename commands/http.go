@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
+	"github.com/orderengine/engine/internal/metrics"
 )
 
 // serve runs one command request end to end: decode the body into Req,
@@ -21,46 +23,52 @@ import (
 // nothing is half-written: the command's events and its idempotency record
 // are one atomic batch.
 func serve[Req any](a *App, w http.ResponseWriter, r *http.Request, exec func(context.Context, Meta, Req) (Outcome, error)) {
+	outcome := "ok"
+	defer func() { metrics.Commands.WithLabelValues(reflect.TypeFor[Req]().Name(), outcome).Inc() }()
+	fail := func(p *httpx.Problem) {
+		outcome = p.Code
+		httpx.WriteProblem(w, p)
+	}
 	body, err := httpx.ReadBody(w, r)
 	if err != nil {
-		httpx.Fail(w, r, a.Log, err)
+		fail(httpx.ProblemFor(r.Context(), a.Log, err))
 		return
 	}
 	req, err := httpx.Decode[Req](body)
 	if err != nil {
-		httpx.Fail(w, r, a.Log, err)
+		fail(httpx.ProblemFor(r.Context(), a.Log, err))
 		return
 	}
 	m, err := a.meta(r, body)
 	if err != nil {
-		httpx.Fail(w, r, a.Log, err)
+		fail(httpx.ProblemFor(r.Context(), a.Log, err))
 		return
 	}
 	if m.IdemKey != "" {
 		release, ok := a.inflight.acquire(m.IdemKey)
 		if !ok {
-			httpx.WriteProblem(w, httpx.NewProblem(http.StatusConflict, "idempotency_key_in_flight",
+			fail(httpx.NewProblem(http.StatusConflict, "idempotency_key_in_flight",
 				"a request with this Idempotency-Key is still being processed; retry later"))
 			return
 		}
 		defer release()
 		rec, found, err := a.Store.LookupIdempotency(r.Context(), m.IdemKey)
 		if err != nil {
-			httpx.Fail(w, r, a.Log, err)
+			fail(httpx.ProblemFor(r.Context(), a.Log, err))
 			return
 		}
 		if found {
-			replay(w, m, rec)
+			outcome = replay(w, m, rec)
 			return
 		}
 	}
 	out, err := exec(r.Context(), m, req)
 	if err != nil {
-		httpx.Fail(w, r, a.Log, err)
+		fail(httpx.ProblemFor(r.Context(), a.Log, err))
 		return
 	}
 	if out.Replay != nil {
-		replay(w, m, *out.Replay)
+		outcome = replay(w, m, *out.Replay)
 		return
 	}
 	for k, v := range out.Response.Header {
@@ -71,13 +79,14 @@ func serve[Req any](a *App, w http.ResponseWriter, r *http.Request, exec func(co
 }
 
 // replay answers with the first response to the same key, or 422 when the
-// key was used for another request.
-func replay(w http.ResponseWriter, m Meta, rec eventstore.IdemRecord) {
+// key was used for another request, and returns the outcome to count.
+func replay(w http.ResponseWriter, m Meta, rec eventstore.IdemRecord) (outcome string) {
 	if rec.Fingerprint != m.Fingerprint {
 		httpx.WriteProblem(w, httpx.NewProblem(http.StatusUnprocessableEntity, "idempotency_key_reused",
 			"this Idempotency-Key was used for a different request"))
-		return
+		return "idempotency_key_reused"
 	}
+	metrics.IdempotentReplays.Inc()
 	for k, v := range rec.Header {
 		w.Header().Set(k, v)
 	}
@@ -87,6 +96,7 @@ func replay(w http.ResponseWriter, m Meta, rec eventstore.IdemRecord) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rec.Status)
 	_, _ = w.Write(append(rec.Body, '\n'))
+	return "replayed"
 }
 
 // meta reads the request's command metadata: Idempotency-Key, If-Match and

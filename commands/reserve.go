@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/metrics"
 )
 
 // outcome is the decision on one reserve request, to be told to its order.
@@ -76,6 +77,7 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 	through := reqs[len(reqs)-1].Seq
 	var next []eventstore.ReservationMsg
 	var refused []error
+	var decided []domain.SKUEvent
 	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20},
 		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
 			i, _ := slices.BinarySearchFunc(reqs, s.State.RequestSeq+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
@@ -85,12 +87,13 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 				cmds[i] = r.Request.Command(now)
 			}
 			after, events, errs := domain.DecideReservations(s.State, cmds, through, now)
-			refused = errs
+			refused, decided = errs, events
 			return events, after, nil
 		})
 	if err != nil {
 		return errors.Wrapf(err, "decide reservations of %s", sku)
 	}
+	countDecisions(decided)
 	for i, err := range refused {
 		if err != nil {
 			// A request the SKU cannot honour (commit of a reservation that is
@@ -100,6 +103,28 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 		}
 	}
 	return nil
+}
+
+// countDecisions counts the reservation decisions stored in events.
+func countDecisions(events []domain.SKUEvent) {
+	for _, ev := range events {
+		batch, ok := ev.(domain.ReservationsDecided)
+		if !ok {
+			continue
+		}
+		for _, d := range batch.Decisions {
+			switch d.Event().(type) {
+			case domain.StockReserved:
+				metrics.ReservationDecisions.WithLabelValues("reserved").Inc()
+			case domain.ReservationRefused:
+				metrics.ReservationDecisions.WithLabelValues("refused").Inc()
+			case domain.ReservationReleased:
+				metrics.ReservationDecisions.WithLabelValues("released").Inc()
+			case domain.ReservationCommitted:
+				metrics.ReservationDecisions.WithLabelValues("committed").Inc()
+			}
+		}
+	}
 }
 
 // appendOutcome adds the outcome a reserve decision on sku stands for.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/internal/metrics"
 )
 
 // Kind describes one aggregate type to the store: its subject prefix and the
@@ -251,6 +252,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 			after, err := r.Load(ctx, id)
 			return Result[S]{Before: snap, After: after}, err
 		case errors.Is(err, domain.ErrConflict):
+			metrics.AppendConflicts.WithLabelValues(r.kind.Name).Inc()
 			r.cache.remove(subject)
 			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr == nil && ok {
 				return Result[S]{Replay: &rec}, nil
@@ -340,7 +342,9 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		}
 		msgs = append(msgs, out...)
 	}
+	start := time.Now()
 	cr := r.store.commit.submit(ctx, &pending{subject: subject, msgs: msgs})
+	metrics.AppendDuration.WithLabelValues(r.kind.Name).Observe(time.Since(start).Seconds())
 	if cr.err != nil {
 		return Result[S]{}, cr.err
 	}

@@ -57,6 +57,13 @@ func (e *apiEnv) secondEngine(t *testing.T) *apiEnv {
 
 func startEngineOn(t *testing.T, ns *server.Server) *apiEnv {
 	t.Helper()
+	return startEngineWith(t, ns, limitConfig{})
+}
+
+// startEngineWith is startEngineOn with the given request limits (zero:
+// the defaults).
+func startEngineWith(t *testing.T, ns *server.Server, limits limitConfig) *apiEnv {
+	t.Helper()
 	ctx := context.Background()
 	nc := testnats.Connect(t, ns)
 	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
@@ -73,7 +80,7 @@ func startEngineOn(t *testing.T, ns *server.Server) *apiEnv {
 	if err != nil {
 		t.Fatalf("parse tokens: %v", err)
 	}
-	srv := httptest.NewServer(newServer(serverDeps{app: app, store: store, tokens: tokens, log: app.Log}))
+	srv := httptest.NewServer(newServer(serverDeps{app: app, store: store, tokens: tokens, log: app.Log, limits: limits}))
 	t.Cleanup(srv.Close)
 	return &apiEnv{ns: ns, srv: srv, app: app, store: store, js: js}
 }

@@ -14,6 +14,7 @@ type config struct {
 	DatabaseURL    string
 	APITokens      string
 	ReservationTTL time.Duration
+	Limits         limitConfig
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -30,7 +31,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			"use a Go duration such as 15m or 90s")
 	}
 	c.ReservationTTL = ttl
+	if c.Limits, err = parseLimits(getenv); err != nil {
+		return config{}, err
+	}
 	return c, nil
+}
+
+func envError(name, value, want string) error {
+	return errors.WithHint(errors.Newf("%s %q is not valid", name, value), "use "+want)
 }
 
 func or(v, def string) string {

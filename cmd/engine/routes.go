@@ -13,6 +13,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
+	"github.com/orderengine/engine/internal/metrics"
 	"github.com/orderengine/engine/projections"
 	"github.com/orderengine/engine/queries"
 )
@@ -26,13 +27,24 @@ type serverDeps struct {
 	rebuilds *projections.Rebuilds
 	tokens   *httpx.Tokens
 	log      *slog.Logger
+	// limits bounds request rates and concurrency; zero means the defaults.
+	limits limitConfig
 }
 
 // newServer is the engine's HTTP API; every route is here, each behind the
 // roles of API.md that may call it.
 func newServer(d serverDeps) http.Handler {
+	if d.limits == (limitConfig{}) {
+		d.limits = defaultLimits
+	}
+	lim := newLimiter(d.limits)
+	// guard authenticates, checks the role, then the token's rate.
+	guard := func(roles ...httpx.Role) func(http.Handler) http.Handler {
+		auth := d.tokens.Require(roles...)
+		return func(next http.Handler) http.Handler { return auth(lim.perToken(next)) }
+	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, requestLog(d.log), recoverer(d.log))
+	r.Use(middleware.RequestID, requestLog(d.log), recoverer(d.log), lim.bounded)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, "not_found", "no such route"))
 	})
@@ -44,9 +56,10 @@ func newServer(d serverDeps) http.Handler {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", handleReady(d))
+	r.Method(http.MethodGet, "/metrics", metricsHandler(d))
 
-	orders := d.tokens.Require(httpx.RoleClient)
-	admin := d.tokens.Require(httpx.RoleAdmin)
+	orders := guard(httpx.RoleClient)
+	admin := guard(httpx.RoleAdmin)
 	r.With(orders).Post("/v1/orders", commands.HandlePlaceOrder(d.app))
 	r.With(orders).Post("/v1/orders/{id}/payment", commands.HandlePayOrder(d.app))
 	r.With(orders).Post("/v1/orders/{id}/shipment", commands.HandleShipOrder(d.app))
@@ -55,7 +68,7 @@ func newServer(d serverDeps) http.Handler {
 	r.With(admin).Put("/v1/inventory/{sku}", commands.HandleSetOnHand(d.app))
 	r.With(admin).Post("/v1/inventory/{sku}/restock", commands.HandleRestock(d.app))
 
-	audit := d.tokens.Require(httpx.RoleAuditor)
+	audit := guard(httpx.RoleAuditor)
 	r.With(audit).Get("/v1/audit/orders/{id}/events", queries.HandleOrderEvents(d.store, d.log))
 	r.With(audit).Get("/v1/audit/orders/{id}/state", queries.HandleOrderState(d.store, d.log))
 	r.With(audit).Get("/v1/audit/inventory/{sku}/events", queries.HandleInventoryEvents(d.store, d.log))
@@ -68,7 +81,7 @@ func newServer(d serverDeps) http.Handler {
 	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(d.store, replay, d.log))
 
 	if d.db != nil {
-		reads := d.tokens.Require(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
+		reads := guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
 		orderReads, inventoryReads := projections.OrderReads{Pool: d.db}, projections.InventoryReads{Pool: d.db}
 		checkpoint := projections.CheckpointReads{Pool: d.db, Projection: projections.MainProjection}
 		r.With(reads).Get("/v1/orders/{id}", queries.HandleGetOrder(orderReads, checkpoint, d.log))
@@ -79,7 +92,7 @@ func newServer(d serverDeps) http.Handler {
 		dashboard := projections.DashboardReads{Pool: d.db}
 		statuses := projections.Statuses{Runners: d.runners}
 		// Clients read orders and inventory; the dashboard is for viewers.
-		dash := d.tokens.Require(httpx.RoleViewer, httpx.RoleAuditor)
+		dash := guard(httpx.RoleViewer, httpx.RoleAuditor)
 		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log))
 		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log))
 
@@ -127,6 +140,11 @@ func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
 			start := time.Now()
 			next.ServeHTTP(ww, r)
 			route := chi.RouteContext(r.Context()).RoutePattern()
+			if route == "" {
+				route = "unmatched" // a label per unknown path would grow without bound
+			}
+			metrics.HTTPRequests.WithLabelValues(route, r.Method, statusLabel(ww.Status())).Inc()
+			metrics.HTTPDuration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", middleware.GetReqID(r.Context())),
 				slog.String("method", r.Method), slog.String("route", route),

@@ -99,7 +99,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	runner := projections.NewRunner(store, pool, log)
 	go func() { workers <- runner.Run(workersCtx) }()
 	srv := &http.Server{
-		Handler:           newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner}, rebuilds: rebuilds, tokens: tokens, log: log}),
+		Handler:           newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner}, rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -158,6 +159,10 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		"token without role":  {"ENGINE_API_TOKENS": "abc"},
 		"unknown role":        {"ENGINE_API_TOKENS": "abc:root"},
 		"bad reservation ttl": {"ENGINE_RESERVATION_TTL": "soon"},
+		"bad rate limit":      {"ENGINE_RATE_LIMIT": "-1"},
+		"bad burst":           {"ENGINE_RATE_BURST": "many"},
+		"bad in-flight cap":   {"ENGINE_MAX_IN_FLIGHT": "0"},
+		"bad request timeout": {"ENGINE_REQUEST_TIMEOUT": "1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env["ENGINE_DATA_DIR"] = t.TempDir()
@@ -315,6 +320,27 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 	}
 	if resp, _ := do("GET", "/v1/dashboard/summary", "c", "", nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a client token reads the dashboard: %d, want 403", resp.StatusCode)
+	}
+	// What an operator scrapes: this traffic, the projection, the runtime.
+	metricsResp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(metricsResp.Body)
+	_ = metricsResp.Body.Close()
+	for _, want := range []string{
+		`engine_commands_total{command="PlaceOrder",outcome="ok"}`,
+		`engine_http_requests_total{method="POST",route="/v1/orders",status="201"}`,
+		`engine_http_request_duration_seconds_bucket{method="GET",route="/v1/orders/{id}"`,
+		`engine_append_duration_seconds_count{aggregate="order"}`,
+		`engine_reservation_decisions_total{decision="reserved"}`,
+		`engine_projection_lag_events{projection="main"}`,
+		`engine_projection_dead_letters{projection="main"} 0`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(scraped), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 	// Verify: chains intact and read models equal to a replay, until a row
 	// is changed behind the engine's back.

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/orderengine/engine/internal/httpx"
+	"github.com/orderengine/engine/internal/metrics"
+)
+
+// limitConfig bounds what one caller and all callers together may ask of
+// the engine, so that overload turns into 429 and 503 answers instead of
+// unbounded memory or a crash.
+type limitConfig struct {
+	// PerToken is each API token's sustained rate (requests/s) and Burst
+	// its bucket. One token usually stands for a whole checkout frontend,
+	// so the defaults are sized for a flash sale, not for one shopper.
+	PerToken rate.Limit
+	Burst    int
+	// MaxInFlight caps the requests being served at once; more get 503.
+	MaxInFlight int
+	// RequestTimeout is every request's deadline (exports excepted).
+	RequestTimeout time.Duration
+}
+
+var defaultLimits = limitConfig{PerToken: 2000, Burst: 4000, MaxInFlight: 1024, RequestTimeout: 15 * time.Second}
+
+// limiter applies a limitConfig. Its per-token buckets are keyed by the
+// authenticated principal, so their number is bounded by the configured
+// tokens, whatever callers send.
+type limiter struct {
+	cfg      limitConfig
+	inFlight chan struct{}
+	mu       sync.Mutex
+	buckets  map[string]*rate.Limiter
+}
+
+func newLimiter(cfg limitConfig) *limiter {
+	return &limiter{cfg: cfg, inFlight: make(chan struct{}, cfg.MaxInFlight), buckets: map[string]*rate.Limiter{}}
+}
+
+// perToken refuses a principal's requests beyond its rate with 429 and a
+// Retry-After of the whole seconds until a token is back in its bucket. It
+// runs after authentication.
+func (l *limiter) perToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := httpx.PrincipalFrom(r.Context()).ID
+		l.mu.Lock()
+		b, ok := l.buckets[id]
+		if !ok {
+			b = rate.NewLimiter(l.cfg.PerToken, l.cfg.Burst)
+			l.buckets[id] = b
+		}
+		l.mu.Unlock()
+		res := b.Reserve()
+		if delay := res.Delay(); delay > 0 {
+			res.Cancel()
+			metrics.RateLimited.WithLabelValues("token_rate").Inc()
+			p := httpx.NewProblem(http.StatusTooManyRequests, "rate_limited", "too many requests for this token; retry after the time in Retry-After")
+			p.RetryAfter = int(delay/time.Second) + 1
+			httpx.WriteProblem(w, p)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bounded serves at most MaxInFlight requests at once and gives each a
+// deadline; a request over the cap is refused at once with 503 rather than
+// queued, so memory stays bounded under any load. Health, readiness and
+// metrics are exempt: an overloaded engine must still say so.
+func (l *limiter) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case l.inFlight <- struct{}{}:
+			defer func() { <-l.inFlight }()
+		default:
+			metrics.RateLimited.WithLabelValues("in_flight").Inc()
+			p := httpx.NewProblem(http.StatusServiceUnavailable, "overloaded", "the engine is serving as many requests as it may; retry shortly")
+			p.RetryAfter = 1
+			httpx.WriteProblem(w, p)
+			return
+		}
+		// An export streams the whole history and keeps its own pace.
+		if r.URL.Path != "/v1/audit/export" && l.cfg.RequestTimeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), l.cfg.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// parseLimits reads ENGINE_RATE_LIMIT, ENGINE_RATE_BURST,
+// ENGINE_MAX_IN_FLIGHT and ENGINE_REQUEST_TIMEOUT over the defaults.
+func parseLimits(getenv func(string) string) (limitConfig, error) {
+	c := defaultLimits
+	if v := getenv("ENGINE_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return c, envError("ENGINE_RATE_LIMIT", v, "a positive number of requests per second per token, such as 2000")
+		}
+		c.PerToken = rate.Limit(f)
+	}
+	for _, n := range []struct {
+		env string
+		dst *int
+	}{{"ENGINE_RATE_BURST", &c.Burst}, {"ENGINE_MAX_IN_FLIGHT", &c.MaxInFlight}} {
+		if v := getenv(n.env); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i <= 0 {
+				return c, envError(n.env, v, "a positive integer")
+			}
+			*n.dst = i
+		}
+	}
+	if v := getenv("ENGINE_REQUEST_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, envError("ENGINE_REQUEST_TIMEOUT", v, "a Go duration such as 15s")
+		}
+		c.RequestTimeout = d
+	}
+	return c, nil
+}

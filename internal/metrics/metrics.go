@@ -1,0 +1,71 @@
+// Package metrics holds the engine's Prometheus metrics, registered on the
+// default registry next to the Go runtime and process collectors that
+// client_golang registers there, and served at /metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// latencyBuckets spans a cached read (sub-millisecond) to a command stuck
+// behind a slow disk (seconds).
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+var (
+	// HTTPRequests counts answered requests by route pattern, method and
+	// status code.
+	HTTPRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "engine_http_requests_total",
+		Help: "HTTP requests answered, by route pattern, method and status code.",
+	}, []string{"route", "method", "status"})
+
+	// HTTPDuration is the time to answer, by route pattern and method.
+	HTTPDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "engine_http_request_duration_seconds",
+		Help:    "Time to answer an HTTP request, by route pattern and method.",
+		Buckets: latencyBuckets,
+	}, []string{"route", "method"})
+
+	// Commands counts command outcomes by command and outcome: "ok",
+	// "replayed" (idempotent replay), or the problem code of a refusal or
+	// failure ("invalid_transition", "unavailable", ...).
+	Commands = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "engine_commands_total",
+		Help: "Commands by command and outcome (ok, replayed, or the problem code).",
+	}, []string{"command", "outcome"})
+
+	// IdempotentReplays counts answers replayed from an idempotency record.
+	IdempotentReplays = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "engine_idempotent_replays_total",
+		Help: "Command answers replayed from an Idempotency-Key record.",
+	})
+
+	// AppendDuration is the time from handing a command's events to the
+	// group committer to their durable acknowledgement, by aggregate type.
+	AppendDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "engine_append_duration_seconds",
+		Help:    "Time to append a command's events durably (group commit included), by aggregate type.",
+		Buckets: latencyBuckets,
+	}, []string{"aggregate"})
+
+	// AppendConflicts counts appends refused because the aggregate moved on
+	// (optimistic concurrency), by aggregate type; the command is retried.
+	AppendConflicts = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "engine_append_conflicts_total",
+		Help: "Appends refused by optimistic concurrency (expected last sequence), by aggregate type.",
+	}, []string{"aggregate"})
+
+	// ReservationDecisions counts the SKU decisions on reservation
+	// requests: reserved, refused, released, committed.
+	ReservationDecisions = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "engine_reservation_decisions_total",
+		Help: "Reservation requests decided, by decision (reserved, refused, released, committed).",
+	}, []string{"decision"})
+
+	// RateLimited counts requests refused with 429.
+	RateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "engine_rate_limited_total",
+		Help: "Requests refused with 429, by reason (token rate, concurrency).",
+	}, []string{"reason"})
+)
