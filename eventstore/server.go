@@ -2,7 +2,9 @@ package eventstore
 
 import (
 	"context"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -82,7 +84,7 @@ func Connect(ctx context.Context, o ConnectOptions) (nc *nats.Conn, closeFn func
 	if o.URL != "" {
 		nc, err = nats.Connect(o.URL, append(base, o.Extra...)...)
 		if err != nil {
-			return nil, nil, errors.Wrapf(err, "connect to NATS at %s", o.URL)
+			return nil, nil, errors.Wrapf(err, "connect to NATS at %s", RedactURLs(o.URL))
 		}
 		return nc, func() { drain(nc) }, nil
 	}
@@ -100,6 +102,31 @@ func Connect(ctx context.Context, o ConnectOptions) (nc *nats.Conn, closeFn func
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	}, nil
+}
+
+// RedactURLs returns a comma-separated list of server URLs without their
+// user info, which may hold a user and password or a token: fit for logs
+// and error messages.
+func RedactURLs(list string) string {
+	urls := strings.Split(list, ",")
+	for i, raw := range urls {
+		raw = strings.TrimSpace(raw)
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || u.Host == "":
+			// Not a URL we can take apart: keep only what follows an '@'.
+			if at := strings.LastIndex(raw, "@"); at >= 0 {
+				raw = "redacted@" + raw[at+1:]
+			}
+			urls[i] = raw
+		default:
+			if u.User != nil {
+				u.User = url.User("redacted")
+			}
+			urls[i] = u.String()
+		}
+	}
+	return strings.Join(urls, ",")
 }
 
 // drain flushes what the connection still holds and waits for it to close.

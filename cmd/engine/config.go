@@ -15,6 +15,9 @@ type config struct {
 	APITokens      string
 	ReservationTTL time.Duration
 	Limits         limitConfig
+	NATSAuth       natsAuth
+	// PprofAddr is the admin listener for net/http/pprof; empty: none.
+	PprofAddr string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -24,6 +27,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		NATSURL:     getenv("NATS_URL"),
 		DatabaseURL: getenv("DATABASE_URL"),
 		APITokens:   getenv("ENGINE_API_TOKENS"),
+		PprofAddr:   getenv("ENGINE_PPROF_ADDR"),
 	}
 	ttl, err := time.ParseDuration(or(getenv("ENGINE_RESERVATION_TTL"), "15m"))
 	if err != nil || ttl <= 0 {
@@ -32,6 +36,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.ReservationTTL = ttl
 	if c.Limits, err = parseLimits(getenv); err != nil {
+		return config{}, err
+	}
+	if c.NATSAuth, err = loadNATSAuth(getenv); err != nil {
 		return config{}, err
 	}
 	return c, nil

@@ -105,6 +105,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	stopPprof, err := startPprof(cfg.PprofAddr, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return errors.Wrapf(err, "listen on %s", cfg.HTTPAddr)
