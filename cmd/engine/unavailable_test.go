@@ -3,6 +3,9 @@ package main
 import (
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/orderengine/engine/eventstore"
 )
 
 func TestCommandsAnswer503WhileJetStreamIsDown(t *testing.T) {
@@ -27,4 +30,39 @@ func TestCommandsAnswer503WhileJetStreamIsDown(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with JetStream down: %s", r)
 	}
+}
+
+// TestEngineRecoversWhenJetStreamComesBack: commands refused while the
+// server was down left nothing behind, and once it is back (same store, same
+// address) the engine is ready and takes commands again by itself.
+func TestEngineRecoversWhenJetStreamComesBack(t *testing.T) {
+	e := newAPIEnv(t)
+	e.setOnHand(t, "BACK", 5)
+	e.placeOrder(t, tokClient)
+	before := e.subjectMsgs(t, "orders.*")
+	dir := e.ns.JetStreamConfig().StoreDir
+	addr := e.ns.Addr().String()
+	e.ns.Shutdown()
+	e.ns.WaitForShutdown()
+	for range 3 {
+		wantProblem(t, e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder())}),
+			http.StatusServiceUnavailable, "unavailable")
+	}
+
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir, Listen: addr})
+	if err != nil {
+		t.Fatalf("restart nats-server: %v", err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	deadline := time.Now().Add(30 * time.Second)
+	for e.do(t, apiCall{method: http.MethodGet, path: "/readyz"}).status != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz not ready 30s after JetStream came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := e.subjectMsgs(t, "orders.*"); got != before || before == 0 {
+		t.Errorf("orders.* holds %d messages after the refused commands, want %d", got, before)
+	}
+	e.placeOrder(t, tokClient)
 }
