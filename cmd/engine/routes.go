@@ -128,6 +128,17 @@ func handleReady(d serverDeps) http.HandlerFunc {
 				return
 			}
 		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		for _, run := range d.runners {
+			// A projection that stopped applying events serves stale reads.
+			if s, err := run.Status(ctx); err != nil || s.State == projections.StateInterrupted {
+				p := httpx.NewProblem(http.StatusServiceUnavailable, "not_ready", "a projection is not applying events")
+				p.RetryAfter = 1
+				httpx.WriteProblem(w, p)
+				return
+			}
+		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
