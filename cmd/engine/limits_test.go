@@ -80,15 +80,30 @@ func TestLoadPastTheRateLimitGetsOnly2xxAnd429(t *testing.T) {
 func TestRequestsOverTheInFlightCapGet503(t *testing.T) {
 	ns, _ := testnats.Start(t)
 	e := startEngineWith(t, ns, limitConfig{PerToken: 1000, Burst: 1000, MaxInFlight: 1, RequestTimeout: 30 * time.Second})
-	waiting := make(chan apiResponse, 1)
-	go func() {
-		waiting <- e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder()),
-			header: map[string]string{"Prefer": "wait=5"}})
-	}()
+	wait := func() <-chan apiResponse {
+		done := make(chan apiResponse, 1)
+		go func() {
+			done <- e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder()),
+				header: map[string]string{"Prefer": "wait=5"}})
+		}()
+		return done
+	}
+	// The waiting order must hold the slot first; if the probe got there
+	// before it, the order was the one refused: start it again.
+	waiting := wait()
 	var refused apiResponse
 	for i := 0; i < 200 && refused.status != http.StatusServiceUnavailable; i++ {
-		refused = e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/nope/events", token: tokAuditor})
 		time.Sleep(10 * time.Millisecond)
+		select {
+		case r := <-waiting:
+			if r.status != http.StatusServiceUnavailable {
+				t.Fatalf("the waiting order: %v", r)
+			}
+			waiting = wait()
+			continue
+		default:
+		}
+		refused = e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/nope/events", token: tokAuditor})
 	}
 	if refused.status != http.StatusServiceUnavailable || refused.header.Get("Retry-After") == "" {
 		t.Fatalf("second request while the slot is taken: %v (Retry-After %q), want 503 with Retry-After", refused, refused.header.Get("Retry-After"))
