@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/domain"
@@ -195,21 +196,30 @@ func reservationMsg(t *testing.T, m jetstream.Msg) eventstore.ReservationMsg {
 	return eventstore.ReservationMsg{Seq: meta.Sequence.Stream, Request: r}
 }
 
-// TestHandOverKeepsTheSKUsOrder: a processor that took a SKU's first two
-// requests dies holding them; the processor that takes the partition over
-// is delivered the third first, and must still decide the first two before
-// it (the first buyer gets the last unit).
-func TestHandOverKeepsTheSKUsOrder(t *testing.T) {
+// waitingBacklog starts an engine without processors, sets sku's stock and
+// places that many single-unit orders on it, whose requests wait.
+func waitingBacklog(t *testing.T, sku string, stock int64, orders int) (*server.Server, *engine, []string) {
+	t.Helper()
 	ns, nc := testnats.Start(t)
 	e := newEngine(t, nc, time.Hour, false)
-	e.setStock(t, "HANDOVER", 1)
-	var ids []string
-	for range 3 {
-		ids = append(ids, e.place(t, line("HANDOVER", 1)))
+	e.setStock(t, sku, stock)
+	ids := make([]string, orders)
+	for i := range ids {
+		ids[i] = e.place(t, line(sku, 1))
 	}
-	victim := testnats.Connect(t, ns)
-	js, _ := jetstream.New(victim)
-	p := eventstore.PartitionOf("HANDOVER")
+	return ns, e, ids
+}
+
+// victimFetch takes up to n of sku's partition's requests from the durable
+// consumer as a processor of its own would (connection victim, priority
+// group "processor"), and does not acknowledge them.
+func victimFetch(t *testing.T, e *engine, victim natsConn, sku string, n int) []eventstore.ReservationMsg {
+	t.Helper()
+	js, err := jetstream.New(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := eventstore.PartitionOf(sku)
 	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
@@ -217,16 +227,26 @@ func TestHandOverKeepsTheSKUsOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("processor"))
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("processor"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for range batch.Messages() {
-		n++
+	var reqs []eventstore.ReservationMsg
+	for m := range batch.Messages() {
+		reqs = append(reqs, reservationMsg(t, m))
 	}
-	if n != 2 {
-		t.Fatalf("the victim got %d requests, want 2", n)
+	return reqs
+}
+
+// TestHandOverKeepsTheSKUsOrder: a processor that took a SKU's first two
+// requests dies holding them; the processor that takes the partition over
+// is delivered the third first, and must still decide the first two before
+// it (the first buyer gets the last unit).
+func TestHandOverKeepsTheSKUsOrder(t *testing.T) {
+	ns, e, ids := waitingBacklog(t, "HANDOVER", 1, 3)
+	victim := testnats.Connect(t, ns)
+	if got := victimFetch(t, e, victim, "HANDOVER", 2); len(got) != 2 {
+		t.Fatalf("the victim got %d requests, want 2", len(got))
 	}
 	victim.Close()
 	e.startWorkers(t)
@@ -242,33 +262,11 @@ func TestHandOverKeepsTheSKUsOrder(t *testing.T) {
 }
 
 func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
-	ns, nc := testnats.Start(t)
-	e := newEngine(t, nc, time.Hour, false)
-	e.setStock(t, "CRASH", 50)
-	var ids []string
-	for range 80 {
-		ids = append(ids, e.place(t, line("CRASH", 1)))
-	}
+	ns, e, ids := waitingBacklog(t, "CRASH", 50, 80)
 	// A processor takes the partition's batch, appends its outcomes and dies
 	// before acknowledging: same durable consumer, its own connection.
 	victim := testnats.Connect(t, ns)
-	js, _ := jetstream.New(victim)
-	p := eventstore.PartitionOf("CRASH")
-	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), eventstore.ReservationConsumers()[p])
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("processor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reqs []eventstore.ReservationMsg
-	for m := range batch.Messages() {
-		reqs = append(reqs, reservationMsg(t, m))
-	}
+	reqs := victimFetch(t, e, victim, "CRASH", 500)
 	if len(reqs) == 0 {
 		t.Fatal("the victim got no requests")
 	}
@@ -296,7 +294,7 @@ func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	}
 	// Every reservation id was decided exactly once in the SKU's history.
 	seen := map[string]int{}
-	err = e.app.Store.History(context.Background(), "inventory.CRASH", func(_ uint64, env eventstore.Envelope) error {
+	err := e.app.Store.History(context.Background(), "inventory.CRASH", func(_ uint64, env eventstore.Envelope) error {
 		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
 		if err != nil {
 			return err
