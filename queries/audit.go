@@ -33,6 +33,12 @@ type AuditEvent struct {
 	Data       json.RawMessage `json:"data"`
 	Hash       string          `json:"hash"`
 	PrevHash   string          `json:"prev_hash"`
+	// The ids that tie the event to the request that caused it: the
+	// command, the request (X-Request-Id) and the caller's correlation id
+	// (X-Correlation-Id, else the request id).
+	CommandID     string `json:"command_id,omitempty"`
+	CausationID   string `json:"causation_id,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
 // HandleOrderEvents serves GET /v1/audit/orders/{id}/events.
@@ -67,7 +73,8 @@ func serveEvents(w http.ResponseWriter, r *http.Request, h EventHistory, log *sl
 	events := []AuditEvent{}
 	err := h.History(r.Context(), subject, func(seq uint64, e eventstore.Envelope) error {
 		events = append(events, AuditEvent{Seq: seq, Version: e.Version, Type: e.Type, OccurredAt: e.OccurredAt,
-			Data: e.Data, Hash: e.Hash, PrevHash: e.PrevHash})
+			Data: e.Data, Hash: e.Hash, PrevHash: e.PrevHash,
+			CommandID: e.CommandID, CausationID: e.CausationID, CorrelationID: e.CorrelationID})
 		return nil
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/queries"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/httpx"
 )
@@ -736,5 +737,33 @@ func raceOneKey(t *testing.T, engines []*apiEnv, req apiCall) {
 	}
 	if after := e.subjectMsgs(t, "orders.*"); after != before+1 {
 		t.Errorf("orders.* grew by %d events, want exactly 1", after-before)
+	}
+}
+
+// TestRequestAndCorrelationIDsReachTheEvents: an auditor can follow a
+// request end to end, from its X-Request-Id and the caller's
+// X-Correlation-Id to the events it stored.
+func TestRequestAndCorrelationIDsReachTheEvents(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t)
+	r := e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder()),
+		header: map[string]string{"X-Correlation-Id": "checkout-42"}})
+	wantStatus(t, r, http.StatusAccepted)
+	requestID := r.header.Get("X-Request-Id")
+	if requestID == "" {
+		t.Fatal("no X-Request-Id in the answer")
+	}
+	order := decodeBody[commands.OrderView](t, r)
+	events := decodeBody[struct {
+		Events []queries.AuditEvent `json:"events"`
+	}](t, e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/" + order.OrderID + "/events", token: tokAuditor}))
+	if len(events.Events) == 0 {
+		t.Fatal("no events")
+	}
+	for _, ev := range events.Events {
+		if ev.CausationID != requestID || ev.CorrelationID != "checkout-42" || ev.CommandID == "" {
+			t.Errorf("event %s: command %q causation %q correlation %q; want request %q and checkout-42",
+				ev.Type, ev.CommandID, ev.CausationID, ev.CorrelationID, requestID)
+		}
 	}
 }

@@ -148,6 +148,8 @@ func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			// The id is also the events' causation_id: a caller can quote it.
+			ww.Header().Set("X-Request-Id", middleware.GetReqID(r.Context()))
 			start := time.Now()
 			next.ServeHTTP(ww, r)
 			route := chi.RouteContext(r.Context()).RoutePattern()
