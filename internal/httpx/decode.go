@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/errors"
 )
@@ -38,11 +39,18 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// Decode parses body as exactly one JSON value of type T, refusing unknown
-// fields (names are case-sensitive), duplicate keys and wrong types with a
-// 400 problem that names the offending field.
+// Decode parses body as exactly one JSON value of type T, refusing a body
+// that is not UTF-8, unknown fields (names are case-sensitive), duplicate
+// keys, null for a field that cannot be null and wrong types with a 400
+// problem that names the offending field.
 func Decode[T any](body []byte) (T, error) {
 	var v T
+	// JSON text is UTF-8 (RFC 8259); encoding/json would silently turn
+	// each invalid byte inside a string into U+FFFD, so the engine would
+	// store text the client never sent.
+	if !utf8.Valid(body) {
+		return v, NewProblem(http.StatusBadRequest, "malformed_json", "the body must be UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {

@@ -9,10 +9,13 @@ import (
 )
 
 // checkKeys walks the JSON in data alongside type t and refuses any object
-// key that is not exactly a field's JSON name, and any key given twice.
-// encoding/json alone matches names case-insensitively and lets the last
-// duplicate win, so {"ON_HAND": 2} would pass for on_hand and two spellings
-// of one field could mean different things to a proxy and to the engine.
+// key that is not exactly a field's JSON name, any key given twice, and
+// null where t has no nil for it. encoding/json alone matches names
+// case-insensitively and lets the last duplicate win, so {"ON_HAND": 2}
+// would pass for on_hand and two spellings of one field could mean
+// different things to a proxy and to the engine; and it decodes null as
+// "leave the zero value", so {"on_hand": null}, or a body of just null,
+// would set the stock to 0.
 func checkKeys(data []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -23,6 +26,12 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil // syntax errors are reported by the real decode
+	}
+	if tok == nil && t != nil && !nullable(t) {
+		if path == "" {
+			return NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t)+", not null")
+		}
+		return keyProblem(path, "must be a JSON "+jsonKind(t)+", not null")
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -72,6 +81,33 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 		_, _ = dec.Token()
 	}
 	return nil
+}
+
+// nullable reports whether a JSON null has a meaning for t: nil. A null
+// slice is left to validation, which names the empty field (an order
+// without lines is a 422 like any other missing line).
+func nullable(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+		return true
+	}
+	return false
+}
+
+// jsonKind names the JSON type that decodes into a non-nullable t.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct:
+		return "object"
+	case reflect.Array:
+		return "array"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	default:
+		return "number"
+	}
 }
 
 // fieldByJSONName finds the exported field whose JSON name is exactly name.
