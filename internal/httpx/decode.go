@@ -79,8 +79,25 @@ func malformed(err error) *Problem {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return NewProblem(http.StatusBadRequest, "malformed_json", "the body is empty or truncated")
 	}
-	// encoding/json reports unknown fields only as text.
-	return NewProblem(http.StatusBadRequest, "malformed_json", err.Error())
+	// encoding/json reports unknown fields only as text, with the name.
+	return NewProblem(http.StatusBadRequest, "malformed_json", clip(err.Error()))
+}
+
+// maxEcho bounds what a problem repeats of the request, such as a field
+// name, so that a megabyte-long key does not come back as a megabyte-long
+// problem.
+const maxEcho = 200
+
+// clip shortens s to at most maxEcho bytes, cutting between characters.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }

@@ -132,6 +132,7 @@ func fieldByJSONName(t reflect.Type, name string) (reflect.Type, bool) {
 }
 
 func keyProblem(field, msg string) *Problem {
+	field = clip(field)
 	p := NewProblem(http.StatusBadRequest, "malformed_json", "field "+field+" "+msg)
 	p.Errors = map[string]string{field: msg}
 	return p
