@@ -3,6 +3,7 @@ package queries
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -45,7 +46,7 @@ func encodeOrderCursor(c OrderCursor) (string, error) {
 // decodeOrderCursor returns errBadCursor for anything encodeOrderCursor
 // cannot have produced.
 func decodeOrderCursor(s string) (OrderCursor, error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := decodeCursor(s)
 	if err != nil || len(b) != 25 || b[0] != orderCursorV {
 		return OrderCursor{}, errBadCursor
 	}
@@ -62,6 +63,16 @@ func decodeOrderCursor(s string) (OrderCursor, error) {
 	return OrderCursor{CreatedAt: at, OrderID: id.String()}, nil
 }
 
+// decodeCursor undoes the base64 of a cursor. The decoder skips CR and LF
+// anywhere in its input, so a cursor would have more than one spelling:
+// refuse them.
+func decodeCursor(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errBadCursor
+	}
+	return base64.RawURLEncoding.Strict().DecodeString(s)
+}
+
 // encodeInventoryCursor packs the last SKU of a page.
 func encodeInventoryCursor(sku string) string {
 	return base64.RawURLEncoding.EncodeToString(append([]byte{inventoryCursorV}, sku...))
@@ -69,7 +80,7 @@ func encodeInventoryCursor(sku string) string {
 
 // decodeInventoryCursor returns errBadCursor unless s holds a valid SKU.
 func decodeInventoryCursor(s string) (string, error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := decodeCursor(s)
 	if err != nil || len(b) < 2 || b[0] != inventoryCursorV || !domain.ValidSKU(string(b[1:])) {
 		return "", errBadCursor
 	}
