@@ -12,7 +12,7 @@ import (
 // SetOnHand sets a SKU's on-hand count (creating the SKU); it may not go
 // below what is reserved.
 type SetOnHand struct {
-	OnHand int64 `json:"on_hand"`
+	OnHand int64 `json:"on_hand" required:"true"` // 0 is a count: it must be said
 }
 
 // SetOnHand sets sku's on-hand. It fails with a ValidationError (bad SKU or

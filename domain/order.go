@@ -30,7 +30,7 @@ const (
 type Line struct {
 	SKU            string `json:"sku"`
 	Qty            int64  `json:"qty"`
-	UnitPriceCents int64  `json:"unit_price_cents"`
+	UnitPriceCents int64  `json:"unit_price_cents" required:"true"` // 0 is a price: it must be said
 }
 
 // Order is the state of the order aggregate, rebuilt by folding its events

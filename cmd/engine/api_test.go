@@ -12,9 +12,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderengine/engine/commands"
-	"github.com/orderengine/engine/queries"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/httpx"
+	"github.com/orderengine/engine/queries"
 )
 
 // TestAuthorization walks every command route with every role of API.md,
@@ -766,4 +766,29 @@ func TestRequestAndCorrelationIDsReachTheEvents(t *testing.T) {
 				ev.Type, ev.CommandID, ev.CausationID, ev.CorrelationID, requestID)
 		}
 	}
+}
+
+// TestLeftOutFieldsWhoseZeroIsValidAre422: leaving out on_hand must not set
+// the stock to 0, nor leaving out a price give a line away; saying 0 is fine.
+func TestLeftOutFieldsWhoseZeroIsValidAre422(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t)
+	e.setOnHand(t, "widget", 10)
+	for name, tc := range map[string]struct {
+		call  apiCall
+		field string
+	}{
+		"on_hand left out": {apiCall{method: http.MethodPut, path: "/v1/inventory/widget", token: tokAdmin, body: []byte(`{}`)}, "on_hand"},
+		"a price left out": {apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient,
+			body: []byte(`{"customer_id":"c1","currency":"USD","lines":[{"sku":"widget","qty":1}]}`)}, "lines[0].unit_price_cents"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := e.refuse(t, tc.call, http.StatusUnprocessableEntity, "validation_failed")
+			if p.Errors[tc.field] != "is required" {
+				t.Errorf("errors %v, want %s is required", p.Errors, tc.field)
+			}
+		})
+	}
+	r := e.do(t, apiCall{method: http.MethodPut, path: "/v1/inventory/widget", token: tokAdmin, body: []byte(`{"on_hand":0}`)})
+	wantStatus(t, r, http.StatusOK)
 }

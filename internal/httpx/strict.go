@@ -68,6 +68,11 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 			}
 		}
 		_, _ = dec.Token()
+		if t != nil && t.Kind() == reflect.Struct {
+			if err := requiredPresent(t, seen, path); err != nil {
+				return err
+			}
+		}
 	case json.Delim('['):
 		var et reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
@@ -81,6 +86,33 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 		_, _ = dec.Token()
 	}
 	return nil
+}
+
+// requiredPresent fails with a 422 naming every field of t tagged
+// `required:"true"` that the object did not have. It is for fields whose
+// zero value is valid, so that leaving one out cannot mean it: a missing
+// on_hand must not set the stock to 0, nor a missing price give a line away.
+func requiredPresent(t reflect.Type, seen map[string]bool, path string) error {
+	missing := map[string]string{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get("required") != "true" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !seen[name] {
+			if path != "" {
+				name = path + "." + name
+			}
+			missing[name] = "is required"
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	p := NewProblem(http.StatusUnprocessableEntity, "validation_failed", "required fields are missing")
+	p.Errors = missing
+	return p
 }
 
 // nullable reports whether a JSON null has a meaning for t: nil. A null
