@@ -13,7 +13,7 @@ func BenchmarkDecideReserve(b *testing.B) {
 	s := SKU{SKU: testSKU, OnHand: MaxStock, Created: true, Reservations: make(map[string]Reservation, 10_000)}
 	for i := range 10_000 {
 		id := fmt.Sprintf("%s-%d", testOrderID, i)
-		s.Reservations[id] = Reservation{OrderID: testOrderID, Qty: 1, State: ReservationStateHeld}
+		s.Reservations[id] = Reservation{Qty: 1, State: ReservationStateHeld}
 		s.Reserved++
 	}
 	c := Reserve{SKU: testSKU, ReservationID: ReservationID(testOrderID, "new"), OrderID: testOrderID, Qty: 1, At: t0}
@@ -37,7 +37,7 @@ func BenchmarkDecideSKUBatch(b *testing.B) {
 	s := SKU{SKU: testSKU, OnHand: MaxStock, Created: true, Reservations: make(map[string]Reservation, held)}
 	for i := range held {
 		id := fmt.Sprintf("%s-%d", testOrderID, i)
-		s.Reservations[id] = Reservation{OrderID: testOrderID, Qty: 1, State: ReservationStateHeld}
+		s.Reservations[id] = Reservation{Qty: 1, State: ReservationStateHeld}
 		s.Reserved++
 	}
 	cmds := make([]SKUCommand, batch)

@@ -8,7 +8,10 @@ import (
 )
 
 // ReservationState is what was decided about one reservation request.
-type ReservationState string
+// It is a small integer, and a Reservation holds no pointer, so that the
+// map of a hot SKU's reservations is cheap to copy and to scan for the
+// garbage collector (it is copied once per batch of decisions).
+type ReservationState uint8
 
 // The states of a reservation. Only held counts towards SKU.Reserved; the
 // others are kept so that a redelivered request gets the same answer.
@@ -16,17 +19,32 @@ type ReservationState string
 // The constants carry a State infix because ReservationReleased,
 // ReservationCommitted and ReservationRefused are the event types.
 const (
-	ReservationStateHeld      ReservationState = "held"
-	ReservationStateReleased  ReservationState = "released"
-	ReservationStateCommitted ReservationState = "committed"
-	ReservationStateRefused   ReservationState = "refused"
+	ReservationStateHeld ReservationState = iota + 1
+	ReservationStateReleased
+	ReservationStateCommitted
+	ReservationStateRefused
 )
 
-// Reservation is one order's claim on one SKU.
+// String returns "held", "released", "committed" or "refused".
+func (s ReservationState) String() string {
+	switch s {
+	case ReservationStateHeld:
+		return "held"
+	case ReservationStateReleased:
+		return "released"
+	case ReservationStateCommitted:
+		return "committed"
+	case ReservationStateRefused:
+		return "refused"
+	}
+	return "unknown"
+}
+
+// Reservation is one order's claim on one SKU; the order is in its
+// reservation id (ReservationID).
 type Reservation struct {
-	OrderID string
-	Qty     int64
-	State   ReservationState
+	Qty   int64
+	State ReservationState
 }
 
 // SKU is the state of one inventory item (subject inventory.<sku>). The
@@ -117,9 +135,9 @@ func (f *skuFold) fact(e SKUEvent) {
 		s.OnHand += e.Qty
 	case StockReserved:
 		s.Reserved += e.Qty
-		f.put(e.ReservationID, Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateHeld})
+		f.put(e.ReservationID, Reservation{Qty: e.Qty, State: ReservationStateHeld})
 	case ReservationRefused:
-		f.put(e.ReservationID, Reservation{OrderID: e.OrderID, Qty: e.Qty, State: ReservationStateRefused})
+		f.put(e.ReservationID, Reservation{Qty: e.Qty, State: ReservationStateRefused})
 	case ReservationReleased:
 		s.Reserved -= e.Qty
 		r := s.Reservations[e.ReservationID]

@@ -33,10 +33,10 @@ func TestSKUHistoryState(t *testing.T) {
 	want := SKU{
 		SKU: testSKU, OnHand: 9, Reserved: 3, Version: 7, Created: true, UpdatedAt: at(6),
 		Reservations: map[string]Reservation{
-			rid("1"): {OrderID: "o1", Qty: 3, State: ReservationStateHeld},
-			rid("2"): {OrderID: "o2", Qty: 2, State: ReservationStateReleased},
-			rid("3"): {OrderID: "o3", Qty: 1, State: ReservationStateCommitted},
-			rid("4"): {OrderID: "o4", Qty: 50, State: ReservationStateRefused},
+			rid("1"): {Qty: 3, State: ReservationStateHeld},
+			rid("2"): {Qty: 2, State: ReservationStateReleased},
+			rid("3"): {Qty: 1, State: ReservationStateCommitted},
+			rid("4"): {Qty: 50, State: ReservationStateRefused},
 		},
 	}
 	if !reflect.DeepEqual(s, want) {
