@@ -55,12 +55,11 @@ var roleMatrix = map[string][]string{
 	"POST /v1/admin/dead-letters/{id}/retry":    {tokAdmin},
 }
 
-// TestRoleMatrix calls every route the full server serves (read models
-// included) without a token and with each role's token, and checks 401,
-// 403 or let through exactly as roleMatrix says.
-func TestRoleMatrix(t *testing.T) {
+// fullServer is newServer with everything, read models included (a real
+// Postgres, the main projection): the routes a deployed engine serves.
+func fullServer(t *testing.T) (*apiEnv, chi.Routes, *httptest.Server) {
+	t.Helper()
 	e := newAPIEnv(t)
-	order := e.placeOrder(t, tokClient)
 	db, err := pgxpool.New(context.Background(), pglocal.ForTest(t))
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +79,19 @@ func TestRoleMatrix(t *testing.T) {
 		rebuilds: rebuilds, tokens: tokens, log: e.app.Log})
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
+	return e, router.(chi.Routes), srv
+}
+
+// TestRoleMatrix calls every route the full server serves (read models
+// included) without a token and with each role's token, and checks 401,
+// 403 or let through exactly as roleMatrix says.
+func TestRoleMatrix(t *testing.T) {
+	e, router, srv := fullServer(t)
+	order := e.placeOrder(t, tokClient)
 	env := &apiEnv{srv: srv}
 
 	fill := strings.NewReplacer("{id}", order.OrderID, "{sku}", "widget", "{name}", projections.MainProjection)
-	err = chi.Walk(router.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	err := chi.Walk(router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		key := method + " " + route
 		allowed, ok := roleMatrix[key]
 		if !ok {

@@ -56,6 +56,7 @@ func newServer(d serverDeps) http.Handler {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", handleReady(d))
+	r.Get("/openapi.json", handleOpenAPI)
 	r.Method(http.MethodGet, "/metrics", metricsHandler(d))
 
 	orders := guard(httpx.RoleClient)
