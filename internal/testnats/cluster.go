@@ -56,19 +56,21 @@ func StartCluster(tb testing.TB, n int) string {
 		urls = append(urls, ns.ClientURL())
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !hasMetaLeader(servers) {
+	// A leader alone is not enough: placing an R3 stream needs the leader
+	// to see every peer online with JetStream (and their stats) first.
+	for !clusterFormed(servers) {
 		if time.Now().After(deadline) {
-			tb.Fatal("JetStream cluster elected no meta leader within 30s")
+			tb.Fatal("JetStream cluster did not form (a meta leader seeing every peer) within 30s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return strings.Join(urls, ",")
 }
 
-func hasMetaLeader(servers []*server.Server) bool {
+func clusterFormed(servers []*server.Server) bool {
 	for _, ns := range servers {
 		if ns.JetStreamIsLeader() {
-			return true
+			return len(ns.JetStreamClusterPeers()) == len(servers)
 		}
 	}
 	return false
