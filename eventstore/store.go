@@ -94,8 +94,25 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout}
+	if err := s.awaitDirectGets(ctx); err != nil {
+		return nil, err
+	}
 	s.commit = newCommitter(nc, s.stream, o.Committers, o.RequestTimeout)
 	return s, nil
+}
+
+// awaitDirectGets waits until the stream answers direct gets, which every
+// load uses. On a cluster the replicas subscribe to them a moment after
+// the stream is created, and a read in between finds no responder.
+func (s *Store) awaitDirectGets(ctx context.Context) error {
+	deadline := time.Now().Add(s.timeout)
+	for {
+		_, _, err := s.lastMsg(ctx, OrderSubjects+".direct-get-probe")
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // ensureStream creates the stream, or updates it when it differs from cfg.
