@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -141,11 +142,13 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	for range b.N {
 		// Rebuild, timed.
 		var done uint64
+		stopProfile := profileRebuild(b)
 		start := time.Now()
 		if err := Rebuild(ctx, store, pool, quietLog(), func(d, _ uint64) { done = d }); err != nil {
 			b.Fatalf("rebuild: %v", err)
 		}
 		took := time.Since(start)
+		stopProfile()
 		rebuildTime += took
 		if done != uint64(n) {
 			b.Fatalf("rebuild applied %d events, want %d", done, n)
@@ -195,6 +198,30 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	b.ReportMetric(float64(rows)/copyTime.Seconds(), "copy-rows/s")
 	b.ReportMetric(events/copyTime.Seconds(), "copy-events/s")
 	b.ReportMetric(100*copyTime.Seconds()/rebuildTime.Seconds(), "ratio-%")
+}
+
+// profileRebuild starts a CPU profile into the file BENCH_REBUILD_CPUPROFILE
+// names, when set, and returns what stops it. go test -cpuprofile would
+// profile the filling of the store too, which dwarfs the rebuild.
+func profileRebuild(b *testing.B) (stop func()) {
+	b.Helper()
+	name := os.Getenv("BENCH_REBUILD_CPUPROFILE")
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatalf("create the CPU profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatalf("start the CPU profile (not with -cpuprofile): %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Errorf("write the CPU profile: %v", err)
+		}
+	}
 }
 
 // checkRebuilt fails b unless rm holds what the bench's commands produced.
