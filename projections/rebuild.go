@@ -107,9 +107,19 @@ func rebuildOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 			progress(done, total)
 		}
 	}
+	// The bulk of the replay writes into tables without the indexes only
+	// queries need, nor foreign keys; they are built before the catch-up,
+	// so the tables swapped in are exactly what schema.sql creates.
+	restore, err := dropForBulk(ctx, conn, NextSchema)
+	if err != nil {
+		return readErr(err, "rebuild")
+	}
 	applied, err := r.replayRange(ctx, 0, 0, sized)
 	if err != nil {
 		return readErr(err, "rebuild: replay into %s", NextSchema)
+	}
+	if err := restoreAfterBulk(ctx, conn, restore); err != nil {
+		return readErr(err, "rebuild: index %s", NextSchema)
 	}
 	// Catch up with the live projection without pausing it, until what is
 	// left fits in about a batch.
