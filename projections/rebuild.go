@@ -93,6 +93,9 @@ func rebuildOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 	}
 	r := NewRunner(store, pool, log)
 	r.schema, r.db, r.batch = NextSchema, conn, batch
+	// Until the swap, rm_next is the rebuild's alone: its batches need not
+	// wait for the disk, the swap's commit waits for all of them.
+	r.asyncCommit = true
 	var done, total uint64
 	r.committed = func(_ uint64, n int) {
 		done += uint64(n)
@@ -135,6 +138,7 @@ func rebuildOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 			return readErr(err, "rebuild: catch up in %s", NextSchema)
 		}
 	}
+	r.asyncCommit = false
 	if applied, err = swapIn(ctx, conn, r, applied, sized); err != nil {
 		return readErr(err, "rebuild: swap %s in", NextSchema)
 	}

@@ -62,6 +62,13 @@ type Runner struct {
 	// committed, when set, hears of every committed batch: the sequence
 	// of its last event and how many events it held.
 	committed func(last uint64, n int)
+	// asyncCommit makes the batches' commits return before their WAL is
+	// on disk (synchronous_commit off, for the transaction only). Only
+	// for tables nobody reads before a synchronous commit (a rebuild's
+	// swap) has flushed that WAL too: a crash loses the last batches,
+	// each whole with its checkpoint, and the rebuild it interrupts
+	// starts over from sequence 1 anyway.
+	asyncCommit bool
 
 	mu sync.Mutex
 	st progress // guarded by mu
@@ -367,6 +374,9 @@ RETURNING last_seq`, projection).Scan(&seq)
 func (r *Runner) queueCheckpoint(events []streamEvent) func(*pgx.Batch) {
 	last := events[len(events)-1].Seq
 	return func(b *pgx.Batch) {
+		if r.asyncCommit {
+			b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+		}
 		b.Queue(`UPDATE rm.checkpoints SET last_seq = GREATEST(last_seq, $2), updated_at = now()
 WHERE projection = $1`, r.name, int64(last))
 	}
