@@ -181,3 +181,17 @@ UPDATE rm.checkpoints SET last_seq = 0`)
 		tb.Fatalf("reset: %v", err)
 	}
 }
+
+// BenchmarkDecodeEvent decodes the events of benchHistory one by one: the
+// projection's own CPU time and most of its allocations.
+func BenchmarkDecodeEvent(b *testing.B) {
+	events := benchHistory(b, 2_000)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := decodeEvent(events[i%len(events)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
