@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/projections"
 )
@@ -58,11 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-// serve runs the engine until ctx ends or SIGINT/SIGTERM arrives, then shuts
-// down in order: stop accepting and finish the requests in flight, let the
-// reservation workers finish their batches, stop the committer, drain and
-// close NATS (the embedded server last), so every acknowledged command is on
-// disk and none is half-written.
+// serve runs the engine until ctx ends or SIGINT/SIGTERM arrives.
 func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -71,11 +69,31 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-
 	tokens, err := loadTokens(cfg.APITokens, stdout)
 	if err != nil {
 		return err
 	}
+	return runEngine(ctx, cfg, tokens, stdout, log, nil)
+}
+
+// running is what an in-process caller of runEngine (bench, demo) gets once
+// the engine listens.
+type running struct {
+	// URL is the API's base URL, e.g. http://127.0.0.1:8080.
+	URL   string
+	App   *commands.App
+	Store *eventstore.Store
+	Pool  *pgxpool.Pool
+	// Runner is the main projection's runner.
+	Runner *projections.Runner
+}
+
+// runEngine runs the engine until ctx ends, calling ready (when not nil)
+// once it listens, then shuts down in order: stop accepting and finish the
+// requests in flight, let the reservation workers finish their batches,
+// stop the committer, drain and close NATS (the embedded server last), so
+// every acknowledged command is on disk and none is half-written.
+func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.Writer, log *slog.Logger, ready func(running)) error {
 	store, closeStore, err := openStore(ctx, cfg, "engine")
 	if err != nil {
 		return err
@@ -119,6 +137,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if ready != nil {
+		ready(running{URL: "http://" + ln.Addr().String(), App: app, Store: store, Pool: pool, Runner: runner})
+	}
 	select {
 	case err := <-served:
 		return errors.Wrap(err, "http server")
