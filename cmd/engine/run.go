@@ -20,7 +20,7 @@ import (
 	"github.com/orderengine/engine/projections"
 )
 
-const usage = `usage: engine [serve|verify|export|rebuild NAME]
+const usage = `usage: engine [serve|verify|export|rebuild NAME|bench]
 
   serve   run the order engine (default); configuration from the environment, see README.md
   verify  check every aggregate's hash chain, and the read models against a replay of the
@@ -34,6 +34,11 @@ const usage = `usage: engine [serve|verify|export|rebuild NAME]
           exits 1 on failure, leaving the read models as they were. Connects like verify
           (DATABASE_URL, or the private Postgres under ENGINE_DATA_DIR): rebuild a running
           engine's read models via its NATS_URL and DATABASE_URL.
+  bench   measure the engine against its baselines, in one run, on this machine: starts
+          fresh engines (embedded NATS, sync_interval: always) and a private Postgres (or
+          DATABASE_URL's server, where it creates a database per scenario), drives load over
+          HTTP on loopback and prints a table; -scenario place,flash-sale,reserve-drain,
+          rebuild,e2e or all (default), -json FILE; engine bench -h lists every flag.
 `
 
 // run is the whole program; main only calls it, tests call it too.
@@ -51,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return verify(ctx, getenv, stdout, stderr)
 	case "rebuild":
 		return rebuild(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return nil

@@ -228,7 +228,7 @@ func withDatabase(connString, name string) (string, error) {
 	}
 	u, err := url.Parse(connString)
 	if err != nil {
-		return "", errors.WithHint(errors.Wrap(err, "parse TEST_DATABASE_URL"),
+		return "", errors.WithHint(errors.Wrap(err, "parse the database URL"),
 			"for a unix socket use host=/dir in the query string or the keyword/value form")
 	}
 	u.Path, u.RawPath = "/"+name, ""

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"golang.org/x/time/rate"
+
+	"github.com/orderengine/engine/internal/httpx"
+	"github.com/orderengine/engine/internal/pglocal"
+)
+
+// benchScenarios are engine bench's scenarios, in the order "all" runs them.
+var benchScenarios = []string{"place", "flash-sale", "reserve-drain", "rebuild", "e2e"}
+
+// benchOptions are engine bench's flags.
+type benchOptions struct {
+	scenarios  []string
+	jsonPath   string
+	dir        string
+	cpuProfile string
+
+	placeConcurrency, placeSKUs int
+	placeDuration               time.Duration
+
+	flashStock, flashOrders, flashConcurrency int
+
+	drainBacklog int
+
+	rebuildEvents int
+
+	e2eRate     int
+	e2eDuration time.Duration
+}
+
+func parseBenchOptions(args []string, stderr io.Writer) (benchOptions, error) {
+	var o benchOptions
+	fs := flag.NewFlagSet("engine bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scenario := fs.String("scenario", "all", "scenarios to run, comma-separated: "+strings.Join(benchScenarios, ", ")+", or all")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.dir, "dir", "", "work directory for the engines' data and the private Postgres (default: a temporary directory, removed at the end)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.IntVar(&o.placeConcurrency, "place-concurrency", 64, "place: concurrent clients (and raw publishers)")
+	fs.IntVar(&o.placeSKUs, "place-skus", 100, "place: SKUs the orders spread over")
+	fs.DurationVar(&o.placeDuration, "place-duration", 15*time.Second, "place: how long each side is loaded")
+	fs.IntVar(&o.flashStock, "flash-stock", 5000, "flash-sale: units in stock")
+	fs.IntVar(&o.flashOrders, "flash-orders", 20000, "flash-sale: single-unit orders placed")
+	fs.IntVar(&o.flashConcurrency, "flash-concurrency", 256, "flash-sale: buyers at once (and Postgres clients)")
+	fs.IntVar(&o.drainBacklog, "drain-backlog", 100_000, "reserve-drain: requests in the backlog (half can be granted)")
+	fs.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "rebuild: events in the store")
+	fs.IntVar(&o.e2eRate, "e2e-rate", 2000, "e2e: orders/s")
+	fs.DurationVar(&o.e2eDuration, "e2e-duration", 20*time.Second, "e2e: how long the rate is held")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, errors.Newf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, s := range strings.Split(*scenario, ",") {
+		switch s = strings.TrimSpace(s); {
+		case s == "all":
+			o.scenarios = append(o.scenarios, benchScenarios...)
+		case slices.Contains(benchScenarios, s):
+			o.scenarios = append(o.scenarios, s)
+		default:
+			return o, errors.WithHint(errors.Newf("unknown scenario %q", s), "use one of "+strings.Join(benchScenarios, ", ")+" or all")
+		}
+	}
+	for name, v := range map[string]int{"place-concurrency": o.placeConcurrency, "place-skus": o.placeSKUs,
+		"flash-stock": o.flashStock, "flash-orders": o.flashOrders, "flash-concurrency": o.flashConcurrency,
+		"drain-backlog": o.drainBacklog, "rebuild-events": o.rebuildEvents, "e2e-rate": o.e2eRate} {
+		if v <= 0 {
+			return o, errors.Newf("-%s must be positive, got %d", name, v)
+		}
+	}
+	if o.flashOrders < o.flashStock {
+		return o, errors.Newf("-flash-orders (%d) must be at least -flash-stock (%d): a flash sale sells out", o.flashOrders, o.flashStock)
+	}
+	if o.drainBacklog < 2 {
+		return o, errors.New("-drain-backlog must be at least 2")
+	}
+	if o.placeDuration <= 0 || o.e2eDuration <= 0 {
+		return o, errors.New("-place-duration and -e2e-duration must be positive")
+	}
+	return o, nil
+}
+
+// bencher runs the scenarios, each on engines and databases of its own,
+// all on one Postgres server and one machine.
+type bencher struct {
+	opts    benchOptions
+	stdout  io.Writer
+	stderr  io.Writer
+	root    string
+	results []benchResult
+	// adminURL connects to the Postgres server the scenarios' databases are
+	// created on; pgVersion is its version.
+	adminURL  string
+	pgVersion string
+	// given is true when DATABASE_URL named the server: its databases are
+	// dropped at the end.
+	given     bool
+	databases []string
+}
+
+// bench is `engine bench`: see benchUsage.
+func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	opts, err := parseBenchOptions(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := &bencher{opts: opts, stdout: stdout, stderr: stderr}
+	if b.root = opts.dir; b.root == "" {
+		if b.root, err = os.MkdirTemp("", "engine-bench-"); err != nil {
+			return errors.Wrap(err, "create the bench directory")
+		}
+		defer func() { _ = os.RemoveAll(b.root) }()
+	}
+	if b.root, err = filepath.Abs(b.root); err != nil {
+		return errors.Wrap(err, "locate the bench directory")
+	}
+	// MkdirTemp makes it 0700; as root, the private Postgres's user must get in.
+	if err := os.MkdirAll(b.root, 0o755); err != nil {
+		return errors.Wrap(err, "create the bench directory")
+	}
+	if err := os.Chmod(b.root, 0o755); err != nil {
+		return errors.Wrap(err, "open up the bench directory")
+	}
+	if opts.cpuProfile != "" {
+		stop, err := startCPUProfile(opts.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	stopPG, err := b.startPostgres(ctx, getenv("DATABASE_URL"))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.CombineErrors(err, stopPG()) }()
+
+	started := time.Now()
+	for _, name := range opts.scenarios {
+		_, _ = fmt.Fprintf(stderr, "== %s\n", name)
+		if err := b.runScenario(ctx, name); err != nil {
+			return errors.Wrapf(err, "scenario %s", name)
+		}
+	}
+	took := time.Since(started)
+	b.printTable(took)
+	if opts.jsonPath != "" {
+		return b.writeJSON(args, started, took)
+	}
+	return nil
+}
+
+func (b *bencher) runScenario(ctx context.Context, name string) error {
+	switch name {
+	case "place":
+		return b.benchPlace(ctx)
+	case "flash-sale":
+		return b.benchFlashSale(ctx)
+	case "reserve-drain":
+		return b.benchReserveDrain(ctx)
+	case "rebuild":
+		return b.benchRebuild(ctx)
+	case "e2e":
+		return b.benchE2E(ctx)
+	}
+	return errors.Newf("unknown scenario %q", name)
+}
+
+// startPostgres uses the server DATABASE_URL names, or starts a private one
+// under the bench directory. stop drops the databases made on a given
+// server, or stops the private one.
+func (b *bencher) startPostgres(ctx context.Context, given string) (stop func() error, err error) {
+	if given != "" {
+		b.adminURL, b.given = given, true
+		stop = b.dropDatabases
+	} else {
+		inst, err := pglocal.StartLoaded(ctx, filepath.Join(b.root, "postgres"))
+		if err != nil {
+			return nil, errors.WithHint(errors.Wrap(err, "start a private Postgres"), "set DATABASE_URL to benchmark on an existing server")
+		}
+		b.adminURL, stop = inst.URL("postgres"), inst.Stop
+	}
+	if b.pgVersion, err = postgresVersion(ctx, b.adminURL); err != nil {
+		return nil, errors.CombineErrors(err, stop())
+	}
+	return stop, nil
+}
+
+// database creates a fresh database for a scenario and returns its URL.
+func (b *bencher) database(ctx context.Context, scenario string) (string, error) {
+	name := "engine_bench_" + strings.ReplaceAll(scenario, "-", "_")
+	if err := pglocal.DropDatabaseOn(ctx, b.adminURL, name); err != nil {
+		return "", err
+	}
+	if err := pglocal.CreateDatabaseOn(ctx, b.adminURL, name); err != nil {
+		return "", errors.WithHint(err, "the bench creates a database per scenario: DATABASE_URL's role needs CREATEDB")
+	}
+	b.databases = append(b.databases, name)
+	return pglocal.WithDatabase(b.adminURL, name)
+}
+
+func (b *bencher) dropDatabases() error {
+	var err error
+	for _, name := range b.databases {
+		err = errors.CombineErrors(err, pglocal.DropDatabaseOn(context.Background(), b.adminURL, name))
+	}
+	return err
+}
+
+// engineConfig is serve's configuration for a scenario's engine: its own
+// data directory and database, a free loopback port, and limits that let
+// the load through (the bench measures the engine, not its rate limits).
+func (b *bencher) engineConfig(scenario, dbURL string) config {
+	return config{
+		HTTPAddr:       "127.0.0.1:0",
+		DataDir:        filepath.Join(b.root, scenario),
+		DatabaseURL:    dbURL,
+		ReservationTTL: 15 * time.Minute,
+		Limits:         limitConfig{PerToken: rate.Inf, Burst: 1, MaxInFlight: 100_000, RequestTimeout: time.Minute},
+	}
+}
+
+// engineLog writes a scenario's engine logs to a file in the bench
+// directory, where they don't break the progress lines.
+func (b *bencher) engineLog(scenario string) (*slog.Logger, func(), error) {
+	f, err := os.Create(filepath.Join(b.root, scenario+".log"))
+	if err != nil {
+		return nil, nil, errors.Wrap(err, "create the engine log")
+	}
+	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})), func() { _ = f.Close() }, nil
+}
+
+// benchEngine is a scenario's engine, running in this process and
+// answering over HTTP on loopback.
+type benchEngine struct {
+	running
+	api   *apiClient
+	dbURL string
+	stop func() error
+}
+
+// startEngine runs a fresh engine, as serve does, for a scenario.
+func (b *bencher) startEngine(ctx context.Context, scenario string, clients int) (*benchEngine, error) {
+	dbURL, err := b.database(ctx, scenario)
+	if err != nil {
+		return nil, err
+	}
+	log, closeLog, err := b.engineLog(scenario)
+	if err != nil {
+		return nil, err
+	}
+	tok, tokens := httpx.GenerateAdminToken()
+	ctx, cancel := context.WithCancel(ctx)
+	ready := make(chan running, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runEngine(ctx, b.engineConfig(scenario, dbURL), tokens, io.Discard, log, func(r running) { ready <- r })
+	}()
+	// stop may be called twice: on success, and deferred for errors.
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() { cancel(); stopErr = <-done; closeLog() })
+		return stopErr
+	}
+	select {
+	case r := <-ready:
+		return &benchEngine{running: r, api: newAPIClient(r.URL, tok, clients), dbURL: dbURL, stop: stop}, nil
+	case err := <-done:
+		once.Do(func() { cancel(); closeLog() })
+		return nil, errors.Wrap(err, "start the engine")
+	}
+}
+
+func startCPUProfile(name string) (stop func(), err error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, errors.Wrap(err, "create the CPU profile")
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, errors.Wrap(err, "start the CPU profile")
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// writeJSON writes the machine and every result to the -json file.
+func (b *bencher) writeJSON(args []string, started time.Time, took time.Duration) error {
+	doc := struct {
+		Command   string        `json:"command"`
+		StartedAt time.Time     `json:"started_at"`
+		Seconds   float64       `json:"duration_s"`
+		Machine   machineInfo   `json:"machine"`
+		Scenarios []benchResult `json:"scenarios"`
+	}{"engine bench " + strings.Join(args, " "), started.UTC(), took.Seconds(), b.machine(), b.results}
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return errors.Wrap(err, "encode the results")
+	}
+	return errors.Wrap(os.WriteFile(b.opts.jsonPath, append(data, '\n'), 0o644), "write the results")
+}
