@@ -256,7 +256,7 @@ type benchEngine struct {
 	running
 	api   *apiClient
 	dbURL string
-	stop func() error
+	stop  func() error
 }
 
 // startEngine runs a fresh engine, as serve does, for a scenario.
