@@ -27,7 +27,6 @@ func newApp(store *eventstore.Store) *commands.App {
 	return commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
 }
 
-func metaFor(e benchEngine) commands.Meta { return commands.Meta{CommandID: e.app.NewID()} }
 
 func setOnHand(n int64) commands.SetOnHand { return commands.SetOnHand{OnHand: n} }
 

@@ -61,7 +61,7 @@ func parseBenchOptions(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.IntVar(&o.flashConcurrency, "flash-concurrency", 256, "flash-sale: buyers at once (and Postgres clients)")
 	fs.IntVar(&o.drainBacklog, "drain-backlog", 100_000, "reserve-drain: requests in the backlog (half can be granted)")
 	fs.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "rebuild: events in the store")
-	fs.IntVar(&o.e2eRate, "e2e-rate", 2000, "e2e: orders/s")
+	fs.IntVar(&o.e2eRate, "e2e-rate", 1000, "e2e: orders/s")
 	fs.DurationVar(&o.e2eDuration, "e2e-duration", 20*time.Second, "e2e: how long the rate is held")
 	if err := fs.Parse(args); err != nil {
 		return o, err

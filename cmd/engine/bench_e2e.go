@@ -30,8 +30,9 @@ const (
 // which answers as soon as the read model includes the order (the engine
 // polls its checkpoint every 15 ms): order→visible is that answer's time
 // minus the 202's. Every 100 ms the projection's status is sampled: lag in
-// events and in seconds. It fails unless every order was accepted and
-// every tracked one became visible.
+// events and in seconds. It fails unless every order sent was accepted and
+// every tracked one became visible; an order due while all 1,024 requests
+// are in flight is not sent, and counted (the engine did not keep up).
 func (b *bencher) benchE2E(ctx context.Context) error {
 	o := b.opts
 	e, err := b.startEngine(ctx, "e2e", e2eInFlight)
@@ -57,7 +58,7 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 		lagMax   uint64
 		sent     atomic.Int64
 		accepted atomic.Int64
-		skipped  atomic.Int64
+		skipped  atomic.Int64 // due while every request slot was busy
 		wg       sync.WaitGroup
 		once     sync.Once
 		first    error
@@ -143,10 +144,6 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 	if first != nil {
 		return first
 	}
-	if skipped.Load() > 0 {
-		return errors.Newf("%d of %d orders found %d requests in flight and were not sent: the engine did not keep up with %d orders/s",
-			skipped.Load(), sent.Load(), e2eInFlight, o.e2eRate)
-	}
 	st, err := e.Runner.Status(context.Background())
 	if err != nil {
 		return err
@@ -160,8 +157,12 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 	}
 	slices.Sort(visible)
 	slices.Sort(lagS)
+	// Orders that found every request slot busy were not sent: the engine
+	// did not keep up with the rate, and the latencies include queueing.
 	b.add("e2e", "orders accepted/s", float64(accepted.Load())/elapsed.Seconds(), "orders/s",
 		fmt.Sprintf("≈ %d (the rate asked)", o.e2eRate), func(v float64) bool { return v >= 0.97*float64(o.e2eRate) })
+	b.add("e2e", fmt.Sprintf("orders not sent: %d requests already in flight", e2eInFlight), float64(skipped.Load()), "orders",
+		"0", func(v float64) bool { return v == 0 })
 	b.add("e2e", "order→visible in read model p50", percentile(visible, 50), "ms", "", nil)
 	b.add("e2e", "order→visible in read model p99", percentile(visible, 99), "ms", "", nil)
 	b.add("e2e", "projection lag p99", lagS[min(len(lagS)-1, len(lagS)*99/100)], "s", "", nil)
