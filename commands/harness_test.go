@@ -27,7 +27,6 @@ func newApp(store *eventstore.Store) *commands.App {
 	return commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
 }
 
-
 func setOnHand(n int64) commands.SetOnHand { return commands.SetOnHand{OnHand: n} }
 
 func newEngine(t *testing.T, nc *nats.Conn, ttl time.Duration, workers bool) *engine {
