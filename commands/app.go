@@ -81,9 +81,16 @@ type Outcome struct {
 // with an idempotency key, for the record stored with the events.
 func update[S, E any](ctx context.Context, repo *eventstore.Repository[S, E], id string, m Meta,
 	decide func(S) ([]E, error), render func(eventstore.Snapshot[S]) Response) (Outcome, error) {
+	return updateAggregate(ctx, repo, id, false, m, decide, render)
+}
+
+// updateAggregate is update; isNew says id was just generated, so the
+// aggregate need not be read first (eventstore.UpdateOptions.New).
+func updateAggregate[S, E any](ctx context.Context, repo *eventstore.Repository[S, E], id string, isNew bool, m Meta,
+	decide func(S) ([]E, error), render func(eventstore.Snapshot[S]) Response) (Outcome, error) {
 	res, err := repo.Update(ctx, id, eventstore.UpdateOptions[S]{
 		CommandID: m.CommandID, CausationID: m.RequestID, CorrelationID: m.CorrelationID,
-		IdemKey: m.IdemKey,
+		IdemKey: m.IdemKey, New: isNew,
 		Record: func(after eventstore.Snapshot[S]) (eventstore.IdemRecord, error) {
 			return record(m, render(after))
 		},

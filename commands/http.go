@@ -52,15 +52,8 @@ func serve[Req any](a *App, w http.ResponseWriter, r *http.Request, exec func(co
 			return
 		}
 		defer release()
-		rec, found, err := a.Store.LookupIdempotency(r.Context(), m.IdemKey)
-		if err != nil {
-			fail(httpx.ProblemFor(r.Context(), a.Log, err))
-			return
-		}
-		if found {
-			outcome = replay(w, m, rec)
-			return
-		}
+		// The key is not looked up here: exec's append fails on a used key,
+		// and then answers with its record (eventstore.UpdateOptions).
 	}
 	out, err := exec(r.Context(), m, req)
 	if err != nil {

@@ -26,7 +26,7 @@ type PlaceOrder struct {
 func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (Outcome, error) {
 	id := a.NewID()
 	cmd := domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
-	return update(ctx, a.Orders, id, m, func(s domain.Order) ([]domain.OrderEvent, error) {
+	return updateAggregate(ctx, a.Orders, id, true, m, func(s domain.Order) ([]domain.OrderEvent, error) {
 		return domain.DecideOrder(s, cmd)
 	}, orderResponse(http.StatusAccepted))
 }

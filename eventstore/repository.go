@@ -165,8 +165,18 @@ type UpdateOptions[S any] struct {
 	MaxAttempts int
 	// IdemKey, when set, stores Record(after) under that key in the same
 	// atomic batch as the events: either both are stored or neither.
+	//
+	// The key is not looked up before deciding: the record's message expects
+	// its subject to be empty, so a used key fails the append as a
+	// conflict, and then, like a refusal or a no-op, is answered with the
+	// stored record as Replay. A lookup up front would cost every command a
+	// read, which waits for any batch the server is committing.
 	IdemKey string
 	Record  func(after Snapshot[S]) (IdemRecord, error)
+	// New says id was just generated for this command, so the aggregate has
+	// no events yet and need not be read: the append expects its subject
+	// empty, and fails as a conflict (then reloads) if it is not.
+	New bool
 }
 
 // Result is the outcome of an update.
@@ -214,7 +224,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 
 	snap, cached := r.cache.get(subject)
 	fresh := !cached
-	if fresh {
+	if fresh && !o.New { // a new aggregate's snapshot is the zero one, as Load's
 		var err error
 		if snap, err = r.Load(ctx, id); err != nil {
 			return Result[S]{}, err
@@ -229,6 +239,13 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 			}
 			fresh = true
 			events, folded, err = decide(snap)
+		}
+		if err != nil || len(events) == 0 {
+			// A retry of a command that succeeded may be refused (an order
+			// paid twice) or have nothing left to do: answer it as first.
+			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr != nil || ok {
+				return Result[S]{Replay: &rec}, lerr
+			}
 		}
 		if err != nil {
 			return Result[S]{}, err
