@@ -116,13 +116,18 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	defer rebuilds.Close()
 	runner := projections.NewRunner(store, pool, log)
 	go func() { workers <- runner.Run(workersCtx) }()
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
 	srv := &http.Server{
-		Handler:           newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner}, rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits}),
+		Handler: newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner},
+			rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits, streams: streams}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	// Shutdown waits for requests to finish but never ends a stream itself.
+	srv.RegisterOnShutdown(endStreams)
 	stopPprof, err := startPprof(cfg.PprofAddr, stdout, log)
 	if err != nil {
 		return err
