@@ -245,16 +245,20 @@
     }
   }
 
-  // renderChart draws the per-minute series as lines on a shared scale.
+  // renderChart draws the per-minute series as lines on a shared scale, in
+  // the chart's own pixels, so the text keeps its size on any screen.
+  let lastPerMinute = null;
   function renderChart(perMinute) {
-    const W = 720, H = 220, L = 40, R = 10, T = 10, B = 24;
+    lastPerMinute = perMinute;
+    const W = Math.max(240, Math.round($('chart').clientWidth || 720));
+    const H = W < 500 ? 160 : 220, L = 40, R = 10, T = 10, B = 24;
     const series = SERIES.map(([m, cls]) => [cls, perMinute[m] || []]);
     const n = Math.max(1, ...series.map(([, p]) => p.length));
     const top = niceMax(Math.max(1, ...series.flatMap(([, p]) => p.map((x) => x.v))));
     const x = (i) => L + (n === 1 ? 0 : (i * (W - L - R)) / (n - 1));
     const y = (v) => T + (H - T - B) * (1 - v / top);
-    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'orders per minute' });
-    for (const v of [0, top / 2, top]) {
+    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': 'orders per minute' });
+    for (const v of top % 2 ? [0, top] : [0, top / 2, top]) {
       root.append(svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
       const label = svg('text', { class: 'axis', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' });
       label.textContent = num(v);
@@ -268,7 +272,10 @@
       root.append(label);
     }
     for (const [cls, points] of series) {
-      const line = svg('polyline', { class: 'line ' + cls, 'data-series': cls, points: points.map((p, i) => `${x(i)},${y(p.v)}`).join(' ') });
+      const line = svg('polyline', {
+        class: 'line ' + cls, 'data-series': cls, 'data-total': points.reduce((n, p) => n + p.v, 0),
+        points: points.map((p, i) => `${x(i)},${y(p.v)}`).join(' '),
+      });
       const title = svg('title');
       title.textContent = cls + ' this minute: ' + num(points.length ? points[points.length - 1].v : 0);
       line.append(title);
@@ -363,6 +370,11 @@
       start();
     });
     $('signout').addEventListener('click', () => signOut());
+    let resizing = null;
+    window.addEventListener('resize', () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(() => lastPerMinute && renderChart(lastPerMinute), 100);
+    });
     $('lookup-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const id = $('order-id').value.trim();
