@@ -20,7 +20,7 @@ import (
 	"github.com/orderengine/engine/projections"
 )
 
-const usage = `usage: engine [serve|verify|export|rebuild NAME]
+const usage = `usage: engine [serve|verify|export|rebuild NAME|demo]
 
   serve   run the order engine (default); configuration from the environment, see README.md
   verify  check every aggregate's hash chain, and the read models against a replay of the
@@ -34,6 +34,11 @@ const usage = `usage: engine [serve|verify|export|rebuild NAME]
           exits 1 on failure, leaving the read models as they were. Connects like verify
           (DATABASE_URL, or the private Postgres under ENGINE_DATA_DIR): rebuild a running
           engine's read models via its NATS_URL and DATABASE_URL.
+  demo    run the engine like serve, seed a catalogue of SKUs and drive a steady synthetic load
+          (orders, payments, shipments, deliveries, cancellations, expiries, flash sales) until
+          interrupted, so the dashboard at / moves; prints a ready-to-open link. -rate N orders/s
+          (20), -skus N (24), -flash-every D (45s), -pace D (1s between an order's steps).
+          ENGINE_RESERVATION_TTL defaults to 30s here, so unpaid orders expire while you watch.
 `
 
 // run is the whole program; main only calls it, tests call it too.
@@ -51,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return verify(ctx, getenv, stdout, stderr)
 	case "rebuild":
 		return rebuild(ctx, args[1:], getenv, stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return nil
