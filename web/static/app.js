@@ -348,7 +348,7 @@
       el('div', { class: 'type' }, ev.type),
       el('div', { class: 'meta' }, 'version ' + ev.version + ' · seq ' + ev.seq + ' · ' + new Date(ev.occurred_at).toLocaleString() +
         ' · hash ' + String(ev.hash || '').slice(0, 12)),
-      el('pre', null, JSON.stringify(ev.data, null, 1)));
+      el('details', null, el('summary', null, 'data'), el('pre', null, JSON.stringify(ev.data, null, 1))));
   }
 
   // A silent stream (a proxy that swallowed the close, a sleeping laptop)
