@@ -31,7 +31,7 @@ func chromiumPath(t *testing.T) string {
 // browser starts a headless Chromium with the flags it needs as root and
 // without a network, and returns a tab's context, bounded by a generous
 // deadline, and the console messages that are errors, as they arrive.
-func browser(t *testing.T) (context.Context, func() []string) {
+func browser(t *testing.T, deadline time.Duration) (context.Context, func() []string) {
 	t.Helper()
 	profile := t.TempDir()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -63,7 +63,7 @@ func browser(t *testing.T) (context.Context, func() []string) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(tab, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(tab, deadline)
 	t.Cleanup(cancel)
 	return ctx, func() []string {
 		mu.Lock()
@@ -122,7 +122,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("set on hand %s: %d %v", sku, code, body)
 		}
 	}
-	ctx, consoleErrors := browser(t)
+	ctx, consoleErrors := browser(t, 3*time.Minute)
 	dir := screenshotDir(t)
 
 	err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/#token="+tokAuditor))
