@@ -64,6 +64,7 @@ type Stream struct {
 	data      []byte // the last snapshot published, to skip unchanged ones
 	last      []byte // its whole frame, for clients that join
 	dropped   uint64
+	failing   bool // a problem event went out since the last snapshot
 }
 
 // streamClient is one open stream: frames wait in ch; gone is closed when
@@ -170,6 +171,7 @@ func (s *Stream) produce() {
 		if err != nil {
 			if s.ctx.Err() == nil {
 				s.log.Warn("dashboard stream: snapshot failed", "err", err)
+				s.publishProblem()
 			}
 		} else {
 			s.publish(data)
@@ -184,15 +186,15 @@ func (s *Stream) stopProducing() {
 	s.producing = false
 }
 
-// publish hands data to every client without ever waiting for one: a
-// client whose buffer is full is dropped (its handler then ends the
-// response) and the others go on.
+// publish sends data as the next summary event unless it is the same as
+// the last one.
 func (s *Stream) publish(data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if bytes.Equal(data, s.data) {
 		return
 	}
+	s.failing = false
 	s.seq++
 	frame := make([]byte, 0, len(data)+48)
 	frame = append(frame, "id: "...)
@@ -201,6 +203,33 @@ func (s *Stream) publish(data []byte) {
 	frame = append(frame, data...)
 	frame = append(frame, "\n\n"...)
 	s.data, s.last = data, frame
+	s.send(frame)
+}
+
+// problemFrame tells clients that the view they hold is getting stale.
+var problemFrame = []byte(`event: problem
+data: {"code":"unavailable","detail":"the dashboard cannot be read right now; the figures shown are the last ones read"}
+
+`)
+
+// publishProblem sends problemFrame once per run of failures. It is not
+// kept for clients that join (they get the last summary, then the next
+// one), and the next snapshot goes out even if it equals the last, so
+// that clients learn the figures are current again.
+func (s *Stream) publishProblem() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing {
+		return
+	}
+	s.failing, s.data = true, nil
+	s.send(problemFrame)
+}
+
+// send hands frame to every client without ever waiting for one: a client
+// whose buffer is full is dropped (its handler then ends the response)
+// and the others go on. s.mu must be held.
+func (s *Stream) send(frame []byte) {
 	for c := range s.clients {
 		select {
 		case c.ch <- frame:

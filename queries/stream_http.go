@@ -16,8 +16,10 @@ import (
 // increasing id:, and a comment as heartbeat while nothing changes. The
 // current snapshot comes first on every (re)connection, so a client that
 // sends Last-Event-ID is current at once: each event is a whole summary,
-// there is nothing in between to replay. Over the stream cap it answers 503
-// too_many_streams with Retry-After.
+// there is nothing in between to replay. When the snapshot cannot be read,
+// an "event: problem" (without id) says the figures are getting stale; the
+// next summary says they are current again. Over the stream cap it
+// answers 503 too_many_streams with Retry-After.
 //
 // The stream outlives the server's WriteTimeout, which would otherwise cut
 // it: every write sets its own deadline, so a client that stops reading is

@@ -293,3 +293,29 @@ func TestStreamOutlivesTheServersTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamSaysWhenTheSnapshotCannotBeReadAndWhenItCanAgain(t *testing.T) {
+	src := &counterSource{}
+	var failing atomic.Bool
+	s := queries.NewStream(t.Context(), func(ctx context.Context) ([]byte, error) {
+		if failing.Load() {
+			return nil, fmt.Errorf("database down")
+		}
+		return src.source(ctx)
+	}, queries.StreamConfig{Interval: time.Millisecond}, nil)
+	r := newSSEReader(openStream(t, streamServer(t, s).URL, nil).Body)
+	first, err := r.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	ev, err := r.next()
+	if err != nil || ev.event != "problem" || ev.id != "" || !strings.Contains(ev.data, `"code":"unavailable"`) {
+		t.Fatalf("while the source fails: %+v %v, want one problem event without an id", ev, err)
+	}
+	failing.Store(false)
+	ev, err = r.next()
+	if err != nil || ev.event != "summary" || ev.data != first.data || ev.id == first.id {
+		t.Errorf("once the source is back: %+v %v, want the unchanged summary again under a new id", ev, err)
+	}
+}

@@ -205,7 +205,14 @@
   }
 
   function dispatch(type, data) {
+    if (type === 'problem') {
+      banner('Live data is stale: ' + (JSON.parse(data).detail || 'the engine cannot read it now') + '.');
+      setConn('error', 'stale');
+      return;
+    }
     if (type !== 'summary') return;
+    banner('');
+    setConn('live', 'live');
     render(JSON.parse(data));
   }
 
