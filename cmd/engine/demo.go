@@ -62,13 +62,16 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The load ends with the engine, also when the engine fails on its own.
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
 	return runEngine(ctx, cfg, tokens, stdout, log, func(r running) {
 		_, _ = fmt.Fprintf(stdout, "dashboard: %s/%s\n", r.URL, link)
 		_, _ = fmt.Fprintf(stdout, "demo: %.0f orders/s over %d SKUs, a flash sale every %s, reservations expire after %s; Ctrl-C stops\n",
 			p.rate, p.skus, p.flashEvery, cfg.ReservationTTL)
 		p.base = r.URL
 		wg.Go(func() {
-			if err := newDemoLoad(p, stdout, log).run(ctx); err != nil && ctx.Err() == nil {
+			if err := newDemoLoad(p, stdout, log).run(loadCtx); err != nil && loadCtx.Err() == nil {
 				log.Error("demo load stopped", "err", err)
 			}
 		})
