@@ -165,7 +165,7 @@ func (s *Stream) produce() {
 			return
 		}
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(s.ctx, 5*s.cfg.Interval)
+		ctx, cancel := context.WithTimeout(s.ctx, max(5*s.cfg.Interval, 5*time.Second))
 		data, err := s.source(ctx)
 		cancel()
 		if err != nil {
