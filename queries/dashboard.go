@@ -96,6 +96,11 @@ type ProjectionInfo struct {
 	// Lag is how many events of the stream the projection has not
 	// applied yet.
 	Lag uint64 `json:"lag"`
+	// State is the projection's state, as in GET /v1/admin/projections;
+	// DeadLetters counts its unresolved dead letters. Viewers see both
+	// here: the dashboard shows them.
+	State       string `json:"state,omitempty"`
+	DeadLetters int    `json:"dead_letters"`
 }
 
 // Summary is the answer of GET /v1/dashboard/summary.
@@ -145,37 +150,46 @@ func HandleDashboardSummary(r DashboardReader, p ProjectionStatus, c CheckpointR
 			fail(w, req, log, err)
 			return
 		}
-		s, err := r.Summary(req.Context(), f)
+		s, err := readSummary(req.Context(), r, p, f)
 		if err != nil {
 			fail(w, req, log, err)
 			return
 		}
-		if p != nil {
-			if s.Projections, err = p.Projections(req.Context()); err != nil {
-				fail(w, req, log, err)
-				return
-			}
-		}
-		byStatus := make(map[domain.OrderStatus]int64, len(orderStatuses))
-		for _, st := range orderStatuses {
-			byStatus[st] = 0
-		}
-		for st, n := range s.OrdersByStatus {
-			byStatus[st] = n
-		}
-		s.OrdersByStatus = byStatus
-		if s.RevenueCents == nil {
-			s.RevenueCents = map[string]int64{}
-		}
-		if s.LowStock == nil {
-			s.LowStock = []commands.InventoryView{}
-		}
-		if s.Projections == nil {
-			s.Projections = []ProjectionInfo{}
-		}
 		w.Header().Set("Cache-Control", "no-cache")
 		httpx.WriteJSON(w, http.StatusOK, s)
 	}
+}
+
+// readSummary reads the summary from r and p (p may be nil) and fills in
+// what the reader may leave out: every status, empty lists and maps.
+func readSummary(ctx context.Context, r DashboardReader, p ProjectionStatus, f SummaryFilter) (Summary, error) {
+	s, err := r.Summary(ctx, f)
+	if err != nil {
+		return Summary{}, err
+	}
+	if p != nil {
+		if s.Projections, err = p.Projections(ctx); err != nil {
+			return Summary{}, err
+		}
+	}
+	byStatus := make(map[domain.OrderStatus]int64, len(orderStatuses))
+	for _, st := range orderStatuses {
+		byStatus[st] = 0
+	}
+	for st, n := range s.OrdersByStatus {
+		byStatus[st] = n
+	}
+	s.OrdersByStatus = byStatus
+	if s.RevenueCents == nil {
+		s.RevenueCents = map[string]int64{}
+	}
+	if s.LowStock == nil {
+		s.LowStock = []commands.InventoryView{}
+	}
+	if s.Projections == nil {
+		s.Projections = []ProjectionInfo{}
+	}
+	return s, nil
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)

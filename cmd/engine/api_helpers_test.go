@@ -104,6 +104,9 @@ type apiCall struct {
 	header      map[string]string
 	// chunked sends the body without a Content-Length.
 	chunked bool
+	// headersOnly returns once the headers are in, with the body read only
+	// when the answer is not a 200 (a 200 stream would never end).
+	headersOnly bool
 }
 
 // apiResponse is what the server answered, body read in full.
@@ -153,6 +156,9 @@ func (e *apiEnv) do(t testing.TB, c apiCall) apiResponse {
 		t.Fatalf("%s %s: %v", c.method, c.path, err)
 	}
 	defer func() { _ = res.Body.Close() }()
+	if c.headersOnly && res.StatusCode == http.StatusOK {
+		return apiResponse{status: res.StatusCode, header: res.Header}
+	}
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", c.method, c.path, err)

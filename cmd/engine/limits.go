@@ -24,11 +24,20 @@ type limitConfig struct {
 	Burst    int
 	// MaxInFlight caps the requests being served at once; more get 503.
 	MaxInFlight int
-	// RequestTimeout is every request's deadline (exports excepted).
+	// RequestTimeout is every request's deadline (exports and dashboard
+	// streams excepted).
 	RequestTimeout time.Duration
+	// MaxStreams caps the dashboard streams open at once. Streams are
+	// counted apart from MaxInFlight: they last as long as a page is open
+	// and would otherwise hold in-flight slots for hours.
+	MaxStreams int
 }
 
-var defaultLimits = limitConfig{PerToken: 2000, Burst: 4000, MaxInFlight: 1024, RequestTimeout: 15 * time.Second}
+var defaultLimits = limitConfig{PerToken: 2000, Burst: 4000, MaxInFlight: 1024, RequestTimeout: 15 * time.Second, MaxStreams: 64}
+
+// streamPath is the dashboard's event stream, which bounded leaves to the
+// stream's own cap and deadlines.
+const streamPath = "/v1/dashboard/stream"
 
 // limiter applies a limitConfig. Its per-token buckets are keyed by the
 // authenticated principal, so their number is bounded by the configured
@@ -73,11 +82,12 @@ func (l *limiter) perToken(next http.Handler) http.Handler {
 // bounded serves at most MaxInFlight requests at once and gives each a
 // deadline; a request over the cap is refused at once with 503 rather than
 // queued, so memory stays bounded under any load. Health, readiness and
-// metrics are exempt: an overloaded engine must still say so.
+// metrics are exempt: an overloaded engine must still say so. So is the
+// dashboard's stream, which the stream itself caps (MaxStreams).
 func (l *limiter) bounded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
+		case "/healthz", "/readyz", "/metrics", streamPath:
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -102,7 +112,8 @@ func (l *limiter) bounded(next http.Handler) http.Handler {
 }
 
 // parseLimits reads ENGINE_RATE_LIMIT, ENGINE_RATE_BURST,
-// ENGINE_MAX_IN_FLIGHT and ENGINE_REQUEST_TIMEOUT over the defaults.
+// ENGINE_MAX_IN_FLIGHT, ENGINE_MAX_STREAMS and ENGINE_REQUEST_TIMEOUT over
+// the defaults.
 func parseLimits(getenv func(string) string) (limitConfig, error) {
 	c := defaultLimits
 	if v := getenv("ENGINE_RATE_LIMIT"); v != "" {
@@ -115,7 +126,7 @@ func parseLimits(getenv func(string) string) (limitConfig, error) {
 	for _, n := range []struct {
 		env string
 		dst *int
-	}{{"ENGINE_RATE_BURST", &c.Burst}, {"ENGINE_MAX_IN_FLIGHT", &c.MaxInFlight}} {
+	}{{"ENGINE_RATE_BURST", &c.Burst}, {"ENGINE_MAX_IN_FLIGHT", &c.MaxInFlight}, {"ENGINE_MAX_STREAMS", &c.MaxStreams}} {
 		if v := getenv(n.env); v != "" {
 			i, err := strconv.Atoi(v)
 			if err != nil || i <= 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/orderengine/engine/internal/metrics"
 	"github.com/orderengine/engine/projections"
 	"github.com/orderengine/engine/queries"
+	"github.com/orderengine/engine/web"
 )
 
 type serverDeps struct {
@@ -29,6 +30,10 @@ type serverDeps struct {
 	log      *slog.Logger
 	// limits bounds request rates and concurrency; zero means the defaults.
 	limits limitConfig
+	// streams ends the dashboard's event streams when it is done; serve
+	// cancels it as shutdown begins, which http.Server.Shutdown does not
+	// do for long-lived requests. Nil: streams end with their requests.
+	streams context.Context
 }
 
 // newServer is the engine's HTTP API; every route is here, each behind the
@@ -57,6 +62,9 @@ func newServer(d serverDeps) http.Handler {
 	})
 	r.Get("/readyz", handleReady(d))
 	r.Get("/openapi.json", handleOpenAPI)
+	r.Get("/", web.HandleIndex)
+	r.Get("/assets/{name}", web.HandleAsset)
+	r.With(guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)).Get("/v1/whoami", handleWhoami)
 	r.Method(http.MethodGet, "/metrics", metricsHandler(d))
 
 	orders := guard(httpx.RoleClient)
@@ -91,11 +99,18 @@ func newServer(d serverDeps) http.Handler {
 		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log))
 
 		dashboard := projections.DashboardReads{Pool: d.db}
-		statuses := projections.Statuses{Runners: d.runners}
+		statuses := projections.Statuses{Runners: d.runners, Rebuilds: d.rebuilds}
 		// Clients read orders and inventory; the dashboard is for viewers.
 		dash := guard(httpx.RoleViewer, httpx.RoleAuditor)
 		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log))
 		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log))
+		streams := d.streams
+		if streams == nil {
+			streams = context.Background()
+		}
+		stream := queries.NewStream(streams, queries.DashboardSource(dashboard, statuses, time.Now),
+			queries.StreamConfig{MaxClients: d.limits.MaxStreams}, d.log)
+		r.With(dash).Get("/v1/dashboard/stream", queries.HandleStream(stream, d.log))
 
 		rebuilds := d.rebuilds
 		if rebuilds == nil {
@@ -109,6 +124,14 @@ func newServer(d serverDeps) http.Handler {
 		r.With(admin).Post("/v1/admin/dead-letters/{id}/retry", queries.HandleRetryDeadLetter(projAdmin, d.log))
 	}
 	return r
+}
+
+// handleWhoami answers GET /v1/whoami with the token's role, so that the
+// dashboard can tell a bad token from a weak one without trying calls that
+// would be refused.
+func handleWhoami(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, map[string]httpx.Role{"role": httpx.PrincipalFrom(r.Context()).Role})
 }
 
 func handleReady(d serverDeps) http.HandlerFunc {

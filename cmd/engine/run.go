@@ -20,7 +20,7 @@ import (
 	"github.com/orderengine/engine/projections"
 )
 
-const usage = `usage: engine [serve|verify|export|rebuild NAME|bench]
+const usage = `usage: engine [serve|verify|export|rebuild NAME|bench|demo]
 
   serve   run the order engine (default); configuration from the environment, see README.md
   verify  check every aggregate's hash chain, and the read models against a replay of the
@@ -39,6 +39,11 @@ const usage = `usage: engine [serve|verify|export|rebuild NAME|bench]
           DATABASE_URL's server, where it creates a database per scenario), drives load over
           HTTP on loopback and prints a table; -scenario place,flash-sale,reserve-drain,
           rebuild,e2e or all (default), -json FILE; engine bench -h lists every flag.
+  demo    run the engine like serve, seed a catalogue of SKUs and drive a steady synthetic load
+          (orders, payments, shipments, deliveries, cancellations, expiries, flash sales) until
+          interrupted, so the dashboard at / moves; prints a ready-to-open link. -rate N orders/s
+          (20), -skus N (24), -flash-every D (45s), -pace D (1s between an order's steps).
+          ENGINE_RESERVATION_TTL defaults to 30s here, so unpaid orders expire while you watch.
 `
 
 // run is the whole program; main only calls it, tests call it too.
@@ -58,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return rebuild(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], getenv, stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return nil
@@ -123,13 +130,18 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	defer rebuilds.Close()
 	runner := projections.NewRunner(store, pool, log)
 	go func() { workers <- runner.Run(workersCtx) }()
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
 	srv := &http.Server{
-		Handler:           newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner}, rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits}),
+		Handler: newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner},
+			rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits, streams: streams}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	// Shutdown waits for requests to finish but never ends a stream itself.
+	srv.RegisterOnShutdown(endStreams)
 	stopPprof, err := startPprof(cfg.PprofAddr, stdout, log)
 	if err != nil {
 		return err

@@ -68,4 +68,16 @@ var (
 		Name: "engine_rate_limited_total",
 		Help: "Requests refused with 429, by reason (token rate, concurrency).",
 	}, []string{"reason"})
+
+	// DashboardStreams is how many dashboard event streams are open.
+	DashboardStreams = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "engine_dashboard_streams",
+		Help: "Dashboard event streams open now.",
+	})
+
+	// DashboardStreamDrops counts streams dropped for falling behind.
+	DashboardStreamDrops = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "engine_dashboard_stream_drops_total",
+		Help: "Dashboard event streams dropped because the client did not keep up.",
+	})
 )

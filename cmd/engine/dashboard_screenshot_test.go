@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestDashboardScreenshotForREADME writes the README's screenshot, the
+// page after a few minutes of the demo's load, to the file
+// DASHBOARD_README_SCREENSHOT names (docs/dashboard.png); without it, it
+// skips. It waits for a few minutes of data, so it is not part of CI.
+func TestDashboardScreenshotForREADME(t *testing.T) {
+	file := os.Getenv("DASHBOARD_README_SCREENSHOT")
+	if file == "" {
+		t.Skip("set DASHBOARD_README_SCREENSHOT=$PWD/docs/dashboard.png to make the README's screenshot")
+	}
+	chromiumPath(t)
+	env := dashboardEnv(t)
+	env["ENGINE_RESERVATION_TTL"] = "20s"
+	base, _, _ := startEngine(t, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	load := newDemoLoad(demoParams{base: base, token: tokAdmin, rate: 10, skus: 24, flashEvery: 40 * time.Second, pace: time.Second},
+		io.Discard, slog.New(slog.DiscardHandler))
+	go func() { _ = load.run(ctx) }()
+
+	tab, consoleErrors := browser(t, 15*time.Minute)
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/#token="+tokAuditor)); err != nil {
+		t.Fatal(err)
+	}
+	// Five minutes with orders make a chart worth looking at.
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		var series struct{ Points []struct{ V int64 } }
+		if code := getJSON(t, base+"/v1/dashboard/timeseries?metric=orders_placed", tokAuditor, &series); code != http.StatusOK {
+			t.Fatalf("time series: %d", code)
+		}
+		minutes := 0
+		for _, p := range series.Points {
+			if p.V > 0 {
+				minutes++
+			}
+		}
+		if minutes >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d minutes with orders", minutes)
+		}
+		time.Sleep(time.Second)
+	}
+	var delivered struct {
+		Orders []struct {
+			OrderID string `json:"order_id"`
+		}
+	}
+	if code := getJSON(t, base+"/v1/orders?status=delivered&limit=1", tokAuditor, &delivered); code != http.StatusOK || len(delivered.Orders) == 0 {
+		t.Fatalf("no delivered order: %d", code)
+	}
+	if err := chromedp.Do(tab, chromedp.SetValue(chromedp.ID("order-id"), delivered.Orders[0].OrderID),
+		chromedp.Click(chromedp.CSS("#lookup-form button"))); err != nil {
+		t.Fatal(err)
+	}
+	until(t, tab, "the delivered order's timeline", `[...document.querySelectorAll('#timeline li')].some(li => li.dataset.type === 'OrderDelivered')`)
+	until(t, tab, "the chart to fit", chartFits)
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %v", errs)
+	}
+}
