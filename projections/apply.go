@@ -152,11 +152,13 @@ func applyEvents(ctx context.Context, tx pgx.Tx, events []streamEvent, more func
 	if err != nil {
 		return err
 	}
-	return applyDecoded(ctx, tx, evs, more)
+	return applyDecoded(ctx, tx, evs, more, false)
 }
 
-// applyDecoded is applyEvents for events decoded already.
-func applyDecoded(ctx context.Context, tx pgx.Tx, evs []decoded, more func(*pgx.Batch)) error {
+// applyDecoded is applyEvents for events decoded already. With bulk, the
+// orders placed in the batch and their lines are written with COPY instead
+// of an upsert (see copyPlaced).
+func applyDecoded(ctx context.Context, tx pgx.Tx, evs []decoded, more func(*pgx.Batch), bulk bool) error {
 	orders, orderIDs := foldOrders(evs)
 	// The rows the folds start from come in one round trip, before any
 	// write: the order rows' versions tell which events are new to the
@@ -170,7 +172,10 @@ func applyDecoded(ctx context.Context, tx pgx.Tx, evs []decoded, more func(*pgx.
 		}
 	}
 	b := &pgx.Batch{}
-	queueOrders(b, orders, orderIDs)
+	placed := queueOrders(b, orders, orderIDs, bulk)
+	if err := placed.copy(ctx, tx); err != nil {
+		return err
+	}
 	queueSKUs(b, foldSKUs(skuRows, evs))
 	queueBuckets(b, foldBuckets(bucketOrders, evs))
 	if more != nil {
@@ -318,20 +323,27 @@ ON CONFLICT (sku) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.
 WHERE rm.inventory.version < excluded.version`
 )
 
-// queueOrders adds the order writes to b: inserts for orders placed in the
-// batch (with their lines), updates for the others. Both only move a row
-// forward (version < the new version), so a replay changes nothing.
-func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string) {
-	var ins struct {
+// placedRows are the rows of the orders placed in a batch, and their lines.
+type placedRows struct {
+	ins struct {
 		id, customer, status, currency []string
 		total, refund, version         []int64
 		created, updated               []time.Time
 	}
-	var lines struct {
+	lines struct {
 		id, sku    []string
 		no         []int32
 		qty, price []int64
 	}
+}
+
+// queueOrders adds the order writes to b: inserts for orders placed in the
+// batch (with their lines), updates for the others. Both only move a row
+// forward (version < the new version), so a replay changes nothing. With
+// bulk the inserts are not queued but returned, for copyPlaced.
+func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string, bulk bool) *placedRows {
+	p := &placedRows{}
+	ins, lines := &p.ins, &p.lines
 	var upd struct {
 		id      []string
 		status  []*string
@@ -380,6 +392,12 @@ func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string) {
 		upd.version = append(upd.version, int64(c.version))
 		upd.updated = append(upd.updated, s.UpdatedAt)
 	}
+	if len(upd.id) > 0 {
+		b.Queue(updateOrders, upd.id, upd.status, upd.refund, upd.version, upd.updated)
+	}
+	if bulk {
+		return p
+	}
 	if len(ins.id) > 0 {
 		b.Queue(upsertOrders, ins.id, ins.customer, ins.status, ins.currency, ins.total, ins.refund, ins.version,
 			ins.created, ins.updated)
@@ -387,9 +405,7 @@ func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string) {
 	if len(lines.id) > 0 {
 		b.Queue(insertLines, lines.id, lines.no, lines.sku, lines.qty, lines.price)
 	}
-	if len(upd.id) > 0 {
-		b.Queue(updateOrders, upd.id, upd.status, upd.refund, upd.version, upd.updated)
-	}
+	return nil
 }
 
 // queueSKUs adds the inventory upsert to b.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cockroachdb/errors"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -76,4 +77,45 @@ func restoreAfterBulk(ctx context.Context, db execer, restore []string) error {
 type execQuerier interface {
 	execer
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// copyPlaced writes the rows of p, when there is p, with COPY: one for
+// the orders, one for their lines. A rebuild's bulk replay uses it: the
+// orders a batch places are new rows there, since the tables start empty
+// and every batch applies only events above the checkpoint, and COPY
+// writes them in a fraction of the time of an INSERT ... ON CONFLICT from
+// unnest'ed arrays. Were one there after all, its primary key would refuse
+// the batch rather than let a row be written twice.
+func (p *placedRows) copy(ctx context.Context, tx pgx.Tx) error {
+	if p == nil || len(p.ins.id) == 0 {
+		return nil
+	}
+	ids := make(map[string][16]byte, len(p.ins.id))
+	for _, id := range p.ins.id {
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return errors.Mark(errors.Wrapf(err, "order id %q", id), errPoison)
+		}
+		ids[id] = u
+	}
+	ins := &p.ins
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"rm", "orders"},
+		[]string{"order_id", "customer_id", "status", "currency", "total_cents", "refund_due_cents", "version", "created_at", "updated_at"},
+		pgx.CopyFromSlice(len(ins.id), func(i int) ([]any, error) {
+			return []any{ids[ins.id[i]], ins.customer[i], ins.status[i], ins.currency[i], ins.total[i], ins.refund[i],
+				ins.version[i], ins.created[i], ins.updated[i]}, nil
+		}))
+	if err != nil {
+		return errors.Wrap(err, "copy placed orders")
+	}
+	l := &p.lines
+	if len(l.id) == 0 {
+		return nil
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"rm", "order_lines"},
+		[]string{"order_id", "line_no", "sku", "qty", "unit_price_cents"},
+		pgx.CopyFromSlice(len(l.id), func(i int) ([]any, error) {
+			return []any{ids[l.id[i]], l.no[i], l.sku[i], l.qty[i], l.price[i]}, nil
+		}))
+	return errors.Wrap(err, "copy the lines of placed orders")
 }

@@ -117,7 +117,9 @@ func rebuildOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 	if err != nil {
 		return readErr(err, "rebuild")
 	}
+	r.bulk = true
 	applied, err := r.replayRange(ctx, 0, 0, sized)
+	r.bulk = false
 	if err != nil {
 		return readErr(err, "rebuild: replay into %s", NextSchema)
 	}

@@ -69,6 +69,10 @@ type Runner struct {
 	// each whole with its checkpoint, and the rebuild it interrupts
 	// starts over from sequence 1 anyway.
 	asyncCommit bool
+	// bulk writes the orders a batch places, and their lines, with COPY
+	// rather than an upsert: only into a rebuild's fresh tables, where no
+	// order can exist before its OrderPlaced (copyPlaced).
+	bulk bool
 
 	mu sync.Mutex
 	st progress // guarded by mu
@@ -303,7 +307,7 @@ func (r *Runner) commit(ctx context.Context, p prepared) error {
 	err := p.decodeErr
 	if err == nil {
 		err = r.inTx(ctx, func(tx pgx.Tx, from int) error {
-			return applyDecoded(ctx, tx, p.evs[from:], r.queueCheckpoint(p.events))
+			return applyDecoded(ctx, tx, p.evs[from:], r.queueCheckpoint(p.events), r.bulk)
 		}, p.events)
 	}
 	if err == nil || !isPoison(err) || ctx.Err() != nil {

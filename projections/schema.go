@@ -125,6 +125,14 @@ func (t schemaTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults 
 	return t.Tx.SendBatch(ctx, b)
 }
 
+// CopyFrom copies into the schema's table of the same name as an rm one.
+func (t schemaTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if len(table) == 2 && table[0] == LiveSchema {
+		table = pgx.Identifier{t.schema, table[1]}
+	}
+	return t.Tx.CopyFrom(ctx, table, columns, src)
+}
+
 func (t schemaTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
 	return t.Tx.Prepare(ctx, name, inSchema(sql, t.schema))
 }
