@@ -250,6 +250,20 @@ func (b *bencher) engineLog(scenario string) (*slog.Logger, func(), error) {
 	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})), func() { _ = f.Close() }, nil
 }
 
+// parts prepares what a scenario's engine needs: a fresh database, the
+// engine log, and serve's configuration for them.
+func (b *bencher) parts(ctx context.Context, scenario string) (config, *slog.Logger, func(), error) {
+	dbURL, err := b.database(ctx, scenario)
+	if err != nil {
+		return config{}, nil, nil, err
+	}
+	log, closeLog, err := b.engineLog(scenario)
+	if err != nil {
+		return config{}, nil, nil, err
+	}
+	return b.engineConfig(scenario, dbURL), log, closeLog, nil
+}
+
 // benchEngine is a scenario's engine, running in this process and
 // answering over HTTP on loopback.
 type benchEngine struct {
@@ -261,11 +275,7 @@ type benchEngine struct {
 
 // startEngine runs a fresh engine, as serve does, for a scenario.
 func (b *bencher) startEngine(ctx context.Context, scenario string, clients int) (*benchEngine, error) {
-	dbURL, err := b.database(ctx, scenario)
-	if err != nil {
-		return nil, err
-	}
-	log, closeLog, err := b.engineLog(scenario)
+	cfg, log, closeLog, err := b.parts(ctx, scenario)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +284,7 @@ func (b *bencher) startEngine(ctx context.Context, scenario string, clients int)
 	ready := make(chan running, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runEngine(ctx, b.engineConfig(scenario, dbURL), tokens, io.Discard, log, func(r running) { ready <- r })
+		done <- runEngine(ctx, cfg, tokens, io.Discard, log, func(r running) { ready <- r })
 	}()
 	// stop may be called twice: on success, and deferred for errors.
 	var once sync.Once
@@ -285,7 +295,7 @@ func (b *bencher) startEngine(ctx context.Context, scenario string, clients int)
 	}
 	select {
 	case r := <-ready:
-		return &benchEngine{running: r, api: newAPIClient(r.URL, tok, clients), dbURL: dbURL, stop: stop}, nil
+		return &benchEngine{running: r, api: newAPIClient(r.URL, tok, clients), dbURL: cfg.DatabaseURL, stop: stop}, nil
 	case err := <-done:
 		once.Do(func() { cancel(); closeLog() })
 		return nil, errors.Wrap(err, "start the engine")

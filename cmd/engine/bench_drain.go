@@ -34,16 +34,12 @@ const drainPlacers = 64
 func (b *bencher) benchReserveDrain(ctx context.Context) error {
 	n := b.opts.drainBacklog
 	stock := n / 2
-	dbURL, err := b.database(ctx, "reserve-drain")
-	if err != nil {
-		return err
-	}
-	log, closeLog, err := b.engineLog("reserve-drain")
+	cfg, log, closeLog, err := b.parts(ctx, "reserve-drain")
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	store, closeStore, err := openStore(ctx, b.engineConfig("reserve-drain", dbURL), "engine-bench")
+	store, closeStore, err := openStore(ctx, cfg, "engine-bench")
 	if err != nil {
 		return err
 	}
@@ -78,7 +74,7 @@ func (b *bencher) benchReserveDrain(ctx context.Context) error {
 			drainSKU, sku.State.Reserved, sku.State.OnHand, stock, stock)
 	}
 
-	pool, err := pgStockPool(ctx, dbURL, drainPlacers)
+	pool, err := pgStockPool(ctx, cfg.DatabaseURL, drainPlacers)
 	if err != nil {
 		return err
 	}
@@ -101,8 +97,7 @@ func (b *bencher) benchReserveDrain(ctx context.Context) error {
 func placeBacklog(ctx context.Context, app *commands.App, n int, placed *atomic.Int64) error {
 	var (
 		wg    sync.WaitGroup
-		once  sync.Once
-		first error
+		first firstError
 	)
 	for range drainPlacers {
 		wg.Go(func() {
@@ -114,14 +109,14 @@ func placeBacklog(ctx context.Context, app *commands.App, n int, placed *atomic.
 				_, err := app.PlaceOrder(ctx, commands.Meta{CommandID: app.NewID()}, commands.PlaceOrder{
 					CustomerID: "drain", Currency: "USD", Lines: []domain.Line{{SKU: drainSKU, Qty: 1, UnitPriceCents: 1999}}})
 				if err != nil {
-					once.Do(func() { first = err })
+					first.set(err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return first
+	return first.err
 }
 
 // timeDrain runs worker until the consumers have nothing pending nor

@@ -60,10 +60,9 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 		accepted atomic.Int64
 		skipped  atomic.Int64 // due while every request slot was busy
 		wg       sync.WaitGroup
-		once     sync.Once
-		first    error
 	)
-	fail := func(err error) { once.Do(func() { first = err; cancel() }) }
+	first := firstError{cancel: cancel}
+	fail := first.set
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
@@ -136,13 +135,14 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 	wg.Wait()
 	elapsed := time.Since(start)
 	stop()
-	if first == nil {
-		first = waitIdle(ctx, e)
+	// The sampler runs until cancel: it may still report an error.
+	if err := waitIdle(ctx, e); err != nil {
+		first.set(err)
 	}
 	cancel()
 	<-sampled
-	if first != nil {
-		return first
+	if first.err != nil {
+		return first.err
 	}
 	st, err := e.Runner.Status(context.Background())
 	if err != nil {

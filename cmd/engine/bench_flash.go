@@ -100,12 +100,11 @@ func (b *bencher) flashEngine(ctx context.Context, e *benchEngine) (*flashRun, e
 	var (
 		next, done atomic.Int64
 		wg         sync.WaitGroup
-		once       sync.Once
-		first      error
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fail := func(err error) { once.Do(func() { first = err; cancel() }) }
+	first := firstError{cancel: cancel}
+	fail := first.set
 	stop := progress(b.stderr, "flash-sale: engine", "outcomes", &done, int64(o.flashOrders), 0)
 	start := time.Now()
 	for w := range o.flashConcurrency {
@@ -145,5 +144,5 @@ func (b *bencher) flashEngine(ctx context.Context, e *benchEngine) (*flashRun, e
 	wg.Wait()
 	run.elapsed = time.Since(start)
 	stop()
-	return run, first
+	return run, first.err
 }

@@ -98,11 +98,10 @@ func pgStockRun(ctx context.Context, pool *pgxpool.Pool, sku string, stock, atte
 	var (
 		next, granted, retries atomic.Int64
 		wg                     sync.WaitGroup
-		once                   sync.Once
-		first                  error
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	first := firstError{cancel: cancel}
 	start := time.Now()
 	for w := range conc {
 		wg.Go(func() {
@@ -110,7 +109,7 @@ func pgStockRun(ctx context.Context, pool *pgxpool.Pool, sku string, stock, atte
 				t := time.Now()
 				ok, r, err := reserve(ctx)
 				if err != nil {
-					once.Do(func() { first = err; cancel() })
+					first.set(err)
 					return
 				}
 				run.lat[w] = append(run.lat[w], time.Since(t))
@@ -124,8 +123,8 @@ func pgStockRun(ctx context.Context, pool *pgxpool.Pool, sku string, stock, atte
 	}
 	wg.Wait()
 	run.elapsed, run.granted, run.retries = time.Since(start), granted.Load(), retries.Load()
-	if first != nil {
-		return run, first
+	if first.err != nil {
+		return run, first.err
 	}
 	var left int64
 	if err := pool.QueryRow(ctx, `SELECT qty FROM bench_stock WHERE sku = $1`, sku).Scan(&left); err != nil && !errors.Is(err, pgx.ErrNoRows) {

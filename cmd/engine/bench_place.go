@@ -116,25 +116,22 @@ func placeSKU(i int) string { return fmt.Sprintf("PLACE-%03d", i) }
 func runFor(ctx context.Context, n int, dur time.Duration, op func(ctx context.Context, worker, i int) error) (time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
+	var wg sync.WaitGroup
+	first := firstError{cancel: cancel}
 	start := time.Now()
 	end := start.Add(dur)
 	for w := range n {
 		wg.Go(func() {
 			for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
 				if err := op(ctx, w, i); err != nil {
-					once.Do(func() { first = err; cancel() })
+					first.set(err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return time.Since(start), first
+	return time.Since(start), first.err
 }
 
 // waitIdle waits until the engine has decided every reservation, recorded

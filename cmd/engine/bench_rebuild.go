@@ -43,16 +43,11 @@ type rebuildFill struct {
 // the COPY's as events-equivalent (the N events' result ÷ COPY time).
 func (b *bencher) benchRebuild(ctx context.Context) error {
 	n := int64(b.opts.rebuildEvents)
-	dbURL, err := b.database(ctx, "rebuild")
-	if err != nil {
-		return err
-	}
-	log, closeLog, err := b.engineLog("rebuild")
+	cfg, log, closeLog, err := b.parts(ctx, "rebuild")
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	cfg := b.engineConfig("rebuild", dbURL)
 	store, closeStore, err := openStore(ctx, cfg, "engine-bench")
 	if err != nil {
 		return err
@@ -103,8 +98,7 @@ func fillStore(ctx context.Context, app *commands.App, n int64, f *rebuildFill) 
 	var (
 		next  atomic.Int64
 		wg    sync.WaitGroup
-		once  sync.Once
-		first error
+		first firstError
 	)
 	for g := range fillers {
 		sku := fmt.Sprintf("SKU-%d", g)
@@ -135,7 +129,7 @@ func fillStore(ctx context.Context, app *commands.App, n int64, f *rebuildFill) 
 					}
 				}
 				if err != nil {
-					once.Do(func() { first = err })
+					first.set(err)
 					return
 				}
 				f.events.Add(1)
@@ -143,7 +137,7 @@ func fillStore(ctx context.Context, app *commands.App, n int64, f *rebuildFill) 
 		})
 	}
 	wg.Wait()
-	return first
+	return first.err
 }
 
 // checkRebuilt fails unless the read models hold what the filling placed,

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -149,6 +150,23 @@ func postgresVersion(ctx context.Context, url string) (string, error) {
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	var v string
 	return v, errors.Wrap(conn.QueryRow(ctx, "SHOW server_version").Scan(&v), "read the Postgres version")
+}
+
+// firstError keeps the first error of many goroutines and, when cancel is
+// set, cancels their context as it comes, so the others stop.
+type firstError struct {
+	once   sync.Once
+	err    error
+	cancel context.CancelFunc
+}
+
+func (f *firstError) set(err error) {
+	f.once.Do(func() {
+		f.err = err
+		if f.cancel != nil {
+			f.cancel()
+		}
+	})
 }
 
 // percentile returns the p-th percentile (0-100) of sorted d, in ms.
