@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/errors"
 	"golang.org/x/time/rate"
 
+	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/pglocal"
 )
@@ -262,6 +263,22 @@ func (b *bencher) parts(ctx context.Context, scenario string) (config, *slog.Log
 		return config{}, nil, nil, err
 	}
 	return b.engineConfig(scenario, dbURL), log, closeLog, nil
+}
+
+// headless opens, for a scenario that needs no HTTP API, its parts, the
+// event store and a command side with no worker running; closeAll closes
+// them.
+func (b *bencher) headless(ctx context.Context, scenario string) (cfg config, log *slog.Logger, app *commands.App, closeAll func(), err error) {
+	cfg, log, closeLog, err := b.parts(ctx, scenario)
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	store, closeStore, err := openStore(ctx, cfg, "engine-bench")
+	if err != nil {
+		closeLog()
+		return cfg, nil, nil, nil, err
+	}
+	return cfg, log, commands.NewApp(store, log, cfg.ReservationTTL), func() { closeStore(); closeLog() }, nil
 }
 
 // benchEngine is a scenario's engine, running in this process and

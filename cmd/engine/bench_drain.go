@@ -34,17 +34,12 @@ const drainPlacers = 64
 func (b *bencher) benchReserveDrain(ctx context.Context) error {
 	n := b.opts.drainBacklog
 	stock := n / 2
-	cfg, log, closeLog, err := b.parts(ctx, "reserve-drain")
+	cfg, _, app, closeAll, err := b.headless(ctx, "reserve-drain")
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	store, closeStore, err := openStore(ctx, cfg, "engine-bench")
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	app := commands.NewApp(store, log, 15*time.Minute)
+	defer closeAll()
+	store := app.Store
 	if _, err := app.SetOnHand(ctx, commands.Meta{CommandID: app.NewID()}, drainSKU, commands.SetOnHand{OnHand: int64(stock)}); err != nil {
 		return err
 	}

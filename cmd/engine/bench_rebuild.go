@@ -43,22 +43,17 @@ type rebuildFill struct {
 // the COPY's as events-equivalent (the N events' result ÷ COPY time).
 func (b *bencher) benchRebuild(ctx context.Context) error {
 	n := int64(b.opts.rebuildEvents)
-	cfg, log, closeLog, err := b.parts(ctx, "rebuild")
+	cfg, log, app, closeAll, err := b.headless(ctx, "rebuild")
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	store, closeStore, err := openStore(ctx, cfg, "engine-bench")
-	if err != nil {
-		return err
-	}
-	defer closeStore()
+	defer closeAll()
+	store := app.Store
 	pool, closeDB, err := openDatabase(ctx, cfg, b.stderr, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	app := commands.NewApp(store, log, time.Hour)
 
 	var fill rebuildFill
 	stop := progress(b.stderr, "rebuild: filling the store", "events", &fill.events, n, 0)
