@@ -66,14 +66,8 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		// A failure cancels ctx, which ends the sampling.
+		every(ctx, 100*time.Millisecond, func(ctx context.Context) {
 			st, err := e.Runner.Status(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -84,7 +78,7 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 			mu.Lock()
 			lagS, lagMax = append(lagS, st.LagSeconds), max(lagMax, st.Lag)
 			mu.Unlock()
-		}
+		})
 	}()
 
 	order := func(i int64) {

@@ -71,9 +71,9 @@ func (d *demoLoad) run(ctx context.Context) error {
 		}
 	}
 	_, _ = fmt.Fprintf(d.out, "demo: seeded %d SKUs\n", len(d.catalog))
-	go d.every(ctx, 5*time.Second, d.restock)
-	go d.every(ctx, d.flashEvery, d.flashSale)
-	go d.every(ctx, 10*time.Second, d.report)
+	go every(ctx, 5*time.Second, d.restock)
+	go every(ctx, d.flashEvery, d.flashSale)
+	go every(ctx, 10*time.Second, d.report)
 	tick := time.NewTicker(time.Duration(float64(time.Second) / d.rate))
 	defer tick.Stop()
 	for {
@@ -86,7 +86,8 @@ func (d *demoLoad) run(ctx context.Context) error {
 	}
 }
 
-func (d *demoLoad) every(ctx context.Context, period time.Duration, f func(context.Context)) {
+// every calls f each period until ctx ends.
+func every(ctx context.Context, period time.Duration, f func(context.Context)) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
