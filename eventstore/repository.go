@@ -243,8 +243,12 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		if err != nil || len(events) == 0 {
 			// A retry of a command that succeeded may be refused (an order
 			// paid twice) or have nothing left to do: answer it as first.
-			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr != nil || ok {
-				return Result[S]{Replay: &rec}, lerr
+			rec, ok, lerr := r.lookupRecord(ctx, o)
+			if lerr != nil {
+				return Result[S]{}, lerr
+			}
+			if ok {
+				return Result[S]{Replay: &rec}, nil
 			}
 		}
 		if err != nil {

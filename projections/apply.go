@@ -157,7 +157,7 @@ func applyEvents(ctx context.Context, tx pgx.Tx, events []streamEvent, more func
 
 // applyDecoded is applyEvents for events decoded already. With bulk, the
 // orders placed in the batch and their lines are written with COPY instead
-// of an upsert (see copyPlaced).
+// of an upsert (placedRows.copy).
 func applyDecoded(ctx context.Context, tx pgx.Tx, evs []decoded, more func(*pgx.Batch), bulk bool) error {
 	orders, orderIDs := foldOrders(evs)
 	// The rows the folds start from come in one round trip, before any
@@ -340,7 +340,7 @@ type placedRows struct {
 // queueOrders adds the order writes to b: inserts for orders placed in the
 // batch (with their lines), updates for the others. Both only move a row
 // forward (version < the new version), so a replay changes nothing. With
-// bulk the inserts are not queued but returned, for copyPlaced.
+// bulk the inserts are not queued but returned, for placedRows.copy.
 func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string, bulk bool) *placedRows {
 	p := &placedRows{}
 	ins, lines := &p.ins, &p.lines

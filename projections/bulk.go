@@ -79,7 +79,7 @@ type execQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// copyPlaced writes the rows of p, when there is p, with COPY: one for
+// copy writes the rows of p, when there is p, with COPY: one for
 // the orders, one for their lines. A rebuild's bulk replay uses it: the
 // orders a batch places are new rows there, since the tables start empty
 // and every batch applies only events above the checkpoint, and COPY

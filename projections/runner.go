@@ -71,7 +71,7 @@ type Runner struct {
 	asyncCommit bool
 	// bulk writes the orders a batch places, and their lines, with COPY
 	// rather than an upsert: only into a rebuild's fresh tables, where no
-	// order can exist before its OrderPlaced (copyPlaced).
+	// order can exist before its OrderPlaced (placedRows.copy).
 	bulk bool
 
 	mu sync.Mutex
