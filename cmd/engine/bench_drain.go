@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
@@ -132,11 +133,14 @@ func timeDrain(ctx context.Context, b *bencher, label string, worker func(contex
 		if total > 0 {
 			done.Store(max(0, total-int64(pending+unacked)))
 		}
-		// Backlog counts consumers not created yet as empty: the worker
-		// creates them as it starts.
-		if pending == 0 && unacked == 0 && consumersExist(ctx, store, consumers) {
-			took := time.Since(start)
-			return took, stopWorker()
+		if pending == 0 && unacked == 0 {
+			done, err := caughtUp(ctx, store, consumers)
+			if err != nil {
+				return 0, errors.CombineErrors(err, stopWorker())
+			}
+			if done {
+				return time.Since(start), stopWorker()
+			}
 		}
 		// Each poll asks the server for every consumer's state: polling
 		// faster would load the server being measured.
@@ -144,13 +148,36 @@ func timeDrain(ctx context.Context, b *bencher, label string, worker func(contex
 	}
 }
 
-func consumersExist(ctx context.Context, store *eventstore.Store, names []string) bool {
+// caughtUp reports whether every named consumer exists and has had the
+// last message of its subjects acknowledged. Backlog alone cannot say:
+// it counts a consumer not created yet as empty, and a consumer just
+// created may not have counted its pending messages yet.
+func caughtUp(ctx context.Context, store *eventstore.Store, names []string) (bool, error) {
+	stream, err := store.JetStream().Stream(ctx, store.Stream())
+	if err != nil {
+		return false, errors.Wrap(err, "read the event store stream")
+	}
 	for _, name := range names {
-		if _, err := store.JetStream().Consumer(ctx, store.Stream(), name); err != nil {
-			return false
+		cons, err := stream.Consumer(ctx, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, errors.Wrapf(err, "read consumer %s", name)
+		}
+		info := cons.CachedInfo()
+		last, err := stream.GetLastMsgForSubject(ctx, info.Config.FilterSubject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, errors.Wrapf(err, "last message for %s", info.Config.FilterSubject)
+		}
+		if info.AckFloor.Stream < last.Sequence {
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // runInBackground runs fn until the returned stop is called, which returns
