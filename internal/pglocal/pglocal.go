@@ -34,8 +34,12 @@ const (
 	// logFile is inside the data directory because, as root, only that
 	// directory is sure to be writable by the postgres user.
 	logFile = "postgres.log"
-	// waitSeconds bounds pg_ctl's waits for start and stop.
-	waitSeconds = "60"
+	// startWait bounds the wait for a start (crash recovery included).
+	startWait = 60 * time.Second
+	// fastStopWait and immediateStopWait bound Stop's waits for a fast
+	// shutdown (a checkpoint), then for an immediate one.
+	fastStopWait      = 60 * time.Second
+	immediateStopWait = 30 * time.Second
 )
 
 // Instance is a private Postgres server started from the installed binaries.
@@ -44,6 +48,9 @@ type Instance struct {
 	acct    account
 	dataDir string
 	sockDir string
+
+	// pm is the server process, our child.
+	pm *postmaster
 
 	mu      sync.Mutex
 	stopped bool
@@ -62,9 +69,10 @@ type options struct {
 // Start initialises dataDir with initdb if it holds no cluster yet (trust
 // authentication on the local socket only, UTF8, fsync kept on), writes the
 // settings that make it listen only on a fresh unix socket directory, and
-// starts the server with pg_ctl, waiting up to 60s until it accepts
-// connections. The server log is dataDir/postgres.log. A dataDir already
-// holding a cluster is reused.
+// starts the server as a child process that dies with ours (see
+// startPostmaster), waiting up to 60s until it accepts connections. The
+// server log is dataDir/postgres.log. A dataDir already holding a cluster
+// is reused.
 //
 // Start fails when the server is already running on dataDir, when dataDir is
 // a non-empty directory holding no cluster, when the cluster was created by
@@ -115,16 +123,7 @@ func start(ctx context.Context, dataDir string, opts options) (*Instance, error)
 		_ = os.RemoveAll(sockDir)
 		return nil, err
 	}
-	out, err := acct.run(ctx, bin.path("pg_ctl"), "start", "-D", dataDir, "-l", filepath.Join(dataDir, logFile), "-w", "-t", waitSeconds, "-s")
-	if err != nil {
-		// A cancelled or timed-out pg_ctl leaves behind a postmaster that
-		// nobody would ever stop. Other failures leave none, and stopping
-		// then could hit a server another process started concurrently.
-		if ctx.Err() != nil || strings.Contains(string(out), "did not start in time") {
-			bg, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = acct.run(bg, bin.path("pg_ctl"), "stop", "-D", dataDir, "-m", "immediate", "-w", "-s")
-		}
+	if err := inst.run(ctx); err != nil {
 		_ = os.RemoveAll(sockDir)
 		log, _ := os.ReadFile(filepath.Join(dataDir, logFile))
 		return nil, errors.WithDetailf(
@@ -268,6 +267,9 @@ func includeSettings(conf string) error {
 	return errors.Wrap(f.Close(), "close postgresql.conf")
 }
 
+// PID is the server's process id.
+func (i *Instance) PID() int { return i.pm.pid }
+
 // URL is a libpq/pgx connection string for database name over the unix
 // socket, as the superuser the cluster was initialised with ("postgres").
 func (i *Instance) URL(dbname string) string {
@@ -321,24 +323,34 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	return errors.Wrapf(err, "create database %s", name)
 }
 
-// Stop stops the server (pg_ctl stop -m fast: open sessions are cut, the
-// data is checkpointed) and waits for it to exit. Calling it again, or on a
-// server someone else stopped, returns nil. The error says when the server
-// is still running.
+// Stop stops the server (a fast shutdown: open sessions are cut, the data
+// is checkpointed; after 60s an immediate one) and waits for it to exit.
+// Calling it again, or on a server someone else stopped, returns nil. The
+// error says when the server is still running.
 func (i *Instance) Stop() error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.stopped {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	_, err := i.acct.run(ctx, i.bin.path("pg_ctl"), "stop", "-D", i.dataDir, "-m", "fast", "-w", "-t", waitSeconds, "-s")
-	if err != nil {
-		if _, running := postmasterPID(i.dataDir); running {
-			return errors.Wrapf(err, "stop PostgreSQL on %s", i.dataDir)
-		}
+	if err := i.pm.stop(fastStopWait, immediateStopWait); err != nil {
+		return errors.Wrapf(err, "stop PostgreSQL on %s", i.dataDir)
 	}
 	i.stopped = true
 	return errors.Wrap(os.RemoveAll(i.sockDir), "remove the socket directory")
+}
+
+// run starts the server as our child and waits until it accepts
+// connections; a server that does not get there is stopped again.
+func (i *Instance) run(ctx context.Context) error {
+	pm, err := i.acct.startPostmaster(i.bin, i.dataDir, filepath.Join(i.dataDir, logFile))
+	if err != nil {
+		return err
+	}
+	if err := pm.waitReady(ctx, i.dataDir, startWait); err != nil {
+		_ = pm.stop(5*time.Second, immediateStopWait)
+		return err
+	}
+	i.pm = pm
+	return nil
 }

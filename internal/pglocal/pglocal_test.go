@@ -14,7 +14,12 @@ import (
 	"github.com/orderengine/engine/internal/pglocal"
 )
 
-func TestMain(m *testing.M) { os.Exit(pglocal.Main(m)) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(ownerEnv); dir != "" {
+		runOwner(dir)
+	}
+	os.Exit(pglocal.Main(m))
+}
 
 // dataDir returns a data directory path the postgres user can reach when
 // the tests run as root, which t.TempDir() (under a 0700 directory) is not.
