@@ -18,7 +18,9 @@ import (
 // openDatabase connects to DATABASE_URL or, without one, starts a private
 // Postgres from the installed binaries under ENGINE_DATA_DIR/postgres
 // (reused on the next start), and applies schema.sql. closeDB closes the
-// pool and stops the private Postgres, if one was started.
+// pool and stops the private Postgres, if one was started. Without
+// DATABASE_URL the caller must hold ENGINE_DATA_DIR's lock (claimDataDir):
+// a Postgres found running there is then stopped as an orphan.
 func openDatabase(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) (pool *pgxpool.Pool, closeDB func(), err error) {
 	url := cfg.DatabaseURL
 	stop := func() {}
@@ -29,6 +31,15 @@ func openDatabase(ctx context.Context, cfg config, stdout io.Writer, log *slog.L
 		}
 		if err := traversable(filepath.Dir(dir)); err != nil {
 			return nil, nil, err
+		}
+		// The caller holds ENGINE_DATA_DIR's lock, so a server still
+		// running there belongs to an engine that died: ours to stop.
+		orphan, err := pglocal.StopOrphan(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if orphan != 0 {
+			log.Warn("stopped the private Postgres an engine that died had left running", "pid", orphan, "dir", dir)
 		}
 		inst, err := pglocal.Start(ctx, dir)
 		if err != nil {

@@ -28,6 +28,7 @@ type exportLine struct {
 // export runs `engine export`: every event in store order as NDJSON, read
 // page by page and written as it is read, so memory stays flat whatever the
 // size of the store. Progress goes to stderr, the events to stdout or -o.
+// With the embedded server it takes ENGINE_DATA_DIR's lock, as verify does.
 func export(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -45,6 +46,13 @@ func export(ctx context.Context, args []string, getenv func(string) string, stdo
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
+	}
+	if cfg.NATSURL == "" {
+		lock, err := claimDataDir(cfg.DataDir, "engine export")
+		if err != nil {
+			return err
+		}
+		defer lock.release()
 	}
 	store, closeStore, err := openStore(ctx, cfg, "engine export")
 	if err != nil {

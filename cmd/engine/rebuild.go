@@ -23,9 +23,9 @@ import (
 // were.
 //
 // It connects as verify does (NATS_URL or the embedded server under
-// ENGINE_DATA_DIR; DATABASE_URL or the private Postgres there): to rebuild
-// the read models of a running engine, give it that engine's NATS_URL and
-// DATABASE_URL.
+// ENGINE_DATA_DIR; DATABASE_URL or the private Postgres there, taking the
+// directory's lock when it uses either): to rebuild the read models of a
+// running engine, give it that engine's NATS_URL and DATABASE_URL.
 func rebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
 		_, _ = fmt.Fprint(stderr, usage)
@@ -43,6 +43,13 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	// Only trouble is logged: info lines would break the progress line.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if cfg.NATSURL == "" || cfg.DatabaseURL == "" {
+		lock, err := claimDataDir(cfg.DataDir, "engine rebuild")
+		if err != nil {
+			return err
+		}
+		defer lock.release()
+	}
 	store, closeStore, err := openStore(ctx, cfg, "engine rebuild")
 	if err != nil {
 		return err

@@ -22,11 +22,17 @@ import (
 
 const usage = `usage: engine [serve|verify|export|rebuild NAME|bench|demo]
 
-  serve   run the order engine (default); configuration from the environment, see README.md
+  serve   run the order engine (default); configuration from the environment, see README.md.
+          Without NATS_URL or DATABASE_URL it keeps its event store or its private Postgres
+          under ENGINE_DATA_DIR and locks that directory (ENGINE_DATA_DIR/engine.lock) while it
+          runs: a second engine, verify, export or rebuild on it fails at once, naming the
+          pid. After a crash (kill -9, power loss) just start it again: the lock is free, and
+          a private Postgres the dead engine left running is stopped and started afresh.
   verify  check every aggregate's hash chain, and the read models against a replay of the
           store (with DATABASE_URL or the private Postgres); exits 1 on any problem.
           Connects like serve (NATS_URL, or the embedded server under ENGINE_DATA_DIR,
-          which must not be in use by a running engine: verify a running one via NATS_URL)
+          which must not be in use by a running engine: verify a running one via
+          GET /v1/audit/verify, or via its NATS_URL and DATABASE_URL)
   export  write every event in store order as NDJSON to stdout (or -o FILE), with
           progress on stderr; -from-seq N, -to-seq N bound it. Connects like verify.
   rebuild NAME  rebuild projection NAME (main) from the whole event store into fresh tables
@@ -107,7 +113,18 @@ type running struct {
 // requests in flight, let the reservation workers finish their batches,
 // stop the committer, drain and close NATS (the embedded server last), so
 // every acknowledged command is on disk and none is half-written.
+//
+// With an embedded NATS or a private Postgres it holds ENGINE_DATA_DIR's
+// lock from start to end (claimDataDir), so that a second engine on the
+// directory fails at once and a crashed engine's leftovers can be cleaned up.
 func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.Writer, log *slog.Logger, ready func(running)) error {
+	if cfg.NATSURL == "" || cfg.DatabaseURL == "" {
+		lock, err := claimDataDir(cfg.DataDir, "the engine")
+		if err != nil {
+			return err
+		}
+		defer lock.release()
+	}
 	store, closeStore, err := openStore(ctx, cfg, "engine")
 	if err != nil {
 		return err

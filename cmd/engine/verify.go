@@ -25,15 +25,24 @@ import (
 // store or database it cannot read.
 //
 // It connects as serve does: to NATS_URL, or to an embedded server on
-// ENGINE_DATA_DIR. The embedded server must not be running in another
-// process on the same directory, so to verify a running engine, run the
-// engine against an external nats-server and give verify its NATS_URL.
+// ENGINE_DATA_DIR. Whenever it would use ENGINE_DATA_DIR (embedded NATS, or
+// the private Postgres there) it takes the directory's lock, so beside a
+// running engine on the same directory it fails at once naming that
+// engine's pid: verify a running engine through GET /v1/audit/verify, or
+// run it on an external NATS_URL and DATABASE_URL and give verify those.
 func verify(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
+	}
+	if cfg.NATSURL == "" || (cfg.DatabaseURL == "" && hasPrivatePostgres(cfg)) {
+		lock, err := claimDataDir(cfg.DataDir, "engine verify")
+		if err != nil {
+			return err
+		}
+		defer lock.release()
 	}
 	store, closeStore, err := openStore(ctx, cfg, "engine verify")
 	if err != nil {
@@ -74,11 +83,9 @@ func verify(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 // to compare: DATABASE_URL is set, or the private Postgres under
 // ENGINE_DATA_DIR exists. It returns an error when any row differs.
 func verifyReadModels(ctx context.Context, cfg config, store *eventstore.Store, stdout, stderr io.Writer) error {
-	if cfg.DatabaseURL == "" {
-		if _, err := os.Stat(filepath.Join(cfg.DataDir, "postgres", "PG_VERSION")); err != nil {
-			_, _ = fmt.Fprintln(stdout, "read models: not compared (no DATABASE_URL and no private Postgres under ENGINE_DATA_DIR)")
-			return nil
-		}
+	if cfg.DatabaseURL == "" && !hasPrivatePostgres(cfg) {
+		_, _ = fmt.Fprintln(stdout, "read models: not compared (no DATABASE_URL and no private Postgres under ENGINE_DATA_DIR)")
+		return nil
 	}
 	log := slog.New(slog.DiscardHandler)
 	pool, closeDB, err := openDatabase(ctx, cfg, stderr, log)
@@ -145,4 +152,11 @@ func (p *progressLine) show(done uint64, now time.Time) {
 	}
 	// \r returns to the line start; \033[K clears what a longer line left.
 	_, _ = fmt.Fprintf(p.w, "\rverifying: %d events checked (%.0f events/s)\033[K", done, rate)
+}
+
+// hasPrivatePostgres reports whether ENGINE_DATA_DIR holds the cluster of a
+// private Postgres.
+func hasPrivatePostgres(cfg config) bool {
+	_, err := os.Stat(filepath.Join(cfg.DataDir, "postgres", "PG_VERSION"))
+	return err == nil
 }
