@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,4 +86,34 @@ func TestUnusableDataDirFailsAtOnceByName(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestServeStopsThePostgresADeadEngineLeftRunning(t *testing.T) {
+	t.Parallel()
+	dir := reachableDir(t)
+	env := map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": dir, "ENGINE_API_TOKENS": "a:admin"}
+	pgDir := filepath.Join(dir, "postgres")
+	orphan, err := pglocal.StartDetached(t.Context(), pgDir)
+	if err != nil {
+		t.Fatalf("start the orphan: %+v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(orphan, syscall.SIGQUIT) })
+
+	base, _, stop := startEngine(t, env)
+	if code, _ := call(t, "PUT", base+"/v1/inventory/ORPHAN", "a", `{"on_hand": 1}`); code != 200 {
+		t.Errorf("command after taking over: %d", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := syscall.Kill(orphan, 0); err == nil && processExe(orphan) != "" {
+		t.Errorf("the orphaned Postgres (pid %d) still runs", orphan)
+	}
+}
+
+// processExe is the executable of pid, "" when it has exited (or is a
+// zombie nobody reaped).
+func processExe(pid int) string {
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return exe
 }

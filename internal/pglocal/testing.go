@@ -249,3 +249,34 @@ func dropDatabase(ctx context.Context, adminURL, name string) error {
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	return errors.Wrapf(err, "drop test database %s", name)
 }
+
+// StartDetached is for tests of what an owner that died leaves behind when
+// the parent-death signal did not reach its server (an owner of an older
+// version, or a server slow to shut down): it starts a server on dataDir
+// (initialising it first) with pg_ctl, as a daemon that is not our child
+// and outlives us, and returns its pid. StopOrphan stops it.
+func StartDetached(ctx context.Context, dataDir string) (int, error) {
+	inst, err := Start(ctx, dataDir)
+	if err != nil {
+		return 0, err
+	}
+	if err := inst.Stop(); err != nil {
+		return 0, err
+	}
+	sockDir, err := inst.acct.socketDir()
+	if err != nil {
+		return 0, err
+	}
+	inst.sockDir = sockDir
+	if err := inst.writeSettings(nil); err != nil {
+		return 0, err
+	}
+	if _, err := inst.acct.run(ctx, inst.bin.path("pg_ctl"), "start", "-D", inst.dataDir, "-l", filepath.Join(inst.dataDir, logFile), "-w", "-s"); err != nil {
+		return 0, err
+	}
+	pid, running := postmasterPID(inst.dataDir)
+	if !running {
+		return 0, errors.Newf("pg_ctl started no server on %s", inst.dataDir)
+	}
+	return pid, nil
+}
