@@ -44,6 +44,7 @@ type Store struct {
 	stream  string
 	timeout time.Duration
 	commit  *committer
+	watch   *connWatch
 	locks   keyedMutex
 	closeMu sync.Once
 }
@@ -93,11 +94,12 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if err := ensureStream(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout}
+	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout, watch: watchConn(nc)}
 	if err := s.awaitDirectGets(ctx); err != nil {
+		s.watch.close()
 		return nil, err
 	}
-	s.commit = newCommitter(nc, s.stream, o.Committers, o.RequestTimeout)
+	s.commit = newCommitter(nc, s.watch, s.stream, o.Committers, o.RequestTimeout)
 	return s, nil
 }
 
@@ -147,9 +149,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 }
 
 // Close stops the group committer after the batches in flight have been
-// answered. It does not close the NATS connection, which the caller owns.
+// answered, or cut short by a lost connection. It does not close the NATS connection, which the caller owns.
 func (s *Store) Close() {
-	s.closeMu.Do(s.commit.close)
+	s.closeMu.Do(func() {
+		s.commit.close()
+		s.watch.close()
+	})
 }
 
 // Stream returns the name of the events stream.
