@@ -186,15 +186,15 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 // each half retried, so only the member at fault fails and a single bad
 // member costs a logarithmic number of extra batches. When JetStream is
 // unreachable, or its answer was lost, no member is at fault: the whole
-// group fails at once, so that its callers hear of it within the moment
-// the connection is lost rather than after a retry per half.
+// group fails at once, so that its callers hear of it the moment the
+// connection is lost rather than after a retry per half.
 func (c *committer) commitGroup(group []*pending) {
 	var msgs []*nats.Msg
 	for _, p := range group {
 		msgs = append(msgs, p.msgs...)
 	}
 	first, err := c.publish(msgs)
-	if err != nil && len(group) > 1 && !errors.Is(err, ErrUnavailable) {
+	if err != nil && len(group) > 1 && errors.Is(err, errRefused) {
 		c.commitGroup(group[:len(group)/2])
 		c.commitGroup(group[len(group)/2:])
 		return
@@ -205,6 +205,10 @@ func (c *committer) commitGroup(group []*pending) {
 		off += uint64(len(p.msgs))
 	}
 }
+
+// errRefused marks a batch JetStream answered with a refusal, which one
+// member of a group may have caused.
+var errRefused = errors.New("batch refused")
 
 // pubResponse is JetStream's answer to a publish or a batch commit.
 type pubResponse struct {
@@ -262,10 +266,10 @@ func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
 		return 0, outcomeUnknown(err, "decode publish acknowledgement")
 	}
 	if pr.Error != nil {
-		return 0, publishError(pr.Error)
+		return 0, errors.Mark(publishError(pr.Error), errRefused)
 	}
 	if pr.Duplicate {
-		return 0, errors.Mark(errors.New("events already stored"), errAlreadyStored)
+		return 0, errors.Mark(errors.Mark(errors.New("events already stored"), errAlreadyStored), errRefused)
 	}
 	count := uint64(len(msgs))
 	if pr.Seq < count {
