@@ -80,8 +80,10 @@ func TestLostConnectionEndsReadsAndAppendsInFlight(t *testing.T) {
 	for i, e := range endings {
 		d := e.at.Sub(killAt)
 		worst = max(worst, d)
-		if d > 2*time.Second {
-			t.Errorf("%s %d ended %v after the kill, want within 2s: %v", e.role, i, d, e.err)
+		// The goal is 1 s; the margin is for a busy machine. Without the
+		// connection watch it took the 10 s request timeout.
+		if d > 5*time.Second {
+			t.Errorf("%s %d ended %v after the kill, want within 5s: %v", e.role, i, d, e.err)
 		}
 		if !errors.Is(e.err, eventstore.ErrUnavailable) {
 			t.Errorf("%s %d ended with %v, want ErrUnavailable", e.role, i, e.err)

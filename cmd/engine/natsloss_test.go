@@ -19,6 +19,14 @@ import (
 	"github.com/orderengine/engine/internal/testnats"
 )
 
+// answerBound is how soon after nats-server goes away every command must
+// be answered, in tests. The goal is 1 s and an idle machine answers within
+// 0.1 s (BENCHMARKS.md); the margin is for the race detector on a machine
+// shared with other builds, where the HTTP server alone has been seen to
+// take 2 s. Before the connection watch the answer took the whole 10 s
+// request timeout.
+const answerBound = 5 * time.Second
+
 // lossCall is one keyed POST /v1/orders of the NATS-loss test and what it
 // got back.
 type lossCall struct {
@@ -69,9 +77,8 @@ func (c *lossCall) post(client *http.Client, url string) {
 
 // TestNATSLossUnderLoadAnswers503AtOnce kills nats-server under ~200
 // orders/s. Every request in flight at the kill or arriving after it is
-// answered within 2 s of the kill (the goal is 1 s; the margin is for a
-// busy machine): a 202 whose acknowledgement made it, or a 503 with
-// Retry-After. Then the server comes back on the same store and address:
+// answered within answerBound of the kill: a 202 whose acknowledgement made
+// it, or a 503 with Retry-After. Then the server comes back on the same store and address:
 // every 202 is in the store, and retrying each 503 with its key places
 // exactly one order per key, whether or not the first attempt was stored.
 func TestNATSLossUnderLoadAnswers503AtOnce(t *testing.T) {
@@ -147,8 +154,8 @@ func TestNATSLossUnderLoadAnswers503AtOnce(t *testing.T) {
 		if c.sent.Before(killAt) {
 			inFlight = append(inFlight, d)
 		}
-		if d > 2*time.Second {
-			t.Errorf("request %d answered %v after the kill (or after it was sent, if later), want within 2s", i, d)
+		if d > answerBound {
+			t.Errorf("request %d answered %v after the kill (or after it was sent, if later), want within %v", i, d, answerBound)
 		}
 		switch {
 		case c.status == http.StatusAccepted && c.sent.Before(killAt):
