@@ -82,6 +82,11 @@ func (w *connWatch) close() {
 func (w *connWatch) bind(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	w.mu.Lock()
+	if w.epoch.Err() != nil && w.nc.IsConnected() {
+		// Reconnected, and run has not read the news yet: a request on
+		// the new connection must not be cut for the old one's loss.
+		w.epoch, w.end = context.WithCancelCause(context.Background())
+	}
 	epoch := w.epoch
 	w.mu.Unlock()
 	// No goroutine per request: AfterFunc only registers with epoch.
