@@ -36,6 +36,7 @@ type commitResult struct {
 // a batch holds everything that arrived while the previous one was in flight.
 type committer struct {
 	nc      *nats.Conn
+	watch   *connWatch
 	stream  string
 	timeout time.Duration
 	in      chan *pending
@@ -55,8 +56,8 @@ func (s *Store) CommitStats() CommitStats {
 	return CommitStats{Batches: s.commit.batches.Load(), Messages: s.commit.msgs.Load()}
 }
 
-func newCommitter(nc *nats.Conn, stream string, workers int, timeout time.Duration) *committer {
-	c := &committer{nc: nc, stream: stream, timeout: timeout, in: make(chan *pending, 4096), stop: make(chan struct{})}
+func newCommitter(nc *nats.Conn, watch *connWatch, stream string, workers int, timeout time.Duration) *committer {
+	c := &committer{nc: nc, watch: watch, stream: stream, timeout: timeout, in: make(chan *pending, 4096), stop: make(chan struct{})}
 	for range workers {
 		c.wg.Add(1)
 		go c.run()
@@ -67,7 +68,11 @@ func newCommitter(nc *nats.Conn, stream string, workers int, timeout time.Durati
 // submit hands p to the committer and waits for its outcome. Once handed
 // over it waits for the answer even if ctx ends, because the batch may
 // already be on its way and the caller must learn whether it was stored.
+// While the connection is down it fails at once: nothing was sent.
 func (c *committer) submit(ctx context.Context, p *pending) commitResult {
+	if !c.nc.IsConnected() {
+		return commitResult{err: errNotConnected}
+	}
 	p.done = make(chan commitResult, 1)
 	select {
 	case c.in <- p:
@@ -179,14 +184,17 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 // commitGroup stores the group atomically. If the batch is refused (one
 // member's expected sequence is stale, say) the group is split in halves and
 // each half retried, so only the member at fault fails and a single bad
-// member costs a logarithmic number of extra batches.
+// member costs a logarithmic number of extra batches. When JetStream is
+// unreachable, or its answer was lost, no member is at fault: the whole
+// group fails at once, so that its callers hear of it the moment the
+// connection is lost rather than after a retry per half.
 func (c *committer) commitGroup(group []*pending) {
 	var msgs []*nats.Msg
 	for _, p := range group {
 		msgs = append(msgs, p.msgs...)
 	}
 	first, err := c.publish(msgs)
-	if err != nil && len(group) > 1 {
+	if err != nil && len(group) > 1 && errors.Is(err, errRefused) {
 		c.commitGroup(group[:len(group)/2])
 		c.commitGroup(group[len(group)/2:])
 		return
@@ -197,6 +205,10 @@ func (c *committer) commitGroup(group []*pending) {
 		off += uint64(len(p.msgs))
 	}
 }
+
+// errRefused marks a batch JetStream answered with a refusal, which one
+// member of a group may have caused.
+var errRefused = errors.New("batch refused")
 
 // pubResponse is JetStream's answer to a publish or a batch commit.
 type pubResponse struct {
@@ -214,7 +226,9 @@ func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
 		// after the caller gave up: the client gets a 503 and retries.
 		return 0, errNotConnected
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	// Ends at the timeout, or at once when the connection is lost: the
+	// acknowledgement cannot come over another connection.
+	ctx, cancel := c.watch.bind(context.Background(), c.timeout)
 	defer cancel()
 	c.batches.Add(1)
 	c.msgs.Add(uint64(len(msgs)))
@@ -238,18 +252,24 @@ func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
 		}
 	}
 	resp, err := c.nc.RequestMsgWithContext(ctx, last)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrNoResponders):
+		// The commit was not sent, or no stream took it: nothing stored.
 		return 0, errors.Mark(errors.Wrap(err, "publish events"), ErrUnavailable)
+	default:
+		// Sent, and the answer lost or late: stored or not, no one knows.
+		return 0, outcomeUnknown(requestError(ctx, err), "publish events")
 	}
 	var pr pubResponse
 	if err := json.Unmarshal(resp.Data, &pr); err != nil {
-		return 0, errors.Mark(errors.Wrap(err, "decode publish acknowledgement"), ErrUnavailable)
+		return 0, outcomeUnknown(err, "decode publish acknowledgement")
 	}
 	if pr.Error != nil {
-		return 0, publishError(pr.Error)
+		return 0, errors.Mark(publishError(pr.Error), errRefused)
 	}
 	if pr.Duplicate {
-		return 0, errors.Mark(errors.New("events already stored"), errAlreadyStored)
+		return 0, errors.Mark(errors.Mark(errors.New("events already stored"), errAlreadyStored), errRefused)
 	}
 	count := uint64(len(msgs))
 	if pr.Seq < count {

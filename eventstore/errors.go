@@ -14,6 +14,20 @@ import (
 // answering in time. Nothing was half-written: an append is atomic.
 var ErrUnavailable = errors.New("event store unavailable")
 
+// ErrOutcomeUnknown marks an append whose answer never came: the connection
+// was lost, or JetStream did not answer in time, after the batch was sent.
+// It was stored entirely or not at all, and the store cannot tell which;
+// such errors match ErrUnavailable too. A retry with the command's
+// idempotency key is safe: if the first attempt was stored, the retry finds
+// its record (or its message ids) and answers with the first outcome.
+var ErrOutcomeUnknown = errors.New("outcome of the append unknown")
+
+// outcomeUnknown marks err, a failure after a batch was sent, as both
+// ErrUnavailable and ErrOutcomeUnknown.
+func outcomeUnknown(err error, msg string) error {
+	return errors.Mark(errors.Mark(errors.Wrap(err, msg), ErrUnavailable), ErrOutcomeUnknown)
+}
+
 // errNotConnected is returned at once while the connection to NATS is down.
 var errNotConnected = errors.Mark(errors.New("not connected to NATS"), ErrUnavailable)
 
@@ -45,7 +59,7 @@ func unavailable(err error) error {
 	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrDisconnected) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) {
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrReconnectBufExceeded) {
 		return errors.Mark(err, ErrUnavailable)
 	}
 	return err

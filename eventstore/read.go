@@ -30,11 +30,11 @@ func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool,
 	if !s.nc.IsConnected() {
 		return RawMsg{}, false, errNotConnected
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := s.watch.bind(ctx, s.timeout)
 	defer cancel()
 	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream+"."+subject, nil)
 	if err != nil {
-		return RawMsg{}, false, errors.Wrapf(unavailable(err), "read last event of %s", subject)
+		return RawMsg{}, false, errors.Wrapf(requestError(ctx, err), "read last event of %s", subject)
 	}
 	switch status := resp.Header.Get("Status"); status {
 	case "":
@@ -77,7 +77,7 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 	if !s.nc.IsConnected() {
 		return 0, false, errNotConnected
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := s.watch.bind(ctx, s.timeout)
 	defer cancel()
 	inbox := s.nc.NewInbox()
 	sub, err := s.nc.SubscribeSync(inbox)
@@ -94,7 +94,7 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 	for {
 		msg, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return 0, false, errors.Wrapf(unavailable(err), "read events of %s", subject)
+			return 0, false, errors.Wrapf(requestError(ctx, err), "read events of %s", subject)
 		}
 		switch status := msg.Header.Get("Status"); status {
 		case "":

@@ -55,6 +55,7 @@ type snapshotJob struct {
 // (they are rebuilt as aggregates are used).
 type snapshots struct {
 	kv      jetstream.KeyValue
+	watch   *connWatch // a lost connection ends a get or put at once
 	every   uint64
 	timeout time.Duration
 	// maxSize is the largest snapshot the server takes (its max payload,
@@ -83,7 +84,7 @@ func openSnapshots(ctx context.Context, s *Store, replicas int, every uint64) (*
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	sn := &snapshots{
-		kv: kv, every: every, timeout: s.timeout, maxSize: int(s.nc.MaxPayload()) - 4096,
+		kv: kv, watch: s.watch, every: every, timeout: s.timeout, maxSize: int(s.nc.MaxPayload()) - 4096,
 		jobs: make(chan snapshotJob, snapshotQueue), cancel: cancel, done: make(chan struct{}),
 	}
 	go sn.run(wctx)
@@ -145,7 +146,7 @@ func (sn *snapshots) write(ctx context.Context, j snapshotJob) string {
 	if len(data) > sn.maxSize {
 		return "too_large"
 	}
-	ctx, cancel := context.WithTimeout(ctx, sn.timeout)
+	ctx, cancel := sn.watch.bind(ctx, sn.timeout)
 	defer cancel()
 	if _, err := sn.kv.Put(ctx, j.key, data); err != nil {
 		return "failed"
@@ -156,7 +157,7 @@ func (sn *snapshots) write(ctx context.Context, j snapshotJob) string {
 // get returns the stored snapshot under key; ok is false when there is
 // none or it cannot be read (a snapshot is never needed).
 func (sn *snapshots) get(ctx context.Context, key string) (storedSnapshot, bool) {
-	ctx, cancel := context.WithTimeout(ctx, sn.timeout)
+	ctx, cancel := sn.watch.bind(ctx, sn.timeout)
 	defer cancel()
 	e, err := sn.kv.Get(ctx, key)
 	if err != nil {

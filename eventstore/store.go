@@ -49,6 +49,7 @@ type Store struct {
 	timeout time.Duration
 	commit  *committer
 	snaps   *snapshots // nil when snapshots are off
+	watch   *connWatch
 	locks   keyedMutex
 	closeMu sync.Once
 }
@@ -98,8 +99,9 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if err := ensureStream(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout}
+	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout, watch: watchConn(nc)}
 	if err := s.awaitDirectGets(ctx); err != nil {
+		s.watch.close()
 		return nil, err
 	}
 	if o.SnapshotEvery == 0 {
@@ -107,10 +109,11 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	}
 	if o.SnapshotEvery > 0 {
 		if s.snaps, err = openSnapshots(ctx, s, o.Replicas, uint64(o.SnapshotEvery)); err != nil {
+			s.watch.close()
 			return nil, err
 		}
 	}
-	s.commit = newCommitter(nc, s.stream, o.Committers, o.RequestTimeout)
+	s.commit = newCommitter(nc, s.watch, s.stream, o.Committers, o.RequestTimeout)
 	return s, nil
 }
 
@@ -160,14 +163,16 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 }
 
 // Close stops the group committer after the batches in flight have been
-// answered, and the snapshot writer (dropping what it has not written). It
-// does not close the NATS connection, which the caller owns.
+// answered or cut short by a lost connection, and the snapshot writer
+// (dropping what it has not written). It does not close the NATS
+// connection, which the caller owns.
 func (s *Store) Close() {
 	s.closeMu.Do(func() {
 		s.commit.close()
 		if s.snaps != nil {
 			s.snaps.close()
 		}
+		s.watch.close()
 	})
 }
 

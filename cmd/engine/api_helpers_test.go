@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/commands"
@@ -64,8 +65,14 @@ func startEngineOn(t *testing.T, ns *server.Server) *apiEnv {
 // the defaults).
 func startEngineWith(t *testing.T, ns *server.Server, limits limitConfig) *apiEnv {
 	t.Helper()
+	return startEngineConn(t, ns, testnats.Connect(t, ns), limits)
+}
+
+// startEngineConn is startEngineWith on a connection the caller made (and
+// closes), such as one with the engine's own options from eventstore.Connect.
+func startEngineConn(t *testing.T, ns *server.Server, nc *nats.Conn, limits limitConfig) *apiEnv {
+	t.Helper()
 	ctx := context.Background()
-	nc := testnats.Connect(t, ns)
 	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
 	if err != nil {
 		t.Fatalf("open event store: %v", err)

@@ -13,6 +13,7 @@ func TestCommandsAnswer503WhileJetStreamIsDown(t *testing.T) {
 	e.setOnHand(t, "GONE", 5)
 	e.ns.Shutdown()
 	e.ns.WaitForShutdown()
+	e.awaitDisconnected(t)
 
 	for name, c := range map[string]apiCall{
 		"place an order": {method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder())},
@@ -44,6 +45,7 @@ func TestEngineRecoversWhenJetStreamComesBack(t *testing.T) {
 	addr := e.ns.Addr().String()
 	e.ns.Shutdown()
 	e.ns.WaitForShutdown()
+	e.awaitDisconnected(t)
 	for range 3 {
 		wantProblem(t, e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder())}),
 			http.StatusServiceUnavailable, "unavailable")
@@ -65,4 +67,18 @@ func TestEngineRecoversWhenJetStreamComesBack(t *testing.T) {
 		t.Errorf("orders.* holds %d messages after the refused commands, want %d", got, before)
 	}
 	e.placeOrder(t, tokClient)
+}
+
+// awaitDisconnected waits until the engine's connection has seen the server
+// go. A command sent before that is on its way to a server that may or may
+// not have taken it, and answers 503 outcome_unknown rather than unavailable.
+func (e *apiEnv) awaitDisconnected(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.store.Conn().IsConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine's NATS connection still looks connected 5s after the server stopped")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -50,6 +50,8 @@ var kinds = []struct {
 	{domain.ErrInvalidTransition, http.StatusConflict, "invalid_transition"},
 	{domain.ErrConflict, http.StatusConflict, "conflict"},
 	{ErrPreconditionFailed, http.StatusPreconditionFailed, "precondition_failed"},
+	// Before ErrUnavailable, which it also matches.
+	{eventstore.ErrOutcomeUnknown, http.StatusServiceUnavailable, "outcome_unknown"},
 	{eventstore.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
 }
@@ -74,6 +76,9 @@ func ProblemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 		if k.status == http.StatusServiceUnavailable {
 			p.RetryAfter = 1
 			p.Detail = "a dependency is unavailable; nothing was written, retry later"
+			if k.err == eventstore.ErrOutcomeUnknown {
+				p.Detail = outcomeUnknownDetail
+			}
 			log.WarnContext(ctx, "dependency unavailable", "err", err)
 		}
 		return p
@@ -81,6 +86,14 @@ func ProblemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 	log.ErrorContext(ctx, "internal error", "err", detailed(err))
 	return NewProblem(http.StatusInternalServerError, "internal", "internal error")
 }
+
+// outcomeUnknownDetail tells a client whose command was sent to the event
+// store but not acknowledged what it may and may not do next.
+const outcomeUnknownDetail = "the event store was lost while this command was being stored: " +
+	"it was applied entirely or not at all, and which is not known. " +
+	"Retrying with the same Idempotency-Key is safe: it applies the command at most once " +
+	"and answers with the first outcome. Without an Idempotency-Key a retry may apply it twice; " +
+	"look the result up first (e.g. the customer's orders)"
 
 // userMessage is the error's message without operator details; hints are
 // appended because they are written for users.
