@@ -74,8 +74,8 @@ func TestLoadPastTheRateLimitGetsOnly2xxAnd429(t *testing.T) {
 	wantStatus(t, e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokAdmin, body: body}), http.StatusAccepted)
 }
 
-// TestRequestsOverTheInFlightCapGet503: with one request slot taken by an
-// order waiting for its outcome (no processors run here), another request
+// TestRequestsOverTheInFlightCapGet503: with the one command slot taken by
+// an order waiting for its outcome (no processors run here), another order
 // is refused at once with 503 and Retry-After, and health stays answerable.
 func TestRequestsOverTheInFlightCapGet503(t *testing.T) {
 	ns, _ := testnats.Start(t)
@@ -103,7 +103,8 @@ func TestRequestsOverTheInFlightCapGet503(t *testing.T) {
 			continue
 		default:
 		}
-		refused = e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/nope/events", token: tokAuditor})
+		// Commands have their own budget: the probe is one too.
+		refused = e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder())})
 	}
 	if refused.status != http.StatusServiceUnavailable || refused.header.Get("Retry-After") == "" {
 		t.Fatalf("second request while the slot is taken: %v (Retry-After %q), want 503 with Retry-After", refused, refused.header.Get("Retry-After"))

@@ -63,6 +63,14 @@ var roleMatrix = map[string][]string{
 // Postgres, the main projection): the routes a deployed engine serves.
 func fullServer(t *testing.T) (*apiEnv, chi.Routes, *httptest.Server) {
 	t.Helper()
+	return fullServerWith(t, limitConfig{})
+}
+
+// fullServerWith is fullServer with the given request limits (zero fields:
+// the defaults). Its projection runner is not started: the read models
+// stay at checkpoint 0 unless the test runs it.
+func fullServerWith(t *testing.T, limits limitConfig) (*apiEnv, chi.Routes, *httptest.Server) {
+	t.Helper()
 	e := newAPIEnv(t)
 	db, err := pgxpool.New(context.Background(), pglocal.ForTest(t))
 	if err != nil {
@@ -80,7 +88,7 @@ func fullServer(t *testing.T) (*apiEnv, chi.Routes, *httptest.Server) {
 	t.Cleanup(rebuilds.Close)
 	runner := projections.NewRunner(e.store, db, e.app.Log)
 	router := newServer(serverDeps{app: e.app, store: e.store, db: db, runners: []*projections.Runner{runner},
-		rebuilds: rebuilds, tokens: tokens, log: e.app.Log})
+		rebuilds: rebuilds, tokens: tokens, log: e.app.Log, limits: limits})
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return e, router.(chi.Routes), srv

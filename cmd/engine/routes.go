@@ -39,9 +39,7 @@ type serverDeps struct {
 // newServer is the engine's HTTP API; every route is here, each behind the
 // roles of API.md that may call it.
 func newServer(d serverDeps) http.Handler {
-	if d.limits == (limitConfig{}) {
-		d.limits = defaultLimits
-	}
+	d.limits = d.limits.orDefaults()
 	lim := newLimiter(d.limits)
 	// guard authenticates, checks the role, then the token's rate.
 	guard := func(roles ...httpx.Role) func(http.Handler) http.Handler {
@@ -93,17 +91,18 @@ func newServer(d serverDeps) http.Handler {
 		reads := guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
 		orderReads, inventoryReads := projections.OrderReads{Pool: d.db}, projections.InventoryReads{Pool: d.db}
 		checkpoint := projections.CheckpointReads{Pool: d.db, Projection: projections.MainProjection}
-		r.With(reads).Get("/v1/orders/{id}", queries.HandleGetOrder(orderReads, checkpoint, d.log))
-		r.With(reads).Get("/v1/orders", queries.HandleListOrders(orderReads, checkpoint, d.log))
-		r.With(reads).Get("/v1/inventory/{sku}", queries.HandleGetInventory(inventoryReads, checkpoint, d.log))
-		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log))
+		head := queries.WithStoreHead(queries.NewHeadCache(d.store))
+		r.With(reads).Get("/v1/orders/{id}", queries.HandleGetOrder(orderReads, checkpoint, d.log, head))
+		r.With(reads).Get("/v1/orders", queries.HandleListOrders(orderReads, checkpoint, d.log, head))
+		r.With(reads).Get("/v1/inventory/{sku}", queries.HandleGetInventory(inventoryReads, checkpoint, d.log, head))
+		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log, head))
 
 		dashboard := projections.DashboardReads{Pool: d.db}
 		statuses := projections.Statuses{Runners: d.runners, Rebuilds: d.rebuilds}
 		// Clients read orders and inventory; the dashboard is for viewers.
 		dash := guard(httpx.RoleViewer, httpx.RoleAuditor)
-		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log))
-		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log))
+		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log, head))
+		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log, head))
 		streams := d.streams
 		if streams == nil {
 			streams = context.Background()
