@@ -47,7 +47,7 @@ func newServer(d serverDeps) http.Handler {
 		return func(next http.Handler) http.Handler { return auth(lim.perToken(next)) }
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, requestLog(d.log), recoverer(d.log), lim.bounded)
+	r.Use(httpx.RequestID, requestLog(d.log), recoverer(d.log), lim.bounded)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, "not_found", "no such route"))
 	})
