@@ -840,3 +840,48 @@ func TestOversizedOrBadRequestIDsAreReplaced(t *testing.T) {
 		header: map[string]string{"X-Request-Id": strings.Repeat("x", 600<<10), "Idempotency-Key": "big-id"}})
 	wantStatus(t, r, http.StatusAccepted)
 }
+
+// TestWrongTypesNameTheFieldNotAGoType: a value of the wrong JSON type is a
+// 400 naming the field by its path in the body, in JSON's words; nothing of
+// the engine's Go types leaks into the answer.
+func TestWrongTypesNameTheFieldNotAGoType(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t)
+	order := e.placeOrder(t, tokClient)
+	line := `{"sku":"a","qty":1,"unit_price_cents":1}`
+	for name, tc := range map[string]struct {
+		method, path, body string
+		field, msg         string
+	}{
+		"a string qty": {http.MethodPost, "/v1/orders",
+			`{"customer_id":"c","currency":"USD","lines":[` + line + `,{"sku":"a","qty":"1","unit_price_cents":1}]}`,
+			"lines[1].qty", "must be a JSON number"},
+		"a fractional price": {http.MethodPost, "/v1/orders",
+			`{"customer_id":"c","currency":"USD","lines":[{"sku":"a","qty":1,"unit_price_cents":1.5}]}`,
+			"lines[0].unit_price_cents", "must be a whole number"},
+		"lines as an object": {http.MethodPost, "/v1/orders", `{"customer_id":"c","currency":"USD","lines":{}}`,
+			"lines", "must be a JSON array"},
+		"a numeric customer": {http.MethodPost, "/v1/orders", `{"customer_id":7,"currency":"USD","lines":[` + line + `]}`,
+			"customer_id", "must be a JSON string"},
+		"a string amount": {http.MethodPost, ordersPath(order.OrderID, "payment"), `{"amount_cents":"3300","payment_ref":"p"}`,
+			"amount_cents", "must be a JSON number"},
+		"a boolean reason": {http.MethodPost, ordersPath(order.OrderID, "cancellation"), `{"reason":true}`,
+			"reason", "must be a JSON string"},
+		"on_hand past int64":   {http.MethodPut, "/v1/inventory/gear", `{"on_hand":1e30}`, "on_hand", "must be a whole number"},
+		"on_hand of 20 digits": {http.MethodPut, "/v1/inventory/gear", `{"on_hand":99999999999999999999}`, "on_hand", "is out of range"},
+		"an array body":        {http.MethodPost, ordersPath(order.OrderID, "delivery"), `[]`, "", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := e.do(t, apiCall{method: tc.method, path: tc.path, token: tokAdmin, body: []byte(tc.body)})
+			p := wantProblem(t, r, http.StatusBadRequest, "malformed_json")
+			if tc.field != "" && (len(p.Errors) != 1 || p.Errors[tc.field] != tc.msg) {
+				t.Errorf("errors %v, want %s: %s", p.Errors, tc.field, tc.msg)
+			}
+			for _, goWord := range []string{"Go ", "int64", "struct", "commands.", "domain.", "unmarshal"} {
+				if bytes.Contains(r.body, []byte(goWord)) {
+					t.Errorf("the answer names %q: %s", goWord, r.body)
+				}
+			}
+		})
+	}
+}

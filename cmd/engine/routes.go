@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -47,7 +48,7 @@ func newServer(d serverDeps) http.Handler {
 		return func(next http.Handler) http.Handler { return auth(lim.perToken(next)) }
 	}
 	r := chi.NewRouter()
-	r.Use(httpx.RequestID, requestLog(d.log), recoverer(d.log), lim.bounded)
+	r.Use(httpx.RequestID, requestLog(d.log), noSniffNoStore, recoverer(d.log), lim.bounded)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, "not_found", "no such route"))
 	})
@@ -187,6 +188,21 @@ func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("status", ww.Status()), slog.Duration("duration", time.Since(start)))
 		})
 	}
+}
+
+// noSniffNoStore keeps browsers from reading any answer as another type
+// than it says, and every cache from keeping an answer under /v1: orders,
+// inventory, audit, dashboard and whoami all hold customer or operator
+// data. A handler may still set its own Cache-Control after this.
+func noSniffNoStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/metrics" {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverer turns a panic in a handler into a logged 500 problem.
