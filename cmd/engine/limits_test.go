@@ -16,7 +16,7 @@ import (
 // metricValue reads one sample from /metrics, 0 when absent.
 func metricValue(t *testing.T, e *apiEnv, sample string) float64 {
 	t.Helper()
-	r := e.do(t, apiCall{method: http.MethodGet, path: "/metrics"})
+	r := e.do(t, apiCall{method: http.MethodGet, path: "/metrics", token: tokViewer})
 	wantStatus(t, r, http.StatusOK)
 	sc := bufio.NewScanner(bytes.NewReader(r.body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

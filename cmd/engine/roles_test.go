@@ -22,7 +22,7 @@ import (
 var roleMatrix = map[string][]string{
 	"GET /healthz":       nil, // nil: public, no token needed
 	"GET /readyz":        nil,
-	"GET /metrics":       nil,
+	"GET /metrics":       {tokViewer, tokAuditor, tokAdmin},
 	"GET /openapi.json":  nil,
 	"GET /":              nil,
 	"GET /assets/{name}": nil,

@@ -64,7 +64,9 @@ func newServer(d serverDeps) http.Handler {
 	r.Get("/", web.HandleIndex)
 	r.Get("/assets/{name}", web.HandleAsset)
 	r.With(guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)).Get("/v1/whoami", handleWhoami)
-	r.Method(http.MethodGet, "/metrics", metricsHandler(d))
+	// API.md opens only /healthz, /readyz and /openapi.json: the metrics
+	// name routes, projections and volumes, which are the operator's.
+	r.With(guard(httpx.RoleViewer, httpx.RoleAuditor)).Method(http.MethodGet, "/metrics", metricsHandler(d))
 
 	orders := guard(httpx.RoleClient)
 	admin := guard(httpx.RoleAdmin)
