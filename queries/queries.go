@@ -39,10 +39,15 @@ const (
 type Option func(*config)
 
 type config struct {
-	timeout time.Duration
-	poll    time.Duration
-	head    *HeadCache
+	timeout    time.Duration
+	poll       time.Duration
+	head       *HeadCache
+	verifyWait time.Duration
 }
+
+// WithVerifyWait sets how long GET /v1/audit/verify waits for the answer
+// before it answers 202 with the job (DefaultVerifyWait).
+func WithVerifyWait(d time.Duration) Option { return func(c *config) { c.verifyWait = d } }
 
 // WithStoreHead makes a handler refuse at once, with 422, a token beyond
 // the event store's last sequence: no write ever answered with it, so the
@@ -66,7 +71,7 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 }
 
 func newConfig(opts []Option) config {
-	c := config{timeout: DefaultConsistencyTimeout, poll: DefaultPollInterval}
+	c := config{timeout: DefaultConsistencyTimeout, poll: DefaultPollInterval, verifyWait: DefaultVerifyWait}
 	for _, o := range opts {
 		o(&c)
 	}

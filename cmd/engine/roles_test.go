@@ -51,6 +51,8 @@ var roleMatrix = map[string][]string{
 	"GET /v1/audit/inventory/{sku}/events":      {tokAuditor, tokAdmin},
 	"GET /v1/audit/export":                      {tokAuditor, tokAdmin},
 	"GET /v1/audit/verify":                      {tokAuditor, tokAdmin},
+	"POST /v1/audit/verify":                     {tokAuditor, tokAdmin},
+	"GET /v1/audit/verify/jobs/{id}":            {tokAuditor, tokAdmin},
 	"GET /v1/audit/verify/read-models":          {tokAuditor, tokAdmin},
 	"GET /v1/admin/projections":                 {tokAdmin},
 	"POST /v1/admin/projections/{name}/rebuild": {tokAdmin},

@@ -31,9 +31,10 @@ type serverDeps struct {
 	log      *slog.Logger
 	// limits bounds request rates and concurrency; zero means the defaults.
 	limits limitConfig
-	// streams ends the dashboard's event streams when it is done; serve
-	// cancels it as shutdown begins, which http.Server.Shutdown does not
-	// do for long-lived requests. Nil: streams end with their requests.
+	// streams ends the dashboard's event streams and a running audit
+	// verification when it is done; serve cancels it as shutdown begins,
+	// which http.Server.Shutdown does not do for long-lived requests. Nil:
+	// streams end with their requests.
 	streams context.Context
 }
 
@@ -42,6 +43,12 @@ type serverDeps struct {
 func newServer(d serverDeps) http.Handler {
 	d.limits = d.limits.orDefaults()
 	lim := newLimiter(d.limits)
+	// lifetime ends with serve's shutdown: dashboard streams and audit
+	// verifications outlive their requests but not the engine.
+	lifetime := d.streams
+	if lifetime == nil {
+		lifetime = context.Background()
+	}
 	// guard authenticates, checks the role, then the token's rate.
 	guard := func(roles ...httpx.Role) func(http.Handler) http.Handler {
 		auth := d.tokens.Require(roles...)
@@ -88,7 +95,10 @@ func newServer(d serverDeps) http.Handler {
 		replay = projections.ReplayComparison{Store: d.store, Pool: d.db, Log: d.log}
 		r.With(audit).Get("/v1/audit/verify/read-models", queries.HandleVerifyReadModels(replay, d.log))
 	}
-	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(d.store, replay, d.log))
+	verifies := queries.NewVerifyJobs(lifetime, d.store, replay, d.log)
+	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(verifies, d.log))
+	r.With(audit).Post("/v1/audit/verify", queries.HandleStartVerify(verifies, d.log))
+	r.With(audit).Get(queries.VerifyJobPath+"{id}", queries.HandleVerifyJob(verifies, d.log))
 
 	if d.db != nil {
 		reads := guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
@@ -106,11 +116,7 @@ func newServer(d serverDeps) http.Handler {
 		dash := guard(httpx.RoleViewer, httpx.RoleAuditor)
 		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log, head))
 		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log, head))
-		streams := d.streams
-		if streams == nil {
-			streams = context.Background()
-		}
-		stream := queries.NewStream(streams, queries.DashboardSource(dashboard, statuses, time.Now),
+		stream := queries.NewStream(lifetime, queries.DashboardSource(dashboard, statuses, time.Now),
 			queries.StreamConfig{MaxClients: d.limits.MaxStreams}, d.log)
 		r.With(dash).Get("/v1/dashboard/stream", queries.HandleStream(stream, d.log))
 
