@@ -114,3 +114,28 @@ func TestRequestsOverTheInFlightCapGet503(t *testing.T) {
 		t.Errorf("the waiting order: %v, want 202 after its wait", r)
 	}
 }
+
+// TestParseLimitsReadsTheReadBudget: ENGINE_MAX_READS_IN_FLIGHT sets the
+// reads' own budget, apart from ENGINE_MAX_IN_FLIGHT's, and a value that is
+// not a positive integer is refused naming the variable.
+func TestParseLimitsReadsTheReadBudget(t *testing.T) {
+	env := map[string]string{"ENGINE_MAX_IN_FLIGHT": "100", "ENGINE_MAX_READS_IN_FLIGHT": "300"}
+	c, err := parseLimits(func(k string) string { return env[k] })
+	if err != nil || c.MaxInFlight != 100 || c.MaxReadsInFlight != 300 {
+		t.Fatalf("limits %+v, %v; want 100 commands and 300 reads", c, err)
+	}
+	if c, _ := parseLimits(func(string) string { return "" }); c.MaxReadsInFlight != defaultLimits.MaxReadsInFlight || c.MaxReadsInFlight == 0 {
+		t.Errorf("default read budget %d", c.MaxReadsInFlight)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		_, err := parseLimits(func(k string) string {
+			if k == "ENGINE_MAX_READS_IN_FLIGHT" {
+				return bad
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), "ENGINE_MAX_READS_IN_FLIGHT") {
+			t.Errorf("ENGINE_MAX_READS_IN_FLIGHT=%s: %v, want an error naming it", bad, err)
+		}
+	}
+}
