@@ -108,9 +108,10 @@ func (l *limiter) perToken(next http.Handler) http.Handler {
 
 // bounded serves at most MaxInFlight commands and MaxReadsInFlight reads at
 // once and gives each a deadline; a request over its cap is refused at once
-// with 503 rather than queued, so memory stays bounded under any load. Health, readiness and
-// metrics are exempt: an overloaded engine must still say so. So is the
-// dashboard's stream, which the stream itself caps (MaxStreams).
+// with 503 rather than queued, so memory stays bounded under any load.
+// Health, readiness and metrics are exempt: an overloaded engine must still
+// say so. So is the dashboard's stream, which the stream itself caps
+// (MaxStreams).
 func (l *limiter) bounded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {

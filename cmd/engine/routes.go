@@ -29,7 +29,8 @@ type serverDeps struct {
 	rebuilds *projections.Rebuilds
 	tokens   *httpx.Tokens
 	log      *slog.Logger
-	// limits bounds request rates and concurrency; zero means the defaults.
+	// limits bounds request rates and concurrency; zero fields mean the
+	// defaults.
 	limits limitConfig
 	// streams ends the dashboard's event streams and a running audit
 	// verification when it is done; serve cancels it as shutdown begins,
