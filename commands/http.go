@@ -96,8 +96,10 @@ func replay(w http.ResponseWriter, m Meta, rec eventstore.IdemRecord) (outcome s
 // the ids that travel into the events' envelopes.
 func (a *App) meta(r *http.Request, body []byte) (Meta, error) {
 	m := Meta{RequestID: middleware.GetReqID(r.Context())}
+	// Bounded as the request id is (httpx.RequestID): both stay in the
+	// events for good.
 	m.CorrelationID = r.Header.Get("X-Correlation-Id")
-	if !validToken(m.CorrelationID, 128) {
+	if !httpx.ValidID(m.CorrelationID) {
 		m.CorrelationID = m.RequestID
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" || len(r.Header.Values("Idempotency-Key")) > 0 {

@@ -155,7 +155,7 @@ func HandleDashboardSummary(r DashboardReader, p ProjectionStatus, c CheckpointR
 			fail(w, req, log, err)
 			return
 		}
-		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Cache-Control", "no-store")
 		httpx.WriteJSON(w, http.StatusOK, s)
 	}
 }
@@ -228,7 +228,7 @@ func HandleDashboardTimeseries(r DashboardReader, c CheckpointReader, log *slog.
 		for i := range points {
 			points[i].T = points[i].T.UTC()
 		}
-		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Cache-Control", "no-store")
 		httpx.WriteJSON(w, http.StatusOK, Timeseries{Metric: f.Metric, Bucket: f.Bucket, Currency: f.Currency, Points: points})
 	}
 }

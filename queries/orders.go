@@ -163,7 +163,9 @@ func joinStatuses() string {
 func writeVersioned(w http.ResponseWriter, req *http.Request, version uint64, body any) {
 	tag := etag(version)
 	w.Header().Set("ETag", tag)
-	w.Header().Set("Cache-Control", "no-cache")
+	// Customer data: no shared or disk cache may keep it. A client that
+	// kept the body itself may still revalidate it with If-None-Match.
+	w.Header().Set("Cache-Control", "no-store")
 	if noneMatch(req.Header.Values("If-None-Match"), tag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

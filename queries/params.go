@@ -22,6 +22,8 @@ type params struct {
 	fields   map[string]string
 	token    uint64
 	hasToken bool
+	// tokenField names where token came from, for a problem about it.
+	tokenField string
 }
 
 // newParams refuses parameters not in allowed (consistent_with always is)
@@ -53,7 +55,7 @@ func (p *params) parseToken(r *http.Request) {
 		if err != nil || len(vs) > 1 {
 			p.fields["Consistency-Token"] = "must be a single decimal stream sequence"
 		} else {
-			p.token, p.hasToken = n, true
+			p.token, p.hasToken, p.tokenField = n, true, "Consistency-Token"
 		}
 	}
 	if s := p.str(consistentWith); s != "" {
@@ -61,7 +63,10 @@ func (p *params) parseToken(r *http.Request) {
 		if err != nil {
 			p.set(consistentWith, "must be a decimal stream sequence")
 		} else {
-			p.token, p.hasToken = max(p.token, n), true
+			if !p.hasToken || n > p.token {
+				p.token, p.tokenField = n, consistentWith
+			}
+			p.hasToken = true
 		}
 	}
 }

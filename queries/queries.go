@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/httpx"
 )
 
@@ -38,9 +39,21 @@ const (
 type Option func(*config)
 
 type config struct {
-	timeout time.Duration
-	poll    time.Duration
+	timeout    time.Duration
+	poll       time.Duration
+	head       *HeadCache
+	verifyWait time.Duration
 }
+
+// WithVerifyWait sets how long GET /v1/audit/verify waits for the answer
+// before it answers 202 with the job (DefaultVerifyWait).
+func WithVerifyWait(d time.Duration) Option { return func(c *config) { c.verifyWait = d } }
+
+// WithStoreHead makes a handler refuse at once, with 422, a token beyond
+// the event store's last sequence: no write ever answered with it, so the
+// read models would never reach it and the wait would hold a request slot
+// for nothing.
+func WithStoreHead(h *HeadCache) Option { return func(c *config) { c.head = h } }
 
 // WithConsistencyTimeout sets how long a handler waits for the read models
 // to reach a Consistency-Token before it answers 503 consistency_timeout.
@@ -58,7 +71,7 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 }
 
 func newConfig(opts []Option) config {
-	c := config{timeout: DefaultConsistencyTimeout, poll: DefaultPollInterval}
+	c := config{timeout: DefaultConsistencyTimeout, poll: DefaultPollInterval, verifyWait: DefaultVerifyWait}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -70,18 +83,33 @@ func newConfig(opts []Option) config {
 
 // waitFor blocks until c reaches token. It returns a 503
 // consistency_timeout problem when the read models are still behind after
-// the timeout, and the request context's error when the client goes away.
-func (cfg config) waitFor(ctx context.Context, c CheckpointReader, token uint64) error {
+// the timeout, a 422 naming field when the token is beyond the store's last
+// sequence (with WithStoreHead), and the request context's error when the
+// client goes away.
+func (cfg config) waitFor(ctx context.Context, c CheckpointReader, token uint64, field string) error {
 	deadline := time.Now().Add(cfg.timeout)
 	t := time.NewTicker(cfg.poll)
 	defer t.Stop()
-	for {
+	for first := true; ; first = false {
 		seq, err := c.Checkpoint(ctx)
 		if err != nil {
 			return errors.Wrap(err, "read the read-model checkpoint")
 		}
 		if seq >= token {
 			return nil
+		}
+		// Only a token the read models have not reached needs the store. A
+		// store that does not answer proves nothing either way: the read
+		// models, in Postgres, may still catch up, so the wait goes on.
+		if first && cfg.head != nil {
+			ok, err := cfg.head.Covers(ctx, token)
+			if err != nil && ctx.Err() != nil {
+				return errors.Wrap(err, "check the Consistency-Token against the event store")
+			}
+			if err == nil && !ok {
+				return &domain.ValidationError{Fields: map[string]string{
+					field: "is beyond the last sequence of the event store; pass the Consistency-Token a command answered"}}
+			}
 		}
 		if !time.Now().Before(deadline) {
 			p := httpx.NewProblem(http.StatusServiceUnavailable, "consistency_timeout",
@@ -102,7 +130,7 @@ func (cfg config) consistent(r *http.Request, c CheckpointReader, p *params) err
 	if !p.hasToken {
 		return nil
 	}
-	return cfg.waitFor(r.Context(), c, p.token)
+	return cfg.waitFor(r.Context(), c, p.token, p.tokenField)
 }
 
 // fail answers err as a problem. A client that went away gets nothing, and

@@ -43,7 +43,7 @@ func TestHandleVerify(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	h := queries.HandleVerify(store, nil, nil)
+	h := queries.HandleVerify(queries.NewVerifyJobs(ctx, store, nil, nil), nil)
 	verify := func(t *testing.T) (map[string]json.RawMessage, eventstore.VerifyReport) {
 		t.Helper()
 		rec := httptest.NewRecorder()
@@ -111,7 +111,7 @@ func TestHandleVerify(t *testing.T) {
 
 	t.Run("an unreadable store is 503", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		queries.HandleVerify(failingVerifier{}, nil, nil)(rec, httptest.NewRequest(http.MethodGet, "/v1/audit/verify", nil))
+		queries.HandleVerify(queries.NewVerifyJobs(context.Background(), failingVerifier{}, nil, nil), nil)(rec, httptest.NewRequest(http.MethodGet, "/v1/audit/verify", nil))
 		if rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}

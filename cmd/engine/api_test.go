@@ -792,3 +792,96 @@ func TestLeftOutFieldsWhoseZeroIsValidAre422(t *testing.T) {
 	r := e.do(t, apiCall{method: http.MethodPut, path: "/v1/inventory/widget", token: tokAdmin, body: []byte(`{"on_hand":0}`)})
 	wantStatus(t, r, http.StatusOK)
 }
+
+// TestOversizedOrBadRequestIDsAreReplaced: request and correlation ids stay
+// in the events for good, so one over 128 printable ASCII characters (or
+// with a control or non-ASCII byte) is replaced by a fresh id, which the
+// answer's X-Request-Id names and the events carry; a fitting one is kept.
+func TestOversizedOrBadRequestIDsAreReplaced(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t)
+	huge := strings.Repeat("r", 300<<10)
+	for name, tc := range map[string]struct {
+		requestID, correlationID string
+		keep                     bool
+	}{
+		"300 KB ids":            {huge, huge, false},
+		"129 characters":        {strings.Repeat("a", 129), strings.Repeat("b", 129), false},
+		"a tab and a non-ASCII": {"req\t1", "corr-é", false},
+		"128 characters":        {strings.Repeat("a", 128), strings.Repeat("b", 128), true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder()),
+				header: map[string]string{"X-Request-Id": tc.requestID, "X-Correlation-Id": tc.correlationID}})
+			wantStatus(t, r, http.StatusAccepted)
+			got := r.header.Get("X-Request-Id")
+			if tc.keep != (got == tc.requestID) || got == "" || len(got) > 128 {
+				t.Fatalf("answer's X-Request-Id %.40q (len %d), want the caller's kept: %v", got, len(got), tc.keep)
+			}
+			wantCorrelation := got
+			if tc.keep {
+				wantCorrelation = tc.correlationID
+			}
+			order := decodeBody[commands.OrderView](t, r)
+			events := decodeBody[struct {
+				Events []queries.AuditEvent `json:"events"`
+			}](t, e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/" + order.OrderID + "/events", token: tokAuditor}))
+			for _, ev := range events.Events {
+				if ev.CausationID != got || ev.CorrelationID != wantCorrelation {
+					t.Errorf("event %s: causation %.40q correlation %.40q; want %.40q and %.40q",
+						ev.Type, ev.CausationID, ev.CorrelationID, got, wantCorrelation)
+				}
+			}
+		})
+	}
+	// A 600 KB id made every retry of a command fail with 503: its event
+	// was over the store's message size.
+	r := e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder()),
+		header: map[string]string{"X-Request-Id": strings.Repeat("x", 600<<10), "Idempotency-Key": "big-id"}})
+	wantStatus(t, r, http.StatusAccepted)
+}
+
+// TestWrongTypesNameTheFieldNotAGoType: a value of the wrong JSON type is a
+// 400 naming the field by its path in the body, in JSON's words; nothing of
+// the engine's Go types leaks into the answer.
+func TestWrongTypesNameTheFieldNotAGoType(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t)
+	order := e.placeOrder(t, tokClient)
+	line := `{"sku":"a","qty":1,"unit_price_cents":1}`
+	for name, tc := range map[string]struct {
+		method, path, body string
+		field, msg         string
+	}{
+		"a string qty": {http.MethodPost, "/v1/orders",
+			`{"customer_id":"c","currency":"USD","lines":[` + line + `,{"sku":"a","qty":"1","unit_price_cents":1}]}`,
+			"lines[1].qty", "must be a JSON number"},
+		"a fractional price": {http.MethodPost, "/v1/orders",
+			`{"customer_id":"c","currency":"USD","lines":[{"sku":"a","qty":1,"unit_price_cents":1.5}]}`,
+			"lines[0].unit_price_cents", "must be a whole number"},
+		"lines as an object": {http.MethodPost, "/v1/orders", `{"customer_id":"c","currency":"USD","lines":{}}`,
+			"lines", "must be a JSON array"},
+		"a numeric customer": {http.MethodPost, "/v1/orders", `{"customer_id":7,"currency":"USD","lines":[` + line + `]}`,
+			"customer_id", "must be a JSON string"},
+		"a string amount": {http.MethodPost, ordersPath(order.OrderID, "payment"), `{"amount_cents":"3300","payment_ref":"p"}`,
+			"amount_cents", "must be a JSON number"},
+		"a boolean reason": {http.MethodPost, ordersPath(order.OrderID, "cancellation"), `{"reason":true}`,
+			"reason", "must be a JSON string"},
+		"on_hand past int64":   {http.MethodPut, "/v1/inventory/gear", `{"on_hand":1e30}`, "on_hand", "must be a whole number"},
+		"on_hand of 20 digits": {http.MethodPut, "/v1/inventory/gear", `{"on_hand":99999999999999999999}`, "on_hand", "is out of range"},
+		"an array body":        {http.MethodPost, ordersPath(order.OrderID, "delivery"), `[]`, "", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := e.do(t, apiCall{method: tc.method, path: tc.path, token: tokAdmin, body: []byte(tc.body)})
+			p := wantProblem(t, r, http.StatusBadRequest, "malformed_json")
+			if tc.field != "" && (len(p.Errors) != 1 || p.Errors[tc.field] != tc.msg) {
+				t.Errorf("errors %v, want %s: %s", p.Errors, tc.field, tc.msg)
+			}
+			for _, goWord := range []string{"Go ", "int64", "struct", "commands.", "domain.", "unmarshal"} {
+				if bytes.Contains(r.body, []byte(goWord)) {
+					t.Errorf("the answer names %q: %s", goWord, r.body)
+				}
+			}
+		})
+	}
+}

@@ -237,7 +237,7 @@ func (b *bencher) engineConfig(scenario, dbURL string) config {
 		DataDir:        filepath.Join(b.root, scenario),
 		DatabaseURL:    dbURL,
 		ReservationTTL: 15 * time.Minute,
-		Limits:         limitConfig{PerToken: rate.Inf, Burst: 1, MaxInFlight: 100_000, RequestTimeout: time.Minute},
+		Limits:         limitConfig{PerToken: rate.Inf, Burst: 1, MaxInFlight: 100_000, MaxReadsInFlight: 100_000, RequestTimeout: time.Minute},
 	}
 }
 

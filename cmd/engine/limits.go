@@ -22,8 +22,13 @@ type limitConfig struct {
 	// so the defaults are sized for a flash sale, not for one shopper.
 	PerToken rate.Limit
 	Burst    int
-	// MaxInFlight caps the requests being served at once; more get 503.
+	// MaxInFlight caps the commands (every method but GET and HEAD) being
+	// served at once; more get 503.
 	MaxInFlight int
+	// MaxReadsInFlight caps the reads (GET, HEAD) being served at once,
+	// apart from commands: a read may wait up to 5 s for a Consistency-Token,
+	// and a crowd of such reads must never leave a checkout without a slot.
+	MaxReadsInFlight int
 	// RequestTimeout is every request's deadline (exports and dashboard
 	// streams excepted).
 	RequestTimeout time.Duration
@@ -33,7 +38,26 @@ type limitConfig struct {
 	MaxStreams int
 }
 
-var defaultLimits = limitConfig{PerToken: 2000, Burst: 4000, MaxInFlight: 1024, RequestTimeout: 15 * time.Second, MaxStreams: 64}
+var defaultLimits = limitConfig{PerToken: 2000, Burst: 4000, MaxInFlight: 1024, MaxReadsInFlight: 512,
+	RequestTimeout: 15 * time.Second, MaxStreams: 64}
+
+// orDefaults fills each zero field of c from defaultLimits.
+func (c limitConfig) orDefaults() limitConfig {
+	d := defaultLimits
+	if c.PerToken != 0 {
+		d.PerToken = c.PerToken
+	}
+	for _, f := range []struct{ dst, src *int }{{&d.Burst, &c.Burst}, {&d.MaxInFlight, &c.MaxInFlight},
+		{&d.MaxReadsInFlight, &c.MaxReadsInFlight}, {&d.MaxStreams, &c.MaxStreams}} {
+		if *f.src != 0 {
+			*f.dst = *f.src
+		}
+	}
+	if c.RequestTimeout != 0 {
+		d.RequestTimeout = c.RequestTimeout
+	}
+	return d
+}
 
 // streamPath is the dashboard's event stream, which bounded leaves to the
 // stream's own cap and deadlines.
@@ -43,14 +67,17 @@ const streamPath = "/v1/dashboard/stream"
 // authenticated principal, so their number is bounded by the configured
 // tokens, whatever callers send.
 type limiter struct {
-	cfg      limitConfig
-	inFlight chan struct{}
-	mu       sync.Mutex
-	buckets  map[string]*rate.Limiter
+	cfg limitConfig
+	// commands and reads are the two in-flight budgets, apart so that
+	// neither kind of request can take every slot from the other.
+	commands, reads chan struct{}
+	mu              sync.Mutex
+	buckets         map[string]*rate.Limiter
 }
 
 func newLimiter(cfg limitConfig) *limiter {
-	return &limiter{cfg: cfg, inFlight: make(chan struct{}, cfg.MaxInFlight), buckets: map[string]*rate.Limiter{}}
+	return &limiter{cfg: cfg, commands: make(chan struct{}, cfg.MaxInFlight), reads: make(chan struct{}, cfg.MaxReadsInFlight),
+		buckets: map[string]*rate.Limiter{}}
 }
 
 // perToken refuses a principal's requests beyond its rate with 429 and a
@@ -79,11 +106,12 @@ func (l *limiter) perToken(next http.Handler) http.Handler {
 	})
 }
 
-// bounded serves at most MaxInFlight requests at once and gives each a
-// deadline; a request over the cap is refused at once with 503 rather than
-// queued, so memory stays bounded under any load. Health, readiness and
-// metrics are exempt: an overloaded engine must still say so. So is the
-// dashboard's stream, which the stream itself caps (MaxStreams).
+// bounded serves at most MaxInFlight commands and MaxReadsInFlight reads at
+// once and gives each a deadline; a request over its cap is refused at once
+// with 503 rather than queued, so memory stays bounded under any load.
+// Health, readiness and metrics are exempt: an overloaded engine must still
+// say so. So is the dashboard's stream, which the stream itself caps
+// (MaxStreams).
 func (l *limiter) bounded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -91,11 +119,15 @@ func (l *limiter) bounded(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		slots, reason := l.commands, "in_flight"
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			slots, reason = l.reads, "reads_in_flight"
+		}
 		select {
-		case l.inFlight <- struct{}{}:
-			defer func() { <-l.inFlight }()
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
 		default:
-			metrics.RateLimited.WithLabelValues("in_flight").Inc()
+			metrics.RateLimited.WithLabelValues(reason).Inc()
 			p := httpx.NewProblem(http.StatusServiceUnavailable, "overloaded", "the engine is serving as many requests as it may; retry shortly")
 			p.RetryAfter = 1
 			httpx.WriteProblem(w, p)
@@ -112,8 +144,8 @@ func (l *limiter) bounded(next http.Handler) http.Handler {
 }
 
 // parseLimits reads ENGINE_RATE_LIMIT, ENGINE_RATE_BURST,
-// ENGINE_MAX_IN_FLIGHT, ENGINE_MAX_STREAMS and ENGINE_REQUEST_TIMEOUT over
-// the defaults.
+// ENGINE_MAX_IN_FLIGHT, ENGINE_MAX_READS_IN_FLIGHT, ENGINE_MAX_STREAMS and
+// ENGINE_REQUEST_TIMEOUT over the defaults.
 func parseLimits(getenv func(string) string) (limitConfig, error) {
 	c := defaultLimits
 	if v := getenv("ENGINE_RATE_LIMIT"); v != "" {
@@ -126,7 +158,8 @@ func parseLimits(getenv func(string) string) (limitConfig, error) {
 	for _, n := range []struct {
 		env string
 		dst *int
-	}{{"ENGINE_RATE_BURST", &c.Burst}, {"ENGINE_MAX_IN_FLIGHT", &c.MaxInFlight}, {"ENGINE_MAX_STREAMS", &c.MaxStreams}} {
+	}{{"ENGINE_RATE_BURST", &c.Burst}, {"ENGINE_MAX_IN_FLIGHT", &c.MaxInFlight},
+		{"ENGINE_MAX_READS_IN_FLIGHT", &c.MaxReadsInFlight}, {"ENGINE_MAX_STREAMS", &c.MaxStreams}} {
 		if v := getenv(n.env); v != "" {
 			i, err := strconv.Atoi(v)
 			if err != nil || i <= 0 {

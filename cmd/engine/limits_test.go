@@ -16,7 +16,7 @@ import (
 // metricValue reads one sample from /metrics, 0 when absent.
 func metricValue(t *testing.T, e *apiEnv, sample string) float64 {
 	t.Helper()
-	r := e.do(t, apiCall{method: http.MethodGet, path: "/metrics"})
+	r := e.do(t, apiCall{method: http.MethodGet, path: "/metrics", token: tokViewer})
 	wantStatus(t, r, http.StatusOK)
 	sc := bufio.NewScanner(bytes.NewReader(r.body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -74,8 +74,8 @@ func TestLoadPastTheRateLimitGetsOnly2xxAnd429(t *testing.T) {
 	wantStatus(t, e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokAdmin, body: body}), http.StatusAccepted)
 }
 
-// TestRequestsOverTheInFlightCapGet503: with one request slot taken by an
-// order waiting for its outcome (no processors run here), another request
+// TestRequestsOverTheInFlightCapGet503: with the one command slot taken by
+// an order waiting for its outcome (no processors run here), another order
 // is refused at once with 503 and Retry-After, and health stays answerable.
 func TestRequestsOverTheInFlightCapGet503(t *testing.T) {
 	ns, _ := testnats.Start(t)
@@ -103,7 +103,8 @@ func TestRequestsOverTheInFlightCapGet503(t *testing.T) {
 			continue
 		default:
 		}
-		refused = e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/nope/events", token: tokAuditor})
+		// Commands have their own budget: the probe is one too.
+		refused = e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder())})
 	}
 	if refused.status != http.StatusServiceUnavailable || refused.header.Get("Retry-After") == "" {
 		t.Fatalf("second request while the slot is taken: %v (Retry-After %q), want 503 with Retry-After", refused, refused.header.Get("Retry-After"))
@@ -111,5 +112,30 @@ func TestRequestsOverTheInFlightCapGet503(t *testing.T) {
 	wantStatus(t, e.do(t, apiCall{method: http.MethodGet, path: "/healthz"}), http.StatusOK)
 	if r := <-waiting; r.status != http.StatusAccepted {
 		t.Errorf("the waiting order: %v, want 202 after its wait", r)
+	}
+}
+
+// TestParseLimitsReadsTheReadBudget: ENGINE_MAX_READS_IN_FLIGHT sets the
+// reads' own budget, apart from ENGINE_MAX_IN_FLIGHT's, and a value that is
+// not a positive integer is refused naming the variable.
+func TestParseLimitsReadsTheReadBudget(t *testing.T) {
+	env := map[string]string{"ENGINE_MAX_IN_FLIGHT": "100", "ENGINE_MAX_READS_IN_FLIGHT": "300"}
+	c, err := parseLimits(func(k string) string { return env[k] })
+	if err != nil || c.MaxInFlight != 100 || c.MaxReadsInFlight != 300 {
+		t.Fatalf("limits %+v, %v; want 100 commands and 300 reads", c, err)
+	}
+	if c, _ := parseLimits(func(string) string { return "" }); c.MaxReadsInFlight != defaultLimits.MaxReadsInFlight || c.MaxReadsInFlight == 0 {
+		t.Errorf("default read budget %d", c.MaxReadsInFlight)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		_, err := parseLimits(func(k string) string {
+			if k == "ENGINE_MAX_READS_IN_FLIGHT" {
+				return bad
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), "ENGINE_MAX_READS_IN_FLIGHT") {
+			t.Errorf("ENGINE_MAX_READS_IN_FLIGHT=%s: %v, want an error naming it", bad, err)
+		}
 	}
 }

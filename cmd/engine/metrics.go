@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,10 +15,15 @@ import (
 )
 
 // projectionCollector reports each projection's lag and dead letters at
-// scrape time, from the same Status the admin API shows.
+// scrape time, from the same Status the admin API shows. While a status
+// cannot be read (Postgres down), it reports the last values it read with
+// engine_projection_status_up at 0: the series an alert watches must not
+// vanish exactly when the database it watches does.
 type projectionCollector struct {
 	runners []*projections.Runner
 	log     *slog.Logger
+	mu      sync.Mutex
+	last    map[string]projections.ProjectionStatus
 }
 
 var (
@@ -29,24 +35,44 @@ var (
 		"Last stream sequence the projection applied.", []string{"projection"}, nil)
 	projectionDeadLetters = prometheus.NewDesc("engine_projection_dead_letters",
 		"Unresolved dead letters of the projection.", []string{"projection"}, nil)
+	projectionStatusUp = prometheus.NewDesc("engine_projection_status_up",
+		"1 when the projection's status was read at this scrape; 0 when its database did not answer and the other "+
+			"engine_projection_* series repeat the last values read.", []string{"projection"}, nil)
 )
 
-func (c projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+func newProjectionCollector(runners []*projections.Runner, log *slog.Logger) *projectionCollector {
+	return &projectionCollector{runners: runners, log: log, last: map[string]projections.ProjectionStatus{}}
+}
+
+func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- projectionLagEvents
 	ch <- projectionLagSeconds
 	ch <- projectionCheckpoint
 	ch <- projectionDeadLetters
+	ch <- projectionStatusUp
 }
 
-func (c projectionCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Scrapes may overlap; the cache is read and written under one lock.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, r := range c.runners {
+		up := 1.0
 		s, err := r.Status(ctx)
 		if err != nil {
 			// A scrape must not fail for a database blip; readyz reports it.
 			c.log.Warn("projection status unavailable for metrics", "err", err)
-			continue
+			up = 0
+			s = c.last[r.Name()]
+			s.Name = r.Name()
+		} else {
+			c.last[r.Name()] = s
+		}
+		ch <- prometheus.MustNewConstMetric(projectionStatusUp, prometheus.GaugeValue, up, s.Name)
+		if _, seen := c.last[r.Name()]; !seen {
+			continue // nothing read yet: no value is better than a made-up 0
 		}
 		ch <- prometheus.MustNewConstMetric(projectionLagEvents, prometheus.GaugeValue, float64(s.Lag), s.Name)
 		ch <- prometheus.MustNewConstMetric(projectionLagSeconds, prometheus.GaugeValue, s.LagSeconds, s.Name)
@@ -59,7 +85,7 @@ func (c projectionCollector) Collect(ch chan<- prometheus.Metric) {
 // runtime and process) and this server's projection collector.
 func metricsHandler(d serverDeps) http.Handler {
 	local := prometheus.NewRegistry()
-	local.MustRegister(projectionCollector{runners: d.runners, log: d.log})
+	local.MustRegister(newProjectionCollector(d.runners, d.log))
 	return promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, local}, promhttp.HandlerOpts{})
 }
 

@@ -22,7 +22,7 @@ import (
 var roleMatrix = map[string][]string{
 	"GET /healthz":       nil, // nil: public, no token needed
 	"GET /readyz":        nil,
-	"GET /metrics":       nil,
+	"GET /metrics":       {tokViewer, tokAuditor, tokAdmin},
 	"GET /openapi.json":  nil,
 	"GET /":              nil,
 	"GET /assets/{name}": nil,
@@ -51,6 +51,8 @@ var roleMatrix = map[string][]string{
 	"GET /v1/audit/inventory/{sku}/events":      {tokAuditor, tokAdmin},
 	"GET /v1/audit/export":                      {tokAuditor, tokAdmin},
 	"GET /v1/audit/verify":                      {tokAuditor, tokAdmin},
+	"POST /v1/audit/verify":                     {tokAuditor, tokAdmin},
+	"GET /v1/audit/verify/jobs/{id}":            {tokAuditor, tokAdmin},
 	"GET /v1/audit/verify/read-models":          {tokAuditor, tokAdmin},
 	"GET /v1/admin/projections":                 {tokAdmin},
 	"POST /v1/admin/projections/{name}/rebuild": {tokAdmin},
@@ -62,6 +64,14 @@ var roleMatrix = map[string][]string{
 // fullServer is newServer with everything, read models included (a real
 // Postgres, the main projection): the routes a deployed engine serves.
 func fullServer(t *testing.T) (*apiEnv, chi.Routes, *httptest.Server) {
+	t.Helper()
+	return fullServerWith(t, limitConfig{})
+}
+
+// fullServerWith is fullServer with the given request limits (zero fields:
+// the defaults). Its projection runner is not started: the read models
+// stay at checkpoint 0 unless the test runs it.
+func fullServerWith(t *testing.T, limits limitConfig) (*apiEnv, chi.Routes, *httptest.Server) {
 	t.Helper()
 	e := newAPIEnv(t)
 	db, err := pgxpool.New(context.Background(), pglocal.ForTest(t))
@@ -80,7 +90,7 @@ func fullServer(t *testing.T) (*apiEnv, chi.Routes, *httptest.Server) {
 	t.Cleanup(rebuilds.Close)
 	runner := projections.NewRunner(e.store, db, e.app.Log)
 	router := newServer(serverDeps{app: e.app, store: e.store, db: db, runners: []*projections.Runner{runner},
-		rebuilds: rebuilds, tokens: tokens, log: e.app.Log})
+		rebuilds: rebuilds, tokens: tokens, log: e.app.Log, limits: limits})
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return e, router.(chi.Routes), srv

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -28,28 +29,34 @@ type serverDeps struct {
 	rebuilds *projections.Rebuilds
 	tokens   *httpx.Tokens
 	log      *slog.Logger
-	// limits bounds request rates and concurrency; zero means the defaults.
+	// limits bounds request rates and concurrency; zero fields mean the
+	// defaults.
 	limits limitConfig
-	// streams ends the dashboard's event streams when it is done; serve
-	// cancels it as shutdown begins, which http.Server.Shutdown does not
-	// do for long-lived requests. Nil: streams end with their requests.
+	// streams ends the dashboard's event streams and a running audit
+	// verification when it is done; serve cancels it as shutdown begins,
+	// which http.Server.Shutdown does not do for long-lived requests. Nil:
+	// streams end with their requests.
 	streams context.Context
 }
 
 // newServer is the engine's HTTP API; every route is here, each behind the
 // roles of API.md that may call it.
 func newServer(d serverDeps) http.Handler {
-	if d.limits == (limitConfig{}) {
-		d.limits = defaultLimits
-	}
+	d.limits = d.limits.orDefaults()
 	lim := newLimiter(d.limits)
+	// lifetime ends with serve's shutdown: dashboard streams and audit
+	// verifications outlive their requests but not the engine.
+	lifetime := d.streams
+	if lifetime == nil {
+		lifetime = context.Background()
+	}
 	// guard authenticates, checks the role, then the token's rate.
 	guard := func(roles ...httpx.Role) func(http.Handler) http.Handler {
 		auth := d.tokens.Require(roles...)
 		return func(next http.Handler) http.Handler { return auth(lim.perToken(next)) }
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, requestLog(d.log), recoverer(d.log), lim.bounded)
+	r.Use(httpx.RequestID, requestLog(d.log), noSniffNoStore, recoverer(d.log), lim.bounded)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, "not_found", "no such route"))
 	})
@@ -65,7 +72,9 @@ func newServer(d serverDeps) http.Handler {
 	r.Get("/", web.HandleIndex)
 	r.Get("/assets/{name}", web.HandleAsset)
 	r.With(guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)).Get("/v1/whoami", handleWhoami)
-	r.Method(http.MethodGet, "/metrics", metricsHandler(d))
+	// API.md opens only /healthz, /readyz and /openapi.json: the metrics
+	// name routes, projections and volumes, which are the operator's.
+	r.With(guard(httpx.RoleViewer, httpx.RoleAuditor)).Method(http.MethodGet, "/metrics", metricsHandler(d))
 
 	orders := guard(httpx.RoleClient)
 	admin := guard(httpx.RoleAdmin)
@@ -87,28 +96,28 @@ func newServer(d serverDeps) http.Handler {
 		replay = projections.ReplayComparison{Store: d.store, Pool: d.db, Log: d.log}
 		r.With(audit).Get("/v1/audit/verify/read-models", queries.HandleVerifyReadModels(replay, d.log))
 	}
-	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(d.store, replay, d.log))
+	verifies := queries.NewVerifyJobs(lifetime, d.store, replay, d.log)
+	r.With(audit).Get("/v1/audit/verify", queries.HandleVerify(verifies, d.log))
+	r.With(audit).Post("/v1/audit/verify", queries.HandleStartVerify(verifies, d.log))
+	r.With(audit).Get(queries.VerifyJobPath+"{id}", queries.HandleVerifyJob(verifies, d.log))
 
 	if d.db != nil {
 		reads := guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
 		orderReads, inventoryReads := projections.OrderReads{Pool: d.db}, projections.InventoryReads{Pool: d.db}
 		checkpoint := projections.CheckpointReads{Pool: d.db, Projection: projections.MainProjection}
-		r.With(reads).Get("/v1/orders/{id}", queries.HandleGetOrder(orderReads, checkpoint, d.log))
-		r.With(reads).Get("/v1/orders", queries.HandleListOrders(orderReads, checkpoint, d.log))
-		r.With(reads).Get("/v1/inventory/{sku}", queries.HandleGetInventory(inventoryReads, checkpoint, d.log))
-		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log))
+		head := queries.WithStoreHead(queries.NewHeadCache(d.store))
+		r.With(reads).Get("/v1/orders/{id}", queries.HandleGetOrder(orderReads, checkpoint, d.log, head))
+		r.With(reads).Get("/v1/orders", queries.HandleListOrders(orderReads, checkpoint, d.log, head))
+		r.With(reads).Get("/v1/inventory/{sku}", queries.HandleGetInventory(inventoryReads, checkpoint, d.log, head))
+		r.With(reads).Get("/v1/inventory", queries.HandleListInventory(inventoryReads, checkpoint, d.log, head))
 
 		dashboard := projections.DashboardReads{Pool: d.db}
 		statuses := projections.Statuses{Runners: d.runners, Rebuilds: d.rebuilds}
 		// Clients read orders and inventory; the dashboard is for viewers.
 		dash := guard(httpx.RoleViewer, httpx.RoleAuditor)
-		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log))
-		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log))
-		streams := d.streams
-		if streams == nil {
-			streams = context.Background()
-		}
-		stream := queries.NewStream(streams, queries.DashboardSource(dashboard, statuses, time.Now),
+		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log, head))
+		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log, head))
+		stream := queries.NewStream(lifetime, queries.DashboardSource(dashboard, statuses, time.Now),
 			queries.StreamConfig{MaxClients: d.limits.MaxStreams}, d.log)
 		r.With(dash).Get("/v1/dashboard/stream", queries.HandleStream(stream, d.log))
 
@@ -188,6 +197,21 @@ func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("status", ww.Status()), slog.Duration("duration", time.Since(start)))
 		})
 	}
+}
+
+// noSniffNoStore keeps browsers from reading any answer as another type
+// than it says, and every cache from keeping an answer under /v1: orders,
+// inventory, audit, dashboard and whoami all hold customer or operator
+// data. A handler may still set its own Cache-Control after this.
+func noSniffNoStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/metrics" {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverer turns a panic in a handler into a logged 500 problem.

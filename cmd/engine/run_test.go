@@ -322,7 +322,12 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 		t.Errorf("a client token reads the dashboard: %d, want 403", resp.StatusCode)
 	}
 	// What an operator scrapes: this traffic, the projection, the runtime.
-	metricsResp, err := http.Get(base + "/metrics")
+	metricsReq, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsReq.Header.Set("Authorization", "Bearer v")
+	metricsResp, err := http.DefaultClient.Do(metricsReq)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,14 @@ func Decode[T any](body []byte) (T, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// The walk finds the same value and names it by its path.
+			if p := checkKeys(body, reflect.TypeOf(v)); p != nil {
+				var zero T
+				return zero, p
+			}
+		}
 		return v, malformed(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -71,9 +79,11 @@ func malformed(err error) *Problem {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
-		p := NewProblem(http.StatusBadRequest, "malformed_json", "field "+te.Field+" must be "+te.Type.String())
-		p.Errors = map[string]string{te.Field: "must be " + te.Type.String()}
-		return p
+		// Never Go's type names: they mean nothing to a client.
+		if te.Field == "" {
+			return NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(te.Type))
+		}
+		return keyProblem(te.Field, "must be a JSON "+jsonKind(te.Type))
 	case errors.As(err, &se):
 		return NewProblem(http.StatusBadRequest, "malformed_json", "invalid JSON at offset "+strconv.FormatInt(se.Offset, 10))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

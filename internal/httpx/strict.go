@@ -2,10 +2,14 @@ package httpx
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
+
+	"github.com/cockroachdb/errors"
 )
 
 // checkKeys walks the JSON in data alongside type t and refuses any object
@@ -35,6 +39,17 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t != nil && (t.Kind() == reflect.Interface || decodesItself(t)) {
+		t = nil // any JSON may be right; the real decode tells
+	}
+	if t != nil {
+		if msg := mismatch(tok, t); msg != "" {
+			if path == "" {
+				return NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t))
+			}
+			return keyProblem(path, msg)
+		}
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -129,9 +144,9 @@ func nullable(t reflect.Type) bool {
 // jsonKind names the JSON type that decodes into a non-nullable t.
 func jsonKind(t reflect.Type) string {
 	switch t.Kind() {
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		return "object"
-	case reflect.Array:
+	case reflect.Array, reflect.Slice:
 		return "array"
 	case reflect.String:
 		return "string"
@@ -168,4 +183,84 @@ func keyProblem(field, msg string) *Problem {
 	p := NewProblem(http.StatusBadRequest, "malformed_json", "field "+field+" "+msg)
 	p.Errors = map[string]string{field: msg}
 	return p
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// decodesItself reports whether t (or *t) decodes its own JSON, so that
+// its Go kind says nothing of the JSON it accepts (time.Time is a struct
+// read from a string).
+func decodesItself(t reflect.Type) bool {
+	pt := reflect.PointerTo(t)
+	return t.Implements(jsonUnmarshaler) || pt.Implements(jsonUnmarshaler) ||
+		t.Implements(textUnmarshaler) || pt.Implements(textUnmarshaler)
+}
+
+// mismatch says, in the words of JSON, why the value starting with tok
+// cannot decode into t, or "" when it can. encoding/json would say it too,
+// but in Go's words ("cannot unmarshal string into Go struct field
+// Line.lines.qty of type int64"), naming internal types and losing the
+// index of the line; a client needs "lines[0].qty": "must be a JSON number".
+func mismatch(tok json.Token, t reflect.Type) string {
+	want := "must be a JSON " + jsonKind(t)
+	switch v := tok.(type) {
+	case json.Delim:
+		switch {
+		case v == '{' && (t.Kind() == reflect.Struct || t.Kind() == reflect.Map):
+			return ""
+		case v == '[' && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+			return ""
+		}
+		return want
+	case string:
+		// []byte is read from a base64 string.
+		if t.Kind() == reflect.String || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8) {
+			return ""
+		}
+		return want
+	case bool:
+		if t.Kind() == reflect.Bool {
+			return ""
+		}
+		return want
+	case json.Number:
+		return numberMismatch(string(v), t, want)
+	}
+	return ""
+}
+
+// numberMismatch checks that the JSON number s fits t.
+func numberMismatch(s string, t reflect.Type, want string) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if _, err := strconv.ParseInt(s, 10, t.Bits()); err != nil {
+			return integerProblem(s, err)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if _, err := strconv.ParseUint(s, 10, t.Bits()); err != nil {
+			return integerProblem(s, err)
+		}
+	case reflect.Float32, reflect.Float64:
+		if _, err := strconv.ParseFloat(s, t.Bits()); err != nil {
+			return "is out of range"
+		}
+	default:
+		return want
+	}
+	return ""
+}
+
+// integerProblem tells a fraction (or an exponent) and a negative number
+// for an unsigned field from a number too large.
+func integerProblem(s string, err error) string {
+	if errors.Is(err, strconv.ErrRange) {
+		return "is out of range"
+	}
+	if strings.HasPrefix(s, "-") && !strings.ContainsAny(s, ".eE") {
+		return "must not be negative"
+	}
+	return "must be a whole number"
 }

@@ -1,0 +1,51 @@
+package queries_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/testnats"
+	"github.com/orderengine/engine/queries"
+)
+
+// TestHeadCacheNeverRefusesATokenJustHandedOut: a write's token is covered
+// as soon as the write is acknowledged, though the cache last read the
+// store before it; tokens past the store are not, however many ask at once.
+func TestHeadCacheNeverRefusesATokenJustHandedOut(t *testing.T) {
+	t.Parallel()
+	_, nc := testnats.Start(t)
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
+	head := queries.NewHeadCache(store)
+	for i := range 20 {
+		out, err := app.PlaceOrder(ctx, commands.Meta{CommandID: app.NewID()}, commands.PlaceOrder{CustomerID: "c", Currency: "USD",
+			Lines: []domain.Line{{SKU: "A1", Qty: 1, UnitPriceCents: 100}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := head.Covers(ctx, out.Seq); err != nil || !ok {
+			t.Fatalf("write %d: its token %d is not covered (%v)", i, out.Seq, err)
+		}
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				if ok, err := head.Covers(ctx, out.Seq+1_000_000); err != nil || ok {
+					t.Errorf("a token past the store is covered (%v)", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+}
