@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,7 +29,10 @@ import (
 // ENGINE_DATA_DIR. The embedded server must not be running in another
 // process on the same directory, so to verify a running engine, run the
 // engine against an external nats-server and give verify its NATS_URL.
-func verify(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+func verify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if err := parseFlags(flag.NewFlagSet("verify", flag.ContinueOnError), "verify", args, 0, stdout, stderr); err != nil {
+		return helped(err)
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg, err := loadConfig(getenv)
