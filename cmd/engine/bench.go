@@ -241,7 +241,7 @@ func (b *bencher) engineLog(scenario string) (*slog.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, errors.Wrap(err, "create the engine log")
 	}
-	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})), func() { _ = f.Close() }, nil
+	return slog.New(slog.NewJSONHandler(f, logOptions(slog.LevelWarn))), func() { _ = f.Close() }, nil
 }
 
 // parts prepares what a scenario's engine needs: a fresh database, the

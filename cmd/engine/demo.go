@@ -47,7 +47,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	// One line per request would bury the demo's own progress lines.
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewJSONHandler(stderr, logOptions(slog.LevelWarn)))
 	// The load runs with an admin token of its own, never printed when
 	// ENGINE_API_TOKENS is set: the configured tokens are the user's.
 	var tokens *httpx.Tokens

@@ -47,7 +47,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	// Only trouble is logged: info lines would break the progress line.
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(stderr, logOptions(slog.LevelWarn)))
 	store, closeStore, err := openStore(ctx, cfg, "engine rebuild")
 	if err != nil {
 		return err

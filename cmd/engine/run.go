@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(slog.NewJSONHandler(stderr, logOptions(slog.LevelInfo)))
 	tokens, err := loadTokens(cfg.APITokens, stdout)
 	if err != nil {
 		return err
