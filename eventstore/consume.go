@@ -21,7 +21,11 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 			continue
 		}
 		if err := handle(ctx, msgs); err != nil {
-			log.Warn("batch failed, asking for redelivery", "err", err, "messages", len(msgs))
+			// Failing because of a shutdown is no trouble to report: the
+			// batch is redelivered all the same.
+			if ctx.Err() == nil {
+				log.Warn("batch failed, asking for redelivery", "err", err, "messages", len(msgs))
+			}
 			for _, m := range msgs {
 				_ = m.Nak()
 			}

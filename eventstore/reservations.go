@@ -156,7 +156,11 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 			retry, err := handle(ctx, id)
 			switch {
 			case err != nil:
-				log.Warn("expiry failed, will retry", "order_id", id, "err", err)
+				// During a shutdown the handler fails for want of a
+				// context: retried at the next start, nothing to report.
+				if ctx.Err() == nil {
+					log.Warn("expiry failed, will retry", "order_id", id, "err", err)
+				}
 				_ = m.NakWithDelay(time.Second)
 			case retry > 0:
 				_ = m.NakWithDelay(retry)

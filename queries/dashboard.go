@@ -63,7 +63,8 @@ type DashboardReader interface {
 	Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 	// Timeseries returns one point per bucket of f.Bucket from f.First to
 	// f.Last (both bucket starts, inclusive) in time order, 0 for an empty
-	// bucket. Without f.Currency, revenue_cents sums every currency.
+	// bucket. revenue_cents comes with f.Currency (the handler requires it:
+	// a sum over currencies means nothing); without it, it would be that sum.
 	Timeseries(ctx context.Context, f TimeseriesFilter) ([]Point, error)
 }
 
@@ -201,9 +202,9 @@ var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 // to, and the series holds the buckets that start before to, from the one
 // holding from. Without from and to it is the last 60 minutes or 48 hours,
 // the current bucket last; with only one of them it is that many buckets
-// from or up to it. currency (only for revenue_cents) keeps one currency;
-// without it the currencies are summed. At most 10,000 buckets. Bad
-// parameters are a 422 naming each.
+// from or up to it. currency is required for revenue_cents, and only
+// there: EUR and USD cents added together would be a figure in no currency.
+// At most 10,000 buckets. Bad parameters are a 422 naming each.
 func HandleDashboardTimeseries(r DashboardReader, c CheckpointReader, log *slog.Logger, opts ...Option) http.HandlerFunc {
 	cfg := newConfig(opts)
 	log = orDiscard(log)
@@ -249,7 +250,10 @@ func timeseriesFilter(ps *params, now time.Time) (TimeseriesFilter, error) {
 	default:
 		ps.set("bucket", "must be minute or hour")
 	}
-	if f.Currency != "" {
+	switch {
+	case f.Currency == "" && f.Metric == MetricRevenueCents:
+		ps.set("currency", "is required for metric revenue_cents: revenue is kept per currency, never summed across them")
+	case f.Currency != "":
 		if !currencyRE.MatchString(f.Currency) {
 			ps.set("currency", "must be an ISO 4217 code of three upper-case letters")
 		} else if f.Metric != MetricRevenueCents {

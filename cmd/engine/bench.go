@@ -46,10 +46,9 @@ type benchOptions struct {
 	e2eDuration time.Duration
 }
 
-func parseBenchOptions(args []string, stderr io.Writer) (benchOptions, error) {
+func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, error) {
 	var o benchOptions
-	fs := flag.NewFlagSet("engine bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	scenario := fs.String("scenario", "all", "scenarios to run, comma-separated: "+strings.Join(benchScenarios, ", ")+", or all")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.dir, "dir", "", "work directory for the engines' data and the private Postgres (default: a temporary directory, removed at the end)")
@@ -64,11 +63,8 @@ func parseBenchOptions(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "rebuild: events in the store")
 	fs.IntVar(&o.e2eRate, "e2e-rate", 1000, "e2e: orders/s")
 	fs.DurationVar(&o.e2eDuration, "e2e-duration", 20*time.Second, "e2e: how long the rate is held")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, "bench", args, 0, stdout, stderr); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, errors.Newf("unexpected argument %q", fs.Arg(0))
 	}
 	for _, s := range strings.Split(*scenario, ",") {
 		switch s = strings.TrimSpace(s); {
@@ -117,14 +113,11 @@ type bencher struct {
 	databases []string
 }
 
-// bench is `engine bench`: see benchUsage.
+// bench is `engine bench`: see usage, or engine bench -h.
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	opts, err := parseBenchOptions(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
+	opts, err := parseBenchOptions(args, stdout, stderr)
 	if err != nil {
-		return err
+		return helped(err)
 	}
 	b := &bencher{opts: opts, stdout: stdout, stderr: stderr}
 	if b.root = opts.dir; b.root == "" {
@@ -248,7 +241,7 @@ func (b *bencher) engineLog(scenario string) (*slog.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, errors.Wrap(err, "create the engine log")
 	}
-	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})), func() { _ = f.Close() }, nil
+	return slog.New(slog.NewJSONHandler(f, logOptions(slog.LevelWarn))), func() { _ = f.Close() }, nil
 }
 
 // parts prepares what a scenario's engine needs: a fresh database, the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -89,9 +90,10 @@ func (b *bencher) printTable(took time.Duration) {
 	_, _ = fmt.Fprintf(b.stdout, "engine bench: %d scenarios in %s\n", len(b.opts.scenarios), took.Round(time.Second))
 }
 
-// human formats v with thousands separators, or two decimals when small.
+// human formats v with thousands separators, or two decimals when small
+// and not a whole number: 35 outcomes are "35", a rate of 2.5/s "2.50".
 func human(v float64) string {
-	if v < 100 {
+	if v < 100 && v != math.Trunc(v) {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	s := strconv.FormatInt(int64(v+0.5), 10)
@@ -197,8 +199,16 @@ func (l latencies) sorted() []time.Duration {
 // progress shows a phase's progress on one line of w, rewritten every
 // 200 ms: a bar (of count against total, or of time against dur when total
 // is 0), the elapsed time, the count and its rate. stop ends the line.
+// When w is not a terminal (a log file, a pipe), carriage returns would
+// garble it: it gets a plain line every plainEvery and one at the end.
 func progress(w io.Writer, label, unit string, count *atomic.Int64, total int64, dur time.Duration) (stop func()) {
 	start := time.Now()
+	// On a terminal, \r rewrites the line and trailing blanks cover what a
+	// longer one left.
+	every, head, tail := 200*time.Millisecond, "\r", "   "
+	if !isTerminal(w) {
+		every, head, tail = plainEvery, "", "\n"
+	}
 	done, finished := make(chan struct{}), make(chan struct{})
 	show := func() {
 		el := time.Since(start)
@@ -212,18 +222,20 @@ func progress(w io.Writer, label, unit string, count *atomic.Int64, total int64,
 		frac = min(max(frac, 0), 1)
 		bar := strings.Repeat("#", int(frac*30)) + strings.Repeat(".", 30-int(frac*30))
 		n := count.Load()
-		_, _ = fmt.Fprintf(w, "\r  %-34s [%s] %3.0f%% %6.1fs %s %s (%s/s)   ", label, bar, frac*100, el.Seconds(),
-			human(float64(n)), unit, human(float64(n)/max(el.Seconds(), 1e-9)))
+		_, _ = fmt.Fprintf(w, "%s  %-34s [%s] %3.0f%% %6.1fs %s %s (%s/s)%s", head, label, bar, frac*100, el.Seconds(),
+			human(float64(n)), unit, human(float64(n)/max(el.Seconds(), 1e-9)), tail)
 	}
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(200 * time.Millisecond)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				show()
-				_, _ = io.WriteString(w, "\n")
+				if head != "" {
+					_, _ = io.WriteString(w, "\n")
+				}
 				return
 			case <-t.C:
 				show()
@@ -231,4 +243,18 @@ func progress(w io.Writer, label, unit string, count *atomic.Int64, total int64,
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// plainEvery is how often progress writes a line when not on a terminal.
+const plainEvery = 5 * time.Second
+
+// isTerminal reports whether w is a character device, where a carriage
+// return rewrites the line instead of piling up in a file.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

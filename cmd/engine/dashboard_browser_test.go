@@ -150,6 +150,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	until(t, ctx, "the page to count 3 confirmed orders and 1 rejected", countIs("confirmed", 3)+` && `+countIs("rejected", 1))
 	until(t, ctx, "the chart to plot the orders placed this minute",
 		`(document.querySelector('polyline[data-series=placed]') || {dataset: {}}).dataset.total === '4'`)
+	// The current minute is still filling: drawn apart (a hollow point at
+	// the right edge, dashed from the minute before), the solid line stops
+	// a minute earlier, and the legend says what the dashes mean.
+	if !eval[bool](t, ctx, `(() => {
+		const dot = document.querySelector('circle.partial-point[data-partial=placed]');
+		const dash = document.querySelector('line.partial[data-partial=placed]');
+		const line = document.querySelector('polyline[data-series=placed]');
+		const note = document.getElementById('partial-note');
+		if (!dot || !dash || !line || !note || !note.offsetParent) return false;
+		const xs = line.getAttribute('points').trim().split(' ').map(p => +p.split(',')[0]);
+		const cx = +dot.getAttribute('cx');
+		return +dash.getAttribute('x2') === cx && xs[xs.length - 1] < cx && +dash.getAttribute('x1') === xs[xs.length - 1] &&
+			getComputedStyle(dash).strokeDasharray !== 'none';
+	})()`) {
+		t.Error("the current minute is not drawn as partial (hollow point, dashed segment, legend note)")
+	}
 	until(t, ctx, "GADGET to be listed as low on stock", `document.getElementById('lowstock').textContent.includes('GADGET')`)
 	until(t, ctx, "the projection to be listed", `document.getElementById('projections').textContent.includes('main')`)
 

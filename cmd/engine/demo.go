@@ -24,14 +24,13 @@ const demoTTL = "30s"
 // its API until interrupted, so that the dashboard has something to show.
 func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var p demoParams
 	fs.Float64Var(&p.rate, "rate", 20, "orders placed per second (at most 1000)")
 	fs.IntVar(&p.skus, "skus", 24, "SKUs in the catalogue (1 to 200)")
 	fs.DurationVar(&p.flashEvery, "flash-every", 45*time.Second, "time between two flash sales on one SKU")
 	fs.DurationVar(&p.pace, "pace", time.Second, "typical pause between two steps of one order (pay, ship, deliver)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := parseFlags(fs, "demo", args, 0, stdout, stderr); err != nil {
+		return helped(err)
 	}
 	if p.rate <= 0 || p.rate > 1000 || p.skus < 1 || p.skus > 200 || p.flashEvery <= 0 || p.pace <= 0 {
 		return errors.WithHint(errors.New("demo: a flag is out of range"), "see engine demo -h")
@@ -48,7 +47,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	// One line per request would bury the demo's own progress lines.
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewJSONHandler(stderr, logOptions(slog.LevelWarn)))
 	// The load runs with an admin token of its own, never printed when
 	// ENGINE_API_TOKENS is set: the configured tokens are the user's.
 	var tokens *httpx.Tokens

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,11 +21,11 @@ func TestDemoMovesEveryPartOfTheDashboard(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout := &syncBuffer{}
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"demo", "-rate", "20", "-flash-every", "2s", "-pace", "20ms"},
-			func(k string) string { return env[k] }, stdout, &syncBuffer{})
+			func(k string) string { return env[k] }, stdout, stderr)
 	}()
 	link := regexp.MustCompile(`dashboard: (http://\S+)/#token=(\S+)`)
 	var base, token string
@@ -52,9 +53,14 @@ func TestDemoMovesEveryPartOfTheDashboard(t *testing.T) {
 		return len(summary.RevenueCents) > 0
 	})
 	t.Logf("after the wait: %v, revenue %v", summary.OrdersByStatus, summary.RevenueCents)
+	// Interrupted mid-load (orders in flight), as Ctrl-C does.
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("demo returned %v after an interrupt, want nil", err)
+	}
+	// The demo logs at WARN and above: a clean run and shutdown log nothing.
+	if log := stderr.String(); log != "" {
+		t.Errorf("the demo logged %d line(s), want none:\n%s", strings.Count(log, "\n"), log)
 	}
 }
 

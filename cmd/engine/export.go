@@ -33,12 +33,11 @@ func export(ctx context.Context, args []string, getenv func(string) string, stdo
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	out := fs.String("o", "", "write to this file instead of stdout")
 	from := fs.Uint64("from-seq", 1, "first stream sequence")
 	to := fs.Uint64("to-seq", 0, "last stream sequence (0: the end)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := parseFlags(fs, "export", args, 0, stdout, stderr); err != nil {
+		return helped(err)
 	}
 	if *to != 0 && *to < *from {
 		return errors.Newf("-to-seq %d is below -from-seq %d", *to, *from)

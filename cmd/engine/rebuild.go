@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,11 +28,15 @@ import (
 // directory's lock when it uses either): to rebuild the read models of a
 // running engine, give it that engine's NATS_URL and DATABASE_URL.
 func rebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
-		_, _ = fmt.Fprint(stderr, usage)
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	if err := parseFlags(fs, "rebuild", args, 1, stdout, stderr); err != nil {
+		return helped(err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
 		return errors.New("rebuild takes one argument: the projection's name (main)")
 	}
-	name := args[0]
+	name := fs.Arg(0)
 	if name != projections.MainProjection {
 		return errors.WithHint(errors.Newf("unknown projection %q", name), "the one projection is "+projections.MainProjection)
 	}
@@ -42,7 +47,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	// Only trouble is logged: info lines would break the progress line.
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(stderr, logOptions(slog.LevelWarn)))
 	if cfg.NATSURL == "" || cfg.DatabaseURL == "" {
 		lock, err := claimDataDir(cfg.DataDir, "engine rebuild")
 		if err != nil {

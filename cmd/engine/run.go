@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,11 +61,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, getenv, stdout, stderr)
+		return serve(ctx, args[min(1, len(args)):], getenv, stdout, stderr)
 	case "export":
 		return export(ctx, args[1:], getenv, stdout, stderr)
 	case "verify":
-		return verify(ctx, getenv, stdout, stderr)
+		return verify(ctx, args[1:], getenv, stdout, stderr)
 	case "rebuild":
 		return rebuild(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
@@ -81,14 +82,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // serve runs the engine until ctx ends or SIGINT/SIGTERM arrives.
-func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if err := parseFlags(flag.NewFlagSet("serve", flag.ContinueOnError), "serve", args, 0, stdout, stderr); err != nil {
+		return helped(err)
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(slog.NewJSONHandler(stderr, logOptions(slog.LevelInfo)))
 	tokens, err := loadTokens(cfg.APITokens, stdout)
 	if err != nil {
 		return err

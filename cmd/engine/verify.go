@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,7 +31,10 @@ import (
 // running engine on the same directory it fails at once naming that
 // engine's pid: verify a running engine through GET /v1/audit/verify, or
 // run it on an external NATS_URL and DATABASE_URL and give verify those.
-func verify(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+func verify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if err := parseFlags(flag.NewFlagSet("verify", flag.ContinueOnError), "verify", args, 0, stdout, stderr); err != nil {
+		return helped(err)
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg, err := loadConfig(getenv)

@@ -40,21 +40,41 @@ type tokenEntry struct {
 // Tokens authenticates bearer tokens.
 type Tokens struct{ entries []tokenEntry }
 
+// roles lists every Role, in the order error messages name them.
+var roles = []Role{RoleClient, RoleViewer, RoleAuditor, RoleAdmin}
+
 // ParseTokens reads ENGINE_API_TOKENS: comma-separated token:role pairs. It
-// returns an error naming the bad entry (never the token itself).
+// returns an error naming the bad entry and, for an unknown role, the role
+// and the valid ones (never the token itself). A token listed twice is
+// refused: which role it should have is then a guess.
 func ParseTokens(spec string) (*Tokens, error) {
 	t := &Tokens{}
+	valid := make([]string, len(roles))
+	for i, r := range roles {
+		valid[i] = string(r)
+	}
+	hint := "each entry is token:role, role one of " + strings.Join(valid, ", ")
+	seen := map[[32]byte]int{}
 	for i, pair := range strings.Split(spec, ",") {
 		pair = strings.TrimSpace(pair)
 		if pair == "" {
 			continue
 		}
 		tok, role, ok := strings.Cut(pair, ":")
-		r := Role(role)
-		if !ok || tok == "" || !slices.Contains([]Role{RoleClient, RoleViewer, RoleAuditor, RoleAdmin}, r) {
-			return nil, errors.WithHint(errors.Newf("ENGINE_API_TOKENS entry %d is not token:role", i+1),
-				"roles are client, viewer, auditor, admin")
+		if !ok || tok == "" {
+			return nil, errors.WithHint(errors.Newf("ENGINE_API_TOKENS entry %d is not token:role", i+1), hint)
 		}
+		r := Role(role)
+		if !slices.Contains(roles, r) {
+			return nil, errors.WithHint(errors.Newf("ENGINE_API_TOKENS entry %d has unknown role %q; valid roles: %s",
+				i+1, role, strings.Join(valid, ", ")), hint)
+		}
+		d := sha256.Sum256([]byte(tok))
+		if first, dup := seen[d]; dup {
+			return nil, errors.WithHint(errors.Newf("ENGINE_API_TOKENS entry %d repeats the token of entry %d", i+1, first),
+				"list each token once, with the one role it should have")
+		}
+		seen[d] = i + 1
 		t.add(tok, r)
 	}
 	if len(t.entries) == 0 {

@@ -253,7 +253,9 @@
   }
 
   // renderChart draws the per-minute series as lines on a shared scale, in
-  // the chart's own pixels, so the text keeps its size on any screen.
+  // the chart's own pixels, so the text keeps its size on any screen. The
+  // last point is the current minute, still filling: drawn as a dashed
+  // segment to a hollow point, so its low count does not read as an outage.
   let lastPerMinute = null;
   function renderChart(perMinute) {
     lastPerMinute = perMinute;
@@ -279,14 +281,25 @@
       root.append(label);
     }
     for (const [cls, points] of series) {
+      const last = points.length - 1;
       const line = svg('polyline', {
         class: 'line ' + cls, 'data-series': cls, 'data-total': points.reduce((n, p) => n + p.v, 0),
-        points: points.map((p, i) => `${x(i)},${y(p.v)}`).join(' '),
+        points: points.slice(0, Math.max(last, 0)).map((p, i) => `${x(i)},${y(p.v)}`).join(' '),
       });
       const title = svg('title');
-      title.textContent = cls + ' this minute: ' + num(points.length ? points[points.length - 1].v : 0);
+      title.textContent = cls + ' this minute so far: ' + num(last >= 0 ? points[last].v : 0);
       line.append(title);
       root.append(line);
+      if (last < 0) continue;
+      if (last > 0) {
+        root.append(svg('line', {
+          class: 'line partial ' + cls, 'data-partial': cls,
+          x1: x(last - 1), y1: y(points[last - 1].v), x2: x(last), y2: y(points[last].v),
+        }));
+      }
+      const dot = svg('circle', { class: 'partial-point ' + cls, 'data-partial': cls, cx: x(last), cy: y(points[last].v), r: 3.5 });
+      dot.append(title.cloneNode(true));
+      root.append(dot);
     }
     $('chart').replaceChildren(root);
   }
