@@ -93,7 +93,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, logOptions(slog.LevelInfo)))
-	tokens, err := loadTokens(cfg.APITokens, stdout)
+	tokens, err := loadTokens(cfg.APITokens, cfg.DataDir, stdout)
 	if err != nil {
 		return err
 	}
@@ -198,15 +198,4 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	log.Info("shutting down: finishing the reservation and projection batches in hand")
 	stopWorkers()
 	return errors.CombineErrors(<-workers, <-workers)
-}
-
-// loadTokens parses ENGINE_API_TOKENS, or makes one admin token and prints
-// it once when none is configured.
-func loadTokens(spec string, stdout io.Writer) (*httpx.Tokens, error) {
-	if spec != "" {
-		return httpx.ParseTokens(spec)
-	}
-	tok, tokens := httpx.GenerateAdminToken()
-	_, _ = fmt.Fprintf(stdout, "ENGINE_API_TOKENS is not set; generated admin token (shown once): %s\n", tok)
-	return tokens, nil
 }

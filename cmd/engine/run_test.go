@@ -140,17 +140,78 @@ func TestServeKeepsAcknowledgedCommandsAcrossARestart(t *testing.T) {
 	}
 }
 
-func TestServeWithoutTokensPrintsOneAdminToken(t *testing.T) {
-	base, stdout, _ := startEngine(t, map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": t.TempDir(), "DATABASE_URL": pglocal.ForTest(t)})
-	m := regexp.MustCompile(`generated admin token \(shown once\): (\S+)`).FindAllStringSubmatch(stdout.String(), -1)
+// TestServeWithoutTokensKeepsOneAdminToken: without ENGINE_API_TOKENS the
+// first start prints a generated admin token once; later starts on the same
+// data directory accept the same token without printing it (only its
+// SHA-256 is kept there) and say how to rotate it; removing the file
+// rotates it.
+func TestServeWithoutTokensKeepsOneAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_DATA_DIR": dir, "DATABASE_URL": pglocal.ForTest(t)}
+	printed := regexp.MustCompile(`generated admin token \(shown once\): (\S+)`)
+
+	base, stdout, stop := startEngine(t, env)
+	m := printed.FindAllStringSubmatch(stdout.String(), -1)
 	if len(m) != 1 {
 		t.Fatalf("want the token printed once, stdout:\n%s", stdout.String())
 	}
-	if code, _ := call(t, "PUT", base+"/v1/inventory/X1", m[0][1], `{"on_hand": 1}`); code != 200 {
+	tok := m[0][1]
+	if code, _ := call(t, "PUT", base+"/v1/inventory/X1", tok, `{"on_hand": 1}`); code != 200 {
 		t.Errorf("generated token refused: %d", code)
 	}
 	if code, _ := call(t, "PUT", base+"/v1/inventory/X1", "wrong", `{"on_hand": 1}`); code != 401 {
 		t.Errorf("wrong token: %d, want 401", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	kept, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		t.Fatalf("the token's digest is not kept: %v", err)
+	}
+	if strings.Contains(string(kept), tok) {
+		t.Fatal("the data directory holds the token itself, not its digest")
+	}
+
+	base, stdout, stop = startEngine(t, env)
+	if printed.MatchString(stdout.String()) {
+		t.Errorf("a restart printed a new token:\n%s", stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "to rotate it") {
+		t.Errorf("a restart does not say how to rotate the token:\n%s", stdout.String())
+	}
+	if code, _ := call(t, "PUT", base+"/v1/inventory/X1", tok, `{"on_hand": 2}`); code != 200 {
+		t.Errorf("the first start's token refused after a restart: %d", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("second shutdown: %v", err)
+	}
+
+	if err := os.Remove(filepath.Join(dir, adminTokenFile)); err != nil {
+		t.Fatal(err)
+	}
+	base, stdout, stop = startEngine(t, env)
+	defer func() { _ = stop() }()
+	m = printed.FindAllStringSubmatch(stdout.String(), -1)
+	if len(m) != 1 || m[0][1] == tok {
+		t.Fatalf("removing the file did not rotate the token, stdout:\n%s", stdout.String())
+	}
+	if code, _ := call(t, "PUT", base+"/v1/inventory/X1", tok, `{"on_hand": 3}`); code != 401 {
+		t.Errorf("the rotated-out token: %d, want 401", code)
+	}
+}
+
+// TestAdminTokenFileThatIsNotADigestIsRefused: a damaged token file stops
+// the start with its path named, rather than locking everybody out.
+func TestAdminTokenFileThatIsNotADigestIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, adminTokenFile)
+	if err := os.WriteFile(path, []byte("not a digest\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadTokens("", dir, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want one naming %s", err, path)
 	}
 }
 

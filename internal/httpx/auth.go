@@ -94,8 +94,21 @@ func GenerateAdminToken() (string, *Tokens) {
 	return tok, t
 }
 
-func (t *Tokens) add(tok string, r Role) {
-	d := sha256.Sum256([]byte(tok))
+// TokenDigest is what Tokens keeps of a token: its SHA-256. A digest can be
+// stored where the token itself must not be.
+func TokenDigest(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
+
+// AdminTokenDigest returns the Tokens that accept, as admin, the one token
+// whose TokenDigest is d.
+func AdminTokenDigest(d [32]byte) *Tokens {
+	t := &Tokens{}
+	t.addDigest(d, RoleAdmin)
+	return t
+}
+
+func (t *Tokens) add(tok string, r Role) { t.addDigest(TokenDigest(tok), r) }
+
+func (t *Tokens) addDigest(d [32]byte, r Role) {
 	t.entries = append(t.entries, tokenEntry{digest: d, p: Principal{ID: hex.EncodeToString(d[:8]), Role: r}})
 }
 
