@@ -25,6 +25,9 @@ import (
 const (
 	handOverBound = 5 * time.Second
 	handOverSlack = 2 * time.Second
+	// expirySlack covers the timer's rounding up to the second and the
+	// expiry worker's turn.
+	expirySlack   = 3 * time.Second
 	handOverTTL   = 5 * time.Second
 	handOverStock = 50
 	handOverBuyer = 300
@@ -103,28 +106,41 @@ func saleWithAKill(t *testing.T, sku string) time.Duration {
 	settled := settleAll(t, survivor, ids)
 	var last time.Time
 	var confirmed []string
+	late, worst := 0, time.Duration(0)
 	for i, o := range settled {
 		at := settledAt(o)
 		last = latest(last, at)
-		if bound := latest(kill, o.CreatedAt).Add(handOverBound + handOverSlack); at.After(bound) {
-			t.Errorf("order %s placed %s after the kill left pending %s after the kill, more than %s after max(kill, placement)",
-				ids[i], o.CreatedAt.Sub(kill).Round(time.Millisecond), at.Sub(kill).Round(time.Millisecond), handOverBound+handOverSlack)
+		if wait := at.Sub(latest(kill, o.CreatedAt)); wait > handOverBound+handOverSlack {
+			late, worst = late+1, max(worst, wait)
 		}
 		if o.Status != domain.StatusRejected {
 			confirmed = append(confirmed, ids[i])
 		}
+	}
+	if late > 0 {
+		t.Errorf("%d orders left pending more than %s after the kill (or their later placement), the latest %s after",
+			late, handOverBound+handOverSlack, worst.Round(time.Millisecond))
 	}
 	// Every request precedes every release in the partition while the sale
 	// is shorter than the TTL, so exactly the first 50 requests are granted.
 	if placedBy.Sub(start) < handOverTTL && len(confirmed) != handOverStock {
 		t.Errorf("%d orders confirmed, want exactly the stock, %d", len(confirmed), handOverStock)
 	}
+	// The issue allows TTL + 5 s; the check is tighter so that a TTL
+	// counted from a confirmation delayed by the hand-over fails it.
+	over, longest := 0, time.Duration(0)
 	for _, id := range confirmed {
 		o := awaitStatus(t, survivor, id, domain.StatusExpired)
-		if held := o.UpdatedAt.Sub(o.GrantedAt); o.GrantedAt.IsZero() || held > handOverTTL+handOverBound {
-			t.Errorf("order %s granted at %s expired %s later, more than TTL %s + %s",
-				id, o.GrantedAt, held.Round(time.Millisecond), handOverTTL, handOverBound)
+		if o.GrantedAt.IsZero() {
+			t.Errorf("order %s has no grant time", id)
 		}
+		if held := o.UpdatedAt.Sub(o.GrantedAt); held > handOverTTL+expirySlack {
+			over, longest = over+1, max(longest, held)
+		}
+	}
+	if over > 0 {
+		t.Errorf("%d orders expired more than TTL %s + %s after their grant, the latest %s after",
+			over, handOverTTL, expirySlack, longest.Round(time.Millisecond))
 	}
 	eventually(t, "every unit released", func() bool { return survivor.sku(t, sku).Reserved == 0 })
 	stopSampling()

@@ -13,12 +13,12 @@ const (
 	// HandOverAckWait is the ack wait of the reservation partitions and of
 	// the order saga: a batch held by a process that died is delivered
 	// again at most this long after the process last reported it.
-	HandOverAckWait = 4 * time.Second
+	HandOverAckWait = 3 * time.Second
 	// HandOverPinnedTTL is how long a partition stays pinned to a processor
 	// that stopped pulling before another processor is pinned. A live
 	// processor whose batch takes longer loses the pin too; that is safe
 	// (the SKU's expected sequence and the ack-floor re-read of
 	// ConsumeReservations keep the decisions exact and in order), only
 	// slower.
-	HandOverPinnedTTL = 4 * time.Second
+	HandOverPinnedTTL = 3 * time.Second
 )
