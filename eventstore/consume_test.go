@@ -41,7 +41,7 @@ func TestALongBatchStaysWithTheLiveProcessThatHandlesIt(t *testing.T) {
 
 	var mu sync.Mutex
 	deliveries := map[uint64][]string{} // stream sequence → "process/delivery count"
-	var slow atomic.Bool // the first batch is the slow one
+	var slow atomic.Bool                // the first batch is the slow one
 	loop := func(ctx context.Context, name string) {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		_ = eventstore.ConsumeLoop(ctx, cons, log, n, nil, func(ctx context.Context, msgs []jetstream.Msg) error {
