@@ -10,9 +10,9 @@ import (
 
 // NewOrderKind stores orders on orders.<order_id>. Every order append also
 // stores, in the same atomic batch, the reservation requests its events ask
-// for and, when the order is confirmed, the timer that expires it after ttl
-// (from its stock's grant) unless it is paid: so a placed order can never lose its reservation
-// requests, nor a confirmed one its expiry.
+// for and, when the order is confirmed, the timer that expires it ttl after
+// its stock was granted unless it is paid: so a placed order can never lose
+// its reservation requests, nor a confirmed one its expiry.
 func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 	return Kind[domain.Order, domain.OrderEvent]{
 		Name: "order", Prefix: OrderSubjects, SchemaVersionOf: domain.SchemaVersionOf,
