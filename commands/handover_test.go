@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -35,9 +36,9 @@ const (
 // TestLosingAnEngineMidSaleHandsOverWithinSeconds: two engines on one
 // NATS, a flash sale (300 single-unit orders for 50 units, TTL 5 s, nobody
 // pays), and the engine that holds the SKU's partition killed at a random
-// moment of the sale (after 1 to 225 of the orders were placed): its
-// connection closed without draining and its workers stopped without
-// acknowledging anything. Every order must leave pending within 5 s (plus
+// moment while grants are handed out, as its saga holds grants not yet
+// told to their orders: its connection closed without draining and its
+// workers stopped without acknowledging anything. Every order must leave pending within 5 s (plus
 // a margin for a loaded machine) of the kill or of its placement, if
 // later; every confirmed order must expire within TTL + 5 s of its grant;
 // the SKU must never hold more than its stock; and exactly the stock is
@@ -82,43 +83,43 @@ func logSpread(t *testing.T, what string, ds []time.Duration) {
 // kill the last order left pending.
 func saleWithAKill(t *testing.T, sku string) (wait, last time.Duration) {
 	ns, nc := testnats.Start(t)
-	victimConn := testnats.Connect(t, ns)
-	victim := newEngine(t, victimConn, handOverTTL, true)
+	v := startVictim(t, testnats.Connect(t, ns))
 	// The victim is the only processor for now, so it is pinned to the
 	// partition by the first request it is given (an order refused on a
 	// SKU of the same partition without stock); the survivor then waits in
 	// line behind it.
 	warm := samePartition(sku)
-	victim.setStock(t, warm, 0)
-	if got := victim.settle(t, victim.place(t, line(warm, 1))); got != domain.StatusRejected {
+	v.setStock(t, warm, 0)
+	if got := v.settle(t, v.place(t, line(warm, 1))); got != domain.StatusRejected {
 		t.Fatalf("warm-up order %s, want rejected", got)
 	}
-	waitPinned(t, victim, eventstore.PartitionOf(sku))
+	waitPinned(t, v.engine, eventstore.PartitionOf(sku))
 	survivor := newEngine(t, nc, handOverTTL, true)
 	survivor.setStock(t, sku, handOverStock)
 
 	stopSampling := sampleSKU(t, survivor, sku)
 	start := time.Now()
-	// The kill comes after a random number of placements, and before the
-	// last quarter of them, so that it falls in the middle of the sale.
-	killAfter := 1 + rand.N(handOverBuyer*3/4)
-	killNow, killAt := make(chan struct{}), make(chan time.Time, 1)
-	go func() {
-		<-killNow
-		victimConn.Close() // no drain: whatever it holds stays unacknowledged
-		at := time.Now()
-		victim.stop()
-		killAt <- at
-	}()
+	// After a random number of placements, while grants are still being
+	// handed out, the victim dies as soon as its saga holds a batch with a
+	// grant not yet told to its order: the worst moment.
+	armAfter := 1 + rand.N(handOverStock*4/5)
 	ids := placeConcurrently(t, survivor, sku, handOverBuyer, func(placed int) {
-		if placed == killAfter {
-			close(killNow)
+		if placed == armAfter {
+			v.armed.Store(true)
 		}
 	})
 	placedBy := time.Now()
-	kill := <-killAt
-	t.Logf("placed %d orders in %s, killed the partition's processor after %d of them, %s after the start",
-		len(ids), placedBy.Sub(start).Round(time.Millisecond), killAfter, kill.Sub(start).Round(time.Millisecond))
+	var kill time.Time
+	select {
+	case kill = <-v.killedAt:
+	case <-time.After(2 * time.Second):
+		t.Logf("the victim's saga was handed no grant after %d placements; killed after the sale", armAfter)
+		v.kill()
+		kill = <-v.killedAt
+	}
+	v.stop()
+	t.Logf("placed %d orders in %s, armed the kill after %d of them, killed the partition's processor %s after the start",
+		len(ids), placedBy.Sub(start).Round(time.Millisecond), armAfter, kill.Sub(start).Round(time.Millisecond))
 
 	settled := settleAll(t, survivor, ids)
 	var lastAt time.Time
@@ -173,6 +174,72 @@ func saleWithAKill(t *testing.T, sku string) (wait, last time.Duration) {
 	eventually(t, "every unit released", func() bool { return survivor.sku(t, sku).Reserved == 0 })
 	stopSampling()
 	return wait, lastAt.Sub(kill)
+}
+
+// victim is an engine that dies on demand: its NATS connection closed
+// without draining, so nothing it holds is acknowledged, and its workers
+// cut off from the server until they are stopped.
+type victim struct {
+	*engine
+	conn     natsConn
+	armed    atomic.Bool
+	once     sync.Once
+	killedAt chan time.Time
+}
+
+// startVictim runs an engine on conn with the workers of RunWorkers, except
+// that once armed its saga kills the engine when handed a batch holding a
+// grant.
+func startVictim(t *testing.T, conn natsConn) *victim {
+	t.Helper()
+	v := &victim{engine: newEngine(t, conn, handOverTTL, false), conn: conn, killedAt: make(chan time.Time, 1)}
+	a := v.app
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for p := range eventstore.ReservationPartitions {
+		wg.Go(func() { _ = a.Store.ConsumeReservations(ctx, p, a.Log, a.ProcessReservations) })
+	}
+	wg.Go(func() {
+		_ = a.Store.ConsumeOutcomes(ctx, a.Log, func(ctx context.Context, envs []eventstore.Envelope) error {
+			if v.armed.Load() && holdsGrant(t, envs) {
+				v.kill()
+				return errors.New("killed holding the batch")
+			}
+			return a.RecordOutcomes(ctx, envs)
+		})
+	})
+	wg.Go(func() { _ = a.Store.ConsumeExpiries(ctx, a.Log, a.ExpireDue) })
+	v.stop = func() {
+		cancel()
+		wg.Wait()
+		v.stop = func() {}
+	}
+	return v
+}
+
+// kill closes the victim's connection, once, and records when.
+func (v *victim) kill() {
+	v.once.Do(func() {
+		v.conn.Close()
+		v.killedAt <- time.Now()
+	})
+}
+
+// holdsGrant reports whether some SKU event of envs grants a reservation.
+func holdsGrant(t *testing.T, envs []eventstore.Envelope) bool {
+	for _, env := range envs {
+		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		if batch, ok := ev.(domain.ReservationsDecided); ok && slices.ContainsFunc(batch.Decisions, func(d domain.ReservationDecision) bool {
+			return d.Reserved != nil
+		}) {
+			return true
+		}
+	}
+	return false
 }
 
 // samePartition returns a SKU other than sku in sku's partition.
