@@ -8,8 +8,9 @@ import (
 	"github.com/orderengine/engine/eventstore"
 )
 
-// ExpireDue expires order id if it is still confirmed and unpaid after the
-// reservation TTL; its release requests go out with the OrderExpired event.
+// ExpireDue expires order id if it is still confirmed and unpaid once the
+// reservation TTL has passed since its stock was granted
+// (domain.Order.ExpiryDue); its release requests go out with the OrderExpired event.
 // It returns how long to wait when the order is not due yet (the timer can
 // fire up to a second early, or the TTL may have grown since it was set).
 // An order that was paid or cancelled meanwhile is left alone.
@@ -25,7 +26,7 @@ func (a *App) ExpireDue(ctx context.Context, id string) (time.Duration, error) {
 				return nil, nil
 			}
 			now := a.Now()
-			if due := s.State.ConfirmedAt.Add(a.ReservationTTL); now.Before(due) {
+			if due := s.State.ExpiryDue(a.ReservationTTL); now.Before(due) {
 				retry = due.Sub(now)
 				return nil, nil
 			}

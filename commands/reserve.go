@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -14,10 +15,12 @@ import (
 )
 
 // outcome is the decision on one reserve request, to be told to its order.
+// decidedAt is when the SKU decided it: a grant's TTL runs from there.
 type outcome struct {
 	reservationID, orderID, sku string
 	granted                     bool
 	available                   int64
+	decidedAt                   time.Time
 }
 
 // ProcessReservations decides a batch of one partition's reservation
@@ -60,11 +63,11 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 		}
 		if batch, ok := ev.(domain.ReservationsDecided); ok {
 			for _, d := range batch.Decisions {
-				outs = appendOutcome(outs, env.AggregateID, d.Event())
+				outs = appendOutcome(outs, env.AggregateID, d.Event(), env.OccurredAt)
 			}
 			continue
 		}
-		outs = appendOutcome(outs, env.AggregateID, ev)
+		outs = appendOutcome(outs, env.AggregateID, ev, env.OccurredAt)
 	}
 	// All at once: the group commit then stores them in a few atomic batches.
 	return forEach(outs, max(len(outs), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
@@ -128,20 +131,35 @@ func countDecisions(events []domain.SKUEvent) {
 	}
 }
 
-// appendOutcome adds the outcome a reserve decision on sku stands for.
-func appendOutcome(outs []outcome, sku string, ev domain.SKUEvent) []outcome {
+// appendOutcome adds the outcome a reserve decision on sku stands for;
+// stored is the time of the event that holds it, for a decision without a
+// time of its own.
+func appendOutcome(outs []outcome, sku string, ev domain.SKUEvent, stored time.Time) []outcome {
 	switch e := ev.(type) {
 	case domain.StockReserved:
-		return append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: sku, granted: true})
+		return append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: sku, granted: true,
+			decidedAt: orTime(e.At, stored)})
 	case domain.ReservationRefused:
-		return append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: sku, available: e.Available})
+		return append(outs, outcome{reservationID: e.ReservationID, orderID: e.OrderID, sku: sku, available: e.Available,
+			decidedAt: orTime(e.At, stored)})
 	}
 	return outs
+}
+
+// orTime returns t, or else when t is zero.
+func orTime(t, or time.Time) time.Time {
+	if t.IsZero() {
+		return or
+	}
+	return t
 }
 
 // recordOutcome tells the order what its line got.
 func (a *App) recordOutcome(ctx context.Context, o outcome) error {
 	cmd := domain.RecordReservation{SKU: o.sku, Granted: o.granted, Available: o.available, At: a.Now()}
+	if o.granted {
+		cmd.GrantedAt = o.decidedAt
+	}
 	_, err := a.Orders.Update(ctx, o.orderID, eventstore.UpdateOptions[domain.Order]{CommandID: "outcome-" + o.reservationID, MaxAttempts: 20},
 		func(s eventstore.Snapshot[domain.Order]) ([]domain.OrderEvent, error) {
 			return domain.DecideOrder(s.State, cmd)

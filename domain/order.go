@@ -60,6 +60,24 @@ type Order struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ConfirmedAt time.Time
+	// GrantedAt is the earliest grant time recorded on a reserved line
+	// (LineReserved.GrantedAt); zero when none was recorded.
+	GrantedAt time.Time
+}
+
+// ExpiryDue returns when a confirmed order's reservation expires: ttl
+// after the earliest grant of its lines, since that unit has been held the
+// longest, or after its confirmation when its events carry no grant time
+// (stored by older engines). It is zero while the order is not confirmed
+// yet.
+func (o Order) ExpiryDue(ttl time.Duration) time.Time {
+	if o.ConfirmedAt.IsZero() {
+		return time.Time{}
+	}
+	if o.GrantedAt.IsZero() {
+		return o.ConfirmedAt.Add(ttl)
+	}
+	return o.GrantedAt.Add(ttl)
 }
 
 // Exists reports whether the order has been placed.
@@ -120,6 +138,9 @@ func EvolveOrder(s Order, e OrderEvent) Order {
 		s.Status = StatusExpired
 	case LineReserved:
 		s.LineOutcomes = withLineOutcome(s.LineOutcomes, e.SKU, true)
+		if !e.GrantedAt.IsZero() && (s.GrantedAt.IsZero() || e.GrantedAt.Before(s.GrantedAt)) {
+			s.GrantedAt = e.GrantedAt
+		}
 	case LineRefused:
 		s.LineOutcomes = withLineOutcome(s.LineOutcomes, e.SKU, false)
 	default:

@@ -63,7 +63,7 @@ type CancelOrder struct {
 }
 
 // ExpireOrder lets a confirmed, unpaid order give its stock back once TTL
-// has passed since confirmation. The TTL travels with the command because
+// has passed since its stock was granted (Order.ExpiryDue). The TTL travels with the command because
 // it is configuration, and the domain must not read configuration.
 type ExpireOrder struct {
 	TTL time.Duration
@@ -74,10 +74,13 @@ type ExpireOrder struct {
 // request of one line. The reservation processor sends it once per line,
 // possibly more than once, and possibly after the order has moved on.
 // Available is what the SKU could still grant, reported on a refusal.
+// GrantedAt is when the SKU granted it (the time of its decision), from
+// which the reservation's TTL runs; zero when unknown.
 type RecordReservation struct {
 	SKU       string
 	Granted   bool
 	Available int64
+	GrantedAt time.Time
 	At        time.Time
 }
 

@@ -277,7 +277,7 @@ func decideExpire(s Order, c ExpireOrder) ([]OrderEvent, error) {
 	}
 	// The saga may fire early (clock skew between nodes, a timer
 	// scheduled from a stale view); the order itself decides.
-	due := s.ConfirmedAt.Add(c.TTL)
+	due := s.ExpiryDue(c.TTL)
 	if at.Before(due) {
 		return nil, errors.WithHint(
 			errors.Wrapf(ErrInvalidTransition, "reservation not yet expired: due at %s", due.UTC().Format(time.RFC3339Nano)),
@@ -315,7 +315,11 @@ func decideRecordReservation(s Order, c RecordReservation) ([]OrderEvent, error)
 			OrderRejected{Reason: reasonInsufficientStock, ShortSKUs: []string{c.SKU}, At: at},
 		}, nil
 	}
-	events := []OrderEvent{LineReserved{SKU: c.SKU, At: at}}
+	var granted time.Time
+	if !c.GrantedAt.IsZero() {
+		granted = c.GrantedAt.UTC()
+	}
+	events := []OrderEvent{LineReserved{SKU: c.SKU, GrantedAt: granted, At: at}}
 	if allReservedBut(s, c.SKU) {
 		events = append(events, OrderConfirmed{At: at})
 	}

@@ -76,9 +76,14 @@ type OrderExpired struct {
 }
 
 // LineReserved records that the stock of one line is held for the order.
+// GrantedAt is when the SKU granted the stock, which may be well before At
+// when the outcome reached the order late (a saga hand-over); the
+// reservation's TTL runs from it. Events stored before it existed have
+// none (zero), and the order then falls back to its confirmation time.
 type LineReserved struct {
-	SKU string    `json:"sku"`
-	At  time.Time `json:"at"`
+	SKU       string    `json:"sku"`
+	GrantedAt time.Time `json:"granted_at,omitzero"`
+	At        time.Time `json:"at"`
 }
 
 // LineRefused records that one line could not be reserved and what the

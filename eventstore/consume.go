@@ -10,17 +10,24 @@ import (
 
 // consumeLoop fetches batches from cons and hands them to handle until ctx
 // ends, acknowledging each batch after handle succeeded and asking for its
-// redelivery otherwise.
+// redelivery otherwise. While handle runs, every message of the batch is
+// reported in progress a few times per ack wait, so the short ack wait that
+// makes a dead process's batch come back within seconds does not take a
+// long batch away from a live one.
 func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger, size int, opts []jetstream.FetchOpt,
 	handle func(context.Context, []jetstream.Msg) error) error {
-	ackAll := cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy
+	cfg := cons.CachedInfo().Config
+	ackAll := cfg.AckPolicy == jetstream.AckAllPolicy
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		msgs := pullBatch(cons, size, opts)
 		if len(msgs) == 0 {
 			continue
 		}
-		if err := handle(ctx, msgs); err != nil {
+		stop := keepInProgress(msgs, cfg.AckWait/progressPerAckWait)
+		err := handle(ctx, msgs)
+		stop()
+		if err != nil {
 			// Failing because of a shutdown is no trouble to report: the
 			// batch is redelivered all the same.
 			if ctx.Err() == nil {
@@ -43,6 +50,43 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 		_ = msgs[len(msgs)-1].DoubleAck(ctx)
 	}
 	return nil
+}
+
+// progressPerAckWait is how many in-progress reports a batch being handled
+// sends per ack wait: one lost or late report still leaves time for the
+// next before the server would redeliver.
+const progressPerAckWait = 4
+
+// keepInProgress reports every message of msgs in progress each period
+// until stop is called, which waits for a report under way to finish. The
+// server keeps an ack timer per message, even under AckAll, so each one
+// needs its report. A batch handled within the first period sends nothing.
+func keepInProgress(msgs []jetstream.Msg, period time.Duration) (stop func()) {
+	if period <= 0 {
+		return func() {}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				for _, m := range msgs {
+					// Fire and forget: a report that fails (connection lost)
+					// means the batch will be redelivered, which is safe.
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // pullBatch returns up to size messages without making a busy consumer wait

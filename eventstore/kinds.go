@@ -10,9 +10,9 @@ import (
 
 // NewOrderKind stores orders on orders.<order_id>. Every order append also
 // stores, in the same atomic batch, the reservation requests its events ask
-// for and, when the order is confirmed, the timer that expires it after ttl
-// unless it is paid: so a placed order can never lose its reservation
-// requests, nor a confirmed one its expiry.
+// for and, when the order is confirmed, the timer that expires it ttl after
+// its stock was granted unless it is paid: so a placed order can never lose
+// its reservation requests, nor a confirmed one its expiry.
 func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 	return Kind[domain.Order, domain.OrderEvent]{
 		Name: "order", Prefix: OrderSubjects, SchemaVersionOf: domain.SchemaVersionOf, SnapshotFormat: 1,
@@ -29,12 +29,22 @@ func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 			}
 			for _, e := range events {
 				if c, ok := e.(domain.OrderConfirmed); ok {
-					out = append(out, expiryTimer(after.State.ID, c.At.Add(ttl)))
+					// The TTL runs from the grant; when the confirmation came
+					// later than that (a hand-over delayed it), the timer fires
+					// at once rather than at a time already past.
+					out = append(out, expiryTimer(after.State.ID, latest(after.State.ExpiryDue(ttl), c.At)))
 				}
 			}
 			return out, nil
 		},
 	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // SKUKind stores inventory on inventory.<sku>.

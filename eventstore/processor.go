@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,7 +28,8 @@ func ReservationConsumers() []string {
 // ReservationConsumer returns the durable consumer of partition p,
 // creating it if needed. Processors pull from it in the priority group
 // "processor" with the pinned-client policy, so one processor at a time
-// works a partition and two engines do not fight over its hot SKUs.
+// works a partition and two engines do not fight over its hot SKUs; see
+// HandOverPinnedTTL for how soon another takes over a dead one.
 func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
 		Durable:       ReservationConsumers()[p],
@@ -37,13 +37,13 @@ func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consu
 		// ConsumeReservations decides every request up to the last one of
 		// a batch before acknowledging it, so one ack covers the batch.
 		AckPolicy:      jetstream.AckAllPolicy,
-		AckWait:        10 * time.Second,
+		AckWait:        HandOverAckWait,
 		MaxAckPending:  reservationBatch,
 		MaxDeliver:     -1,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{"processor"},
-		PinnedTTL:      5 * time.Second,
+		PinnedTTL:      HandOverPinnedTTL,
 	})
 	if err != nil {
 		return nil, errors.Wrapf(unavailable(err), "create reservation consumer %d", p)

@@ -93,7 +93,7 @@ var sagaConsumerConfig = jetstream.ConsumerConfig{
 	Durable:       SagaConsumer,
 	FilterSubject: InventorySubjects + ".*",
 	AckPolicy:     jetstream.AckExplicitPolicy,
-	AckWait:       30 * time.Second,
+	AckWait:       HandOverAckWait,
 	MaxAckPending: 4 * reservationBatch,
 	MaxDeliver:    -1,
 	DeliverPolicy: jetstream.DeliverAllPolicy,
