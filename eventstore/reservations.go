@@ -125,8 +125,11 @@ func (s *Store) ConsumeOutcomes(ctx context.Context, log *slog.Logger, handle fu
 	})
 }
 
+// ExpiryConsumer is the durable consumer of fired expiry timers.
+const ExpiryConsumer = "expiries"
+
 var expiryConsumerConfig = jetstream.ConsumerConfig{
-	Durable:       "expiries",
+	Durable:       ExpiryConsumer,
 	FilterSubject: ExpirySubjects + ".*",
 	AckPolicy:     jetstream.AckExplicitPolicy,
 	AckWait:       30 * time.Second,

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/orderengine/engine/eventstore"
+)
+
+const (
+	soakSKU = "SOAK-1"
+	// soakInFlight bounds the orders outstanding, as e2e's does.
+	soakInFlight = 2048
+)
+
+// benchSoak is a long flash sale on one hot SKU: soak-rate single-unit
+// orders/s, open loop (paced by the clock, up to 2,048 in flight; an order
+// due while all are busy is not sent, and counted), for soak-duration,
+// with soak-restock units added every soak-restock-every and a reservation
+// TTL of soak-ttl; nobody pays, so every grant expires. After the load it
+// watches soak-after more. Every soak-sample it records this process's RSS
+// and Go heap (the engine and its embedded nats-server run in it), the
+// units held and of them those past their due (grant + TTL) and past due +
+// 5 s, the fired expiry timers not yet handled, and orders and expiries
+// per second. Each release's lag is the time from its due to its release
+// in the SKU's stream. It fails on an oversell or when the SKU's reserved
+// units differ from what its stream says is held.
+func (b *bencher) benchSoak(ctx context.Context) error {
+	o := b.opts
+	e, err := b.startEngine(ctx, "soak", soakInFlight, func(c *config) { c.ReservationTTL = o.soakTTL })
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.stop() }()
+	restock := int64(o.soakRestock)
+	if err := e.api.setStock(ctx, soakSKU, restock); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	track := newSoakTracker(o.soakTTL)
+	if err := track.follow(ctx, e.Store, soakSKU); err != nil {
+		return err
+	}
+	first := firstError{cancel: cancel}
+	var accepted, skipped, sent atomic.Int64
+	start := time.Now()
+	samples := b.soakSampler(ctx, e, track, start, &accepted, first.set)
+	loadCtx, stopLoad := context.WithTimeout(ctx, o.soakDuration)
+	defer stopLoad()
+	go every(loadCtx, o.soakRestockEvery, func(ctx context.Context) {
+		a, err := e.api.do(ctx, http.MethodPost, "/v1/inventory/"+soakSKU+"/restock", map[string]int64{"qty": restock})
+		if err == nil {
+			err = a.expect("restock", http.StatusOK)
+		}
+		if err != nil && ctx.Err() == nil {
+			first.set(err)
+		}
+	})
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, soakInFlight)
+	stop := progress(b.stderr, fmt.Sprintf("soak: %d orders/s", o.soakRate), "orders", &accepted, 0, o.soakDuration)
+	tick := time.NewTicker(time.Millisecond)
+	for el := time.Duration(0); loadCtx.Err() == nil; el = time.Since(start) {
+		for due := int64(el.Seconds() * float64(o.soakRate)); sent.Load() < due; sent.Add(1) {
+			select {
+			case sem <- struct{}{}:
+				wg.Go(func() {
+					defer func() { <-sem }()
+					a, _, err := e.api.placeOrder(ctx, soakSKU, 1)
+					if err == nil {
+						err = a.expect("place an order", http.StatusAccepted)
+					}
+					if err != nil && ctx.Err() == nil {
+						first.set(err)
+						return
+					}
+					accepted.Add(1)
+				})
+			default:
+				skipped.Add(1)
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-loadCtx.Done():
+		}
+	}
+	tick.Stop()
+	wg.Wait()
+	loadTook := time.Since(start)
+	stop()
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return err
+		}
+	}
+	stop = progress(b.stderr, "soak: after the load", "units released", &track.releasedNow, 0, o.soakAfter)
+	select {
+	case <-ctx.Done():
+	case <-time.After(o.soakAfter):
+	}
+	stop()
+	cancel()
+	rows := <-samples
+	if first.err != nil && !errors.Is(first.err, context.Canceled) {
+		return first.err
+	}
+	return b.reportSoak(e, track, rows, loadTook, sent.Load(), accepted.Load(), skipped.Load())
+}
+
+// soakSampler records a soakSample every soak-sample until ctx ends, then
+// sends them all.
+func (b *bencher) soakSampler(ctx context.Context, e *benchEngine, track *soakTracker, start time.Time,
+	accepted *atomic.Int64, fail func(error)) <-chan []soakSample {
+	out := make(chan []soakSample, 1)
+	go func() {
+		var rows []soakSample
+		var lastAcc, lastRel int64
+		last := start
+		sample := func(ctx context.Context) {
+			now := time.Now()
+			c := track.counts(now)
+			pending, unacked, err := e.Store.Backlog(ctx, eventstore.ExpiryConsumer)
+			if err != nil && ctx.Err() == nil {
+				fail(err)
+			}
+			acc, secs := accepted.Load(), now.Sub(last).Seconds()
+			r := soakSample{At: now.Sub(start), RSSMiB: rssMiB(), HeapMiB: heapMiB(),
+				Accepted: acc - lastAcc, Expiries: c.released - lastRel,
+				Held: c.held, Overdue: c.overdue, Late: c.late, Backlog: pending + unacked}
+			r.AcceptedPS, r.ExpiriesPS = float64(r.Accepted)/secs, float64(r.Expiries)/secs
+			lastAcc, lastRel, last = acc, c.released, now
+			rows = append(rows, r)
+			_, _ = fmt.Fprintf(b.stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d backlog=%6d\n",
+				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog)
+		}
+		sample(ctx)
+		every(ctx, b.opts.soakSample, sample)
+		out <- rows
+	}()
+	return out
+}
+
+// reportSoak checks the SKU against the stream and records the figures and
+// the sample table.
+func (b *bencher) reportSoak(e *benchEngine, track *soakTracker, rows []soakSample, took time.Duration, sent, accepted, skipped int64) error {
+	ctx := context.Background()
+	o := b.opts
+	if track.err != nil {
+		return track.err
+	}
+	if err := checkSoakSKU(ctx, e, track); err != nil {
+		return err
+	}
+	c := track.counts(time.Now())
+	lags := track.sortedLags()
+	if len(rows) < 2 || len(lags) == 0 {
+		return errors.New("soak: too short to measure: raise -soak-duration and -soak-after")
+	}
+	_, _ = fmt.Fprintf(b.stdout, "\nsoak samples (%d orders/s offered for %s, TTL %s, %d units restocked every %s):\n\n",
+		o.soakRate, o.soakDuration, o.soakTTL, o.soakRestock, o.soakRestockEvery)
+	_, _ = fmt.Fprintln(b.stdout, "| t (s) | RSS (MiB) | Go heap (MiB) | orders/s | expiries/s | units held | of them past due | past due + 5 s | expiry backlog |")
+	_, _ = fmt.Fprintln(b.stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var peakLoad, peakAfter float64
+	for _, r := range rows {
+		_, _ = fmt.Fprintf(b.stdout, "| %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %d | %d |\n",
+			r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog)
+		if r.At <= o.soakDuration {
+			peakLoad = max(peakLoad, r.RSSMiB)
+		} else {
+			peakAfter = max(peakAfter, r.RSSMiB)
+		}
+	}
+	_, _ = fmt.Fprintln(b.stdout)
+	end := rows[len(rows)-1]
+	b.add("soak", "orders offered/s", float64(sent)/took.Seconds(), "orders/s", fmt.Sprintf("%d", o.soakRate), nil)
+	b.add("soak", "orders accepted/s", float64(accepted)/took.Seconds(), "orders/s", "", nil)
+	b.add("soak", fmt.Sprintf("orders not sent: %d requests already in flight", soakInFlight), float64(skipped), "orders", "", nil)
+	b.add("soak", "units granted", float64(c.granted), "units", "", nil)
+	b.add("soak", "units released by expiry", float64(c.released), "units", "", nil)
+	b.add("soak", "expiry lag p50 (release − grant − TTL)", percentile(lags, 50), "ms", "", nil)
+	b.add("soak", "expiry lag p99", percentile(lags, 99), "ms", "≤ 5000", func(v float64) bool { return v <= 5000 })
+	b.add("soak", "expiry lag max", percentile(lags, 100), "ms", "", nil)
+	b.add("soak", "units past due + 5 s at the end", float64(end.Late), "units", "0", func(v float64) bool { return v == 0 })
+	b.add("soak", "RSS peak during the load", peakLoad, "MiB", "", nil)
+	b.add("soak", "RSS peak after the load", peakAfter, "MiB", "", nil)
+	b.add("soak", "RSS at the end", end.RSSMiB, "MiB", "", nil)
+	return e.stop()
+}
+
+func writeHeapProfile(name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return errors.Wrap(err, "create the heap profile")
+	}
+	defer func() { _ = f.Close() }()
+	return errors.Wrap(pprof.Lookup("heap").WriteTo(f, 0), "write the heap profile")
+}
+
+// checkSoakSKU fails unless the SKU holds no more than it has and exactly
+// what its stream, read by the tracker up to the same event, says is held.
+// Expiries may still be running: it compares at a version both have seen.
+func checkSoakSKU(ctx context.Context, e *benchEngine, track *soakTracker) error {
+	for range 100 {
+		sku, err := e.App.SKUs.Load(ctx, soakSKU)
+		if err != nil {
+			return err
+		}
+		if sku.State.Reserved > sku.State.OnHand {
+			return errors.Newf("OVERSELL CHECK FAILED: %s has %d reserved of %d on hand", soakSKU, sku.State.Reserved, sku.State.OnHand)
+		}
+		for range 50 {
+			held, ok := track.heldAt(sku.Version)
+			if ok && held != sku.State.Reserved {
+				return errors.Newf("OVERSELL CHECK FAILED: %s has %d reserved at version %d; its stream holds %d",
+					soakSKU, sku.State.Reserved, sku.Version, held)
+			}
+			if ok {
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return errors.Newf("soak: the SKU %s never held still long enough to be compared with its stream", soakSKU)
+}
