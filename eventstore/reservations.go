@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -123,50 +122,4 @@ func (s *Store) ConsumeOutcomes(ctx context.Context, log *slog.Logger, handle fu
 		}
 		return handle(ctx, envs)
 	})
-}
-
-// ExpiryConsumer is the durable consumer of fired expiry timers.
-const ExpiryConsumer = "expiries"
-
-var expiryConsumerConfig = jetstream.ConsumerConfig{
-	Durable:       ExpiryConsumer,
-	FilterSubject: ExpirySubjects + ".*",
-	AckPolicy:     jetstream.AckExplicitPolicy,
-	AckWait:       30 * time.Second,
-	MaxAckPending: 1000,
-	MaxDeliver:    -1,
-	DeliverPolicy: jetstream.DeliverAllPolicy,
-}
-
-// ConsumeExpiries calls handle with the order id of every fired expiry
-// timer. handle returns how long to wait before trying again when the order
-// is not due yet, or an error to retry later; otherwise the timer is done.
-func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
-	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
-		return s.js.CreateOrUpdateConsumer(ctx, s.stream, expiryConsumerConfig)
-	})
-	if err != nil || cons == nil {
-		return err
-	}
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			sleep(ctx, time.Second)
-			continue
-		}
-		for m := range batch.Messages() {
-			id := strings.TrimPrefix(m.Subject(), ExpirySubjects+".")
-			retry, err := handle(ctx, id)
-			switch {
-			case err != nil:
-				log.Warn("expiry failed, will retry", "order_id", id, "err", err)
-				_ = m.NakWithDelay(time.Second)
-			case retry > 0:
-				_ = m.NakWithDelay(retry)
-			default:
-				_ = m.Ack()
-			}
-		}
-	}
-	return nil
 }

@@ -30,8 +30,10 @@ type soakTracker struct {
 	lags     []time.Duration
 	released int64 // units released
 	granted  int64 // units granted
-	version  uint64
-	err      error
+	heldNow  int64 // units held
+	// heldAfter is heldNow after each of the SKU's recent event versions.
+	heldAfter map[uint64]int64
+	err       error
 	// releasedNow is released, for the progress line.
 	releasedNow atomic.Int64
 }
@@ -42,7 +44,7 @@ type soakHold struct {
 }
 
 func newSoakTracker(ttl time.Duration) *soakTracker {
-	return &soakTracker{ttl: ttl, held: map[string]soakHold{}}
+	return &soakTracker{ttl: ttl, held: map[string]soakHold{}, heldAfter: map[uint64]int64{}}
 }
 
 // follow reads sku's events with an ordered consumer until ctx ends.
@@ -73,8 +75,11 @@ func (t *soakTracker) apply(data []byte) {
 		t.err = errors.CombineErrors(t.err, err)
 		return
 	}
-	t.version = env.Version
-	defer func() { t.releasedNow.Store(t.released) }()
+	defer func() {
+		t.releasedNow.Store(t.released)
+		t.heldAfter[env.Version] = t.heldNow
+		delete(t.heldAfter, env.Version-soakVersions)
+	}()
 	if d, ok := e.(domain.ReservationsDecided); ok {
 		for _, dec := range d.Decisions {
 			t.one(dec.Event())
@@ -89,13 +94,16 @@ func (t *soakTracker) one(e domain.SKUEvent) {
 	case domain.StockReserved:
 		t.held[e.ReservationID] = soakHold{qty: e.Qty, grant: e.At}
 		t.granted += e.Qty
+		t.heldNow += e.Qty
 	case domain.ReservationReleased:
 		if h, ok := t.held[e.ReservationID]; ok {
 			t.lags = append(t.lags, e.At.Sub(h.grant.Add(t.ttl)))
 			t.released += h.qty
+			t.heldNow -= h.qty
 			delete(t.held, e.ReservationID)
 		}
 	case domain.ReservationCommitted:
+		t.heldNow -= t.held[e.ReservationID].qty
 		delete(t.held, e.ReservationID)
 	}
 }
@@ -122,19 +130,16 @@ func (t *soakTracker) counts(now time.Time) soakCounts {
 	return c
 }
 
-// heldAt returns the units held after the SKU's event version v, once the
-// tracker has read exactly that far; ok is false when it is not there or
-// already past it.
+// soakVersions is how many of the SKU's latest versions heldAt knows.
+const soakVersions = 100_000
+
+// heldAt returns the units held after the SKU's event version v; ok is
+// false until the tracker has read that far.
 func (t *soakTracker) heldAt(v uint64) (held int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.version != v {
-		return 0, false
-	}
-	for _, h := range t.held {
-		held += h.qty
-	}
-	return held, true
+	held, ok = t.heldAfter[v]
+	return held, ok
 }
 
 // sortedLags returns every release's lag after its due, sorted.
@@ -153,7 +158,8 @@ type soakSample struct {
 	Accepted               int64 // orders accepted in the interval
 	Expiries               int64 // units released in the interval
 	Held, Overdue, Late    int64
-	Backlog                uint64 // fired expiry timers not yet handled
+	Backlog                uint64  // fired expiry timers not yet handled
+	OldestS                float64 // how long ago the oldest of them fired
 	AcceptedPS, ExpiriesPS float64
 }
 

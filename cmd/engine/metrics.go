@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/projections"
 )
 
@@ -55,11 +56,45 @@ func (c projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// expiryCollector reports the expiry worker's backlog at scrape time.
+type expiryCollector struct {
+	store *eventstore.Store
+	log   *slog.Logger
+}
+
+var (
+	expiryBacklog = prometheus.NewDesc("engine_expiry_backlog",
+		"Fired expiry timers not handled yet: not delivered, or delivered and not acknowledged.", nil, nil)
+	expiryOldest = prometheus.NewDesc("engine_expiry_oldest_seconds",
+		"How long ago the oldest fired expiry timer not handled yet fired; 0 when none waits.", nil, nil)
+)
+
+func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- expiryBacklog
+	ch <- expiryOldest
+}
+
+func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, oldest, err := c.store.ExpiryBacklog(ctx)
+	if err != nil {
+		// A scrape must not fail for a NATS blip; readyz reports it.
+		c.log.Warn("expiry backlog unavailable for metrics", "err", err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(expiryBacklog, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(expiryOldest, prometheus.GaugeValue, oldest.Seconds())
+}
+
 // metricsHandler serves the default registry (the engine's metrics, Go
-// runtime and process) and this server's projection collector.
+// runtime and process) and this server's projection and expiry collectors.
 func metricsHandler(d serverDeps) http.Handler {
 	local := prometheus.NewRegistry()
 	local.MustRegister(projectionCollector{runners: d.runners, log: d.log})
+	if d.store != nil {
+		local.MustRegister(expiryCollector{store: d.store, log: d.log})
+	}
 	return promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, local}, promhttp.HandlerOpts{})
 }
 
