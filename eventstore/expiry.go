@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -69,14 +70,20 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 			inflight.add(m)
 			wg.Go(func() {
 				defer func() { inflight.remove(m); <-slots }()
-				handleExpiry(ctx, log, m, handle)
+				s.handleExpiry(ctx, log, m, handle)
 			})
 		}
 	}
 	return nil
 }
 
-func handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle func(context.Context, string) (time.Duration, error)) {
+// handleExpiry handles one fired timer; once it is done, it removes the
+// timer's message from the stream before acknowledging it. Kept, every
+// order ever confirmed would leave an expire.<order_id> subject behind,
+// and nats-server keeps an index entry in memory per subject. A removal
+// that fails only leaves the message behind; a redelivery of a removed
+// message is skipped by the server.
+func (s *Store) handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle func(context.Context, string) (time.Duration, error)) {
 	id := strings.TrimPrefix(m.Subject(), ExpirySubjects+".")
 	retry, err := handle(ctx, id)
 	switch {
@@ -88,8 +95,41 @@ func handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle
 	case retry > 0:
 		_ = m.NakWithDelay(retry)
 	default:
+		if meta, err := m.Metadata(); err == nil {
+			if err := s.removeMsg(ctx, meta.Sequence.Stream); err != nil && ctx.Err() == nil {
+				log.Warn("cannot remove a handled expiry timer", "order_id", id, "err", err)
+			}
+		}
 		_ = m.Ack()
 	}
+}
+
+// removeMsg removes the message at seq from the stream (without erasing
+// its bytes: nothing secret is in it).
+func (s *Store) removeMsg(ctx context.Context, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, _ := json.Marshal(struct {
+		Seq     uint64 `json:"seq"`
+		NoErase bool   `json:"no_erase"`
+	}{seq, true})
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.DELETE."+s.stream, req)
+	if err != nil {
+		return errors.Wrap(unavailable(err), "remove a message")
+	}
+	var answer struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &answer); err != nil {
+		return errors.Wrap(err, "decode the answer to a message removal")
+	}
+	if !answer.Success && answer.Error != nil {
+		return errors.Newf("remove message %d: %s", seq, answer.Error.Description)
+	}
+	return nil
 }
 
 // inflight is the set of messages being handled, which keepAlive keeps

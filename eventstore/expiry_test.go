@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/testnats"
@@ -164,4 +166,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestHandledExpiryTimersLeaveTheStream: a fired timer, once handled, is
+// removed, so a long sale does not leave an expire.<order_id> subject per
+// order in the stream (and in nats-server's memory); one to retry stays.
+func TestHandledExpiryTimersLeaveTheStream(t *testing.T) {
+	_, nc := testnats.Start(t)
+	s := openStore(t, nc)
+	fireTimers(t, nc, "done", 10)
+	fireTimers(t, nc, "failing", 1)
+	consumeExpiries(t, s, func(_ context.Context, id string) (time.Duration, error) {
+		if id == "failing-0" {
+			return 0, errors.New("the store is down")
+		}
+		return 0, nil
+	})
+	stream, err := s.JetStream().Stream(context.Background(), s.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left map[string]uint64
+	waitFor(t, "only the failing timer is left", func() bool {
+		info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(eventstore.ExpirySubjects+".*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = info.State.Subjects
+		return len(left) == 1 && left[eventstore.ExpirySubjects+".failing-0"] == 1
+	})
 }
