@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -47,11 +48,12 @@ func flashSale(t *testing.T, engines []*engine, sku string, buyers int) (confirm
 // explainPending says where the reservation of a pending order stopped, so
 // a failure names the stage that lost it.
 func explainPending(t *testing.T, engines []*engine, id, sku string) string {
-	r, decided := engines[0].sku(t, sku).Reservations[domain.ReservationID(id, sku)]
+	s := engines[0].sku(t, sku)
+	r, held := s.Held.Qty(domain.ReservationID(id, sku))
 	pending, unacked, err := engines[0].app.Store.Backlog(context.Background(), eventstore.ReservationConsumers()[eventstore.PartitionOf(sku)])
 	sp, su, _ := engines[0].app.Store.Backlog(context.Background(), eventstore.SagaConsumer)
-	return fmt.Sprintf("decided by the SKU: %v (%+v); now %s; partition backlog %d pending %d unacked (%v); saga %d/%d",
-		decided, r, engines[len(engines)-1].order(t, id).Status, pending, unacked, err, sp, su)
+	return fmt.Sprintf("held by the SKU: %v (%d), SKU through request %d; now %s; partition backlog %d pending %d unacked (%v); saga %d/%d",
+		held, r, s.RequestSeq, engines[len(engines)-1].order(t, id).Status, pending, unacked, err, sp, su)
 }
 
 // TestFlashSaleConfirmsExactlyTheStock: 1000 concurrent single-unit orders
@@ -120,11 +122,15 @@ func TestCancelWhilePendingReleasesALateGrant(t *testing.T) {
 		t.Fatalf("cancel while pending: %v", err)
 	}
 	e.startWorkers(t)
+	rid := domain.ReservationID(id, "SLOW")
 	eventually(t, "the late grant released", func() bool {
 		s := e.sku(t, "SLOW")
-		r, decided := s.Reservations[domain.ReservationID(id, "SLOW")]
-		return decided && r.State == domain.ReservationStateReleased && s.Reserved == 0
+		_, held := s.Held.Qty(rid)
+		return !held && s.Reserved == 0 && skuDecisions(t, e, "SLOW")[rid]["ReservationReleased"] == 1
 	})
+	if d := skuDecisions(t, e, "SLOW")[rid]; d["StockReserved"] != 1 {
+		t.Errorf("decisions on the reservation: %v, want a grant then its release", d)
+	}
 	if s := e.order(t, id).Status; s != domain.StatusCancelled {
 		t.Errorf("order %s after the late grant, want cancelled", s)
 	}
@@ -283,12 +289,7 @@ func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	}
 	waitForProcessors(t, e)
 	s := e.sku(t, "CRASH")
-	granted := 0
-	for _, r := range s.Reservations {
-		if r.State == domain.ReservationStateHeld {
-			granted++
-		}
-	}
+	granted := s.Held.Len()
 	if s.Reserved != 50 || granted != 50 || s.OnHand != 50 {
 		t.Errorf("reserved %d, held reservations %d, on_hand %d; want 50/50/50", s.Reserved, granted, s.OnHand)
 	}
@@ -326,5 +327,93 @@ func TestProcessorKilledBeforeAckingGrantsNothingTwice(t *testing.T) {
 	}
 	if len(seen) != 80 {
 		t.Errorf("%d reservations decided, want 80", len(seen))
+	}
+}
+
+// skuDecisions counts, from sku's stored history, the decisions on each
+// reservation id by event type.
+func skuDecisions(t *testing.T, e *engine, sku string) map[string]map[string]int {
+	t.Helper()
+	out := map[string]map[string]int{}
+	count := func(id, typ string) {
+		if out[id] == nil {
+			out[id] = map[string]int{}
+		}
+		out[id][typ]++
+	}
+	err := e.app.Store.History(context.Background(), "inventory."+sku, func(_ uint64, env eventstore.Envelope) error {
+		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		if err != nil {
+			return err
+		}
+		batch, ok := ev.(domain.ReservationsDecided)
+		if !ok {
+			return nil
+		}
+		for _, d := range batch.Decisions {
+			switch d := d.Event().(type) {
+			case domain.StockReserved:
+				count(d.ReservationID, d.EventType())
+			case domain.ReservationRefused:
+				count(d.ReservationID, d.EventType())
+			case domain.ReservationReleased:
+				count(d.ReservationID, d.EventType())
+			case domain.ReservationCommitted:
+				count(d.ReservationID, d.EventType())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRedeliveredBatchDecidesNothingTwice: a batch that reserves and
+// releases one order's unit and reserves another's, handled a second time
+// (a redelivery after a lost acknowledgement), decides nothing: the SKU no
+// longer remembers the released reservation, and only its request sequence
+// keeps the first order from being granted again. The state equals a cold
+// replay of the SKU's history.
+func TestRedeliveredBatchDecidesNothingTwice(t *testing.T) {
+	ns, e, _ := waitingBacklog(t, "REDO", 2, 0)
+	first := e.place(t, line("REDO", 1))
+	if _, err := e.app.CancelOrder(context.Background(), commandsMeta(e), first, cancelBody()); err != nil {
+		t.Fatal(err)
+	}
+	second := e.place(t, line("REDO", 1))
+	reqs := victimFetch(t, e, testnats.Connect(t, ns), "REDO", 10)
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want reserve, release, reserve", len(reqs))
+	}
+	if err := e.app.ProcessReservations(context.Background(), reqs); err != nil {
+		t.Fatal(err)
+	}
+	once := e.sku(t, "REDO")
+	for range 2 {
+		if err := e.app.ProcessReservations(context.Background(), reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := e.sku(t, "REDO")
+	if !reflect.DeepEqual(once, again) {
+		t.Errorf("redelivery changed the SKU:\n once %+v\nagain %+v", once, again)
+	}
+	held, ok := again.Held.Qty(domain.ReservationID(second, "REDO"))
+	if again.Reserved != 1 || again.Held.Len() != 1 || !ok || held != 1 {
+		t.Errorf("reserved %d in %d reservations; want the second order's unit only", again.Reserved, again.Held.Len())
+	}
+	want := map[string]map[string]int{
+		domain.ReservationID(first, "REDO"):  {"StockReserved": 1, "ReservationReleased": 1},
+		domain.ReservationID(second, "REDO"): {"StockReserved": 1},
+	}
+	if got := skuDecisions(t, e, "REDO"); !reflect.DeepEqual(got, want) {
+		t.Errorf("decisions %v, want %v", got, want)
+	}
+	// A cold replay (another engine, nothing cached) folds to the same state.
+	cold := newEngine(t, testnats.Connect(t, ns), time.Hour, false).sku(t, "REDO")
+	if !reflect.DeepEqual(cold, again) {
+		t.Errorf("cold replay differs:\n cold %+v\n live %+v", cold, again)
 	}
 }

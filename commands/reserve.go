@@ -96,8 +96,9 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 	countDecisions(decided)
 	for i, err := range refused {
 		if err != nil {
-			// A request the SKU cannot honour (commit of a reservation that is
-			// not held) must not block the partition: log it for operators.
+			// A request the SKU cannot honour (a malformed one, from a
+			// newer engine) must not block the partition: log it for
+			// operators.
 			r := next[i].Request
 			a.Log.Error("reservation request refused", "sku", sku, "reservation_id", r.ReservationID, "action", r.Action, "err", err)
 		}

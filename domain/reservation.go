@@ -23,8 +23,10 @@ const (
 // and none exists for an event that was not stored.
 type ReservationRequest struct {
 	Action ReservationAction `json:"action"`
-	// ReservationID is ReservationID(OrderID, SKU); it makes the request
-	// idempotent in the SKU aggregate.
+	// ReservationID is ReservationID(OrderID, SKU): the held reservation
+	// a release or commit names. A request is decided once because the
+	// SKU decides its requests in stream order past RequestSeq, not
+	// because of this id.
 	ReservationID string `json:"reservation_id"`
 	OrderID       string `json:"order_id"`
 	SKU           string `json:"sku"`

@@ -22,7 +22,7 @@ func TestDecideSKUBatch(t *testing.T) {
 		reserve("6", 3), // only 2 left
 		reserve("7", 0),
 		Release{SKU: testSKU, ReservationID: rid("5"), At: now},
-		reserve("6", 3), // redelivered: refused already
+		reserve("1", 3), // held already: holds nothing more
 		Reserve{SKU: "pear", ReservationID: rid("8"), OrderID: "o8", Qty: 1, At: now},
 		reserve("9", 6), // the release gave 4 back
 	}
@@ -113,7 +113,7 @@ func runSKUBatchScript(tb testing.TB, script []byte) {
 		start = s
 	}
 	input := start
-	input.Reservations = maps.Clone(start.Reservations)
+	input.Held = heldOf(maps.Collect(start.Held.All()))
 
 	after, events, errs := DecideSKUBatch(start, cmds)
 	if !reflect.DeepEqual(events, wantEvents) {

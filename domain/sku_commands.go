@@ -22,8 +22,8 @@ type Restock struct {
 	At  time.Time
 }
 
-// Reserve asks to hold Qty units for an order. ReservationID makes the
-// request idempotent (see ReservationID).
+// Reserve asks to hold Qty units for an order under ReservationID, which
+// later releases or commits name (see ReservationID).
 type Reserve struct {
 	SKU           string
 	ReservationID string

@@ -8,15 +8,21 @@ import (
 
 // DecideSKU decides which events command c produces on SKU s. Fields that
 // do not depend on the state are validated first, then the state is
-// consulted. Redelivered reservation requests (Reserve, Release, and
-// CommitReservation of a committed reservation) return no events and a nil
-// error: the reservation processor is at-least-once.
+// consulted.
+//
+// The state knows only the reservations held now (SKU.Held), so DecideSKU
+// decides a reservation request as if it were new: deciding each request
+// once is the caller's part, which the reservation processor does by
+// skipping every request at or below SKU.RequestSeq (DecideReservations).
+// What the state can still tell it does: a Reserve of a reservation held
+// already holds nothing more, and a Release or CommitReservation of a
+// reservation not held (refused, released, committed, or never seen)
+// returns no events and a nil error.
 //
 // Errors, to be compared with errors.Is:
 //   - ErrValidation (a *ValidationError naming every bad field);
 //   - ErrNotFound: Restock of a SKU that was never set;
-//   - ErrInvalidTransition: SetOnHand below what is reserved, or
-//     CommitReservation of a reservation that is not held;
+//   - ErrInvalidTransition: SetOnHand below what is reserved;
 //   - an assertion failure for programming errors: a command outside the
 //     closed set, a command without a time, or a command addressed to
 //     another SKU than the state it is decided on.
@@ -118,7 +124,7 @@ func decideReserve(s SKU, c Reserve) ([]SKUEvent, error) {
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
-	if _, seen := s.Reservations[c.ReservationID]; seen {
+	if _, held := s.Held.Qty(c.ReservationID); held {
 		return nil, nil
 	}
 	// A SKU that was never set has nothing available; the refusal is
@@ -154,11 +160,11 @@ func decideRelease(s SKU, c Release) ([]SKUEvent, error) {
 	// Releasing is a clean-up the saga repeats after crashes and may send
 	// for a reservation whose request has not been processed yet or was
 	// refused: everything but a held reservation is a no-op.
-	r, ok := s.Reservations[c.ReservationID]
-	if !ok || r.State != ReservationStateHeld {
+	qty, held := s.Held.Qty(c.ReservationID)
+	if !held {
 		return nil, nil
 	}
-	return []SKUEvent{ReservationReleased{ReservationID: c.ReservationID, Qty: r.Qty, At: at}}, nil
+	return []SKUEvent{ReservationReleased{ReservationID: c.ReservationID, Qty: qty, At: at}}, nil
 }
 
 func decideCommit(s SKU, c CommitReservation) ([]SKUEvent, error) {
@@ -176,18 +182,12 @@ func decideCommit(s SKU, c CommitReservation) ([]SKUEvent, error) {
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
-	r, ok := s.Reservations[c.ReservationID]
-	switch {
-	case ok && r.State == ReservationStateHeld:
-		return []SKUEvent{ReservationCommitted{ReservationID: c.ReservationID, Qty: r.Qty, At: at}}, nil
-	case ok && r.State == ReservationStateCommitted:
+	// Shipping commits every line of an order whose lines were all
+	// granted, and nothing releases a shipped order's lines, so a commit of
+	// a reservation not held was decided already and changes nothing.
+	qty, held := s.Held.Qty(c.ReservationID)
+	if !held {
 		return nil, nil
-	case !ok:
-		return nil, errors.WithHint(
-			errors.Wrapf(ErrInvalidTransition, "cannot commit unknown reservation %s", c.ReservationID),
-			"only held stock can be committed")
 	}
-	return nil, errors.WithHint(
-		errors.Wrapf(ErrInvalidTransition, "cannot commit reservation %s in state %s", c.ReservationID, r.State),
-		"only held stock can be committed")
+	return []SKUEvent{ReservationCommitted{ReservationID: c.ReservationID, Qty: qty, At: at}}, nil
 }

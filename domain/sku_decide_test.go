@@ -32,14 +32,11 @@ func TestSKUHistoryState(t *testing.T) {
 	s := foldSKU(t, skuHistory())
 	want := SKU{
 		SKU: testSKU, OnHand: 9, Reserved: 3, Version: 7, Created: true, UpdatedAt: at(6),
-		Reservations: map[string]Reservation{
-			rid("1"): {Qty: 3, State: ReservationStateHeld},
-			rid("2"): {Qty: 2, State: ReservationStateReleased},
-			rid("3"): {Qty: 1, State: ReservationStateCommitted},
-			rid("4"): {Qty: 50, State: ReservationStateRefused},
-		},
+		Held: heldOf(map[string]int64{rid("1"): 3}),
 	}
-	if !reflect.DeepEqual(s, want) {
+	// Only the held reservation is remembered: released, committed and
+	// refused ones are not.
+	if !reflect.DeepEqual(s, want) || s.Held.Len() != 1 {
 		t.Fatalf("state = %+v\nwant    %+v", s, want)
 	}
 	if s.Available() != 6 {
@@ -87,10 +84,18 @@ func TestDecideSKU(t *testing.T) {
 			then: []SKUEvent{ReservationRefused{ReservationID: rid("5"), OrderID: "o5", Qty: 1, Available: 0, At: now}},
 		},
 		{name: "reserve again while held", given: existing, when: Reserve{SKU: testSKU, ReservationID: rid("1"), OrderID: "o1", Qty: 3, At: now}},
-		{name: "reserve again after release", given: existing, when: Reserve{SKU: testSKU, ReservationID: rid("2"), OrderID: "o2", Qty: 2, At: now}},
-		{name: "reserve again after commit", given: existing, when: Reserve{SKU: testSKU, ReservationID: rid("3"), OrderID: "o3", Qty: 1, At: now}},
-		{name: "reserve again after refusal, even if stock arrived", given: append(existing[:len(existing):len(existing)], Restocked{SKU: testSKU, Qty: 100, At: now}),
-			when: Reserve{SKU: testSKU, ReservationID: rid("4"), OrderID: "o4", Qty: 50, At: now}},
+		// A reservation that holds nothing is forgotten: the processor never
+		// decides its request twice (RequestSeq, see DecideReservations),
+		// so a second request would be a new one and is decided as such.
+		{
+			name: "a reserve of a released id is decided anew", given: existing, when: Reserve{SKU: testSKU, ReservationID: rid("2"), OrderID: "o2", Qty: 2, At: now},
+			then: []SKUEvent{StockReserved{ReservationID: rid("2"), OrderID: "o2", Qty: 2, At: now}},
+		},
+		{
+			name: "a reserve of a refused id is decided anew", given: append(existing[:len(existing):len(existing)], Restocked{SKU: testSKU, Qty: 100, At: now}),
+			when: Reserve{SKU: testSKU, ReservationID: rid("4"), OrderID: "o4", Qty: 50, At: now},
+			then: []SKUEvent{StockReserved{ReservationID: rid("4"), OrderID: "o4", Qty: 50, At: now}},
+		},
 		{name: "reserve zero", given: existing, when: Reserve{SKU: testSKU, ReservationID: rid("5"), OrderID: "o5", Qty: 0, At: now}, err: ErrValidation, fields: []string{"qty"}},
 		{name: "reserve MaxQty+1", given: existing, when: Reserve{SKU: testSKU, ReservationID: rid("5"), OrderID: "o5", Qty: MaxQty + 1, At: now}, err: ErrValidation, fields: []string{"qty"}},
 		{name: "reserve without ids", given: existing, when: Reserve{SKU: testSKU, Qty: 1, At: now}, err: ErrValidation, fields: []string{"order_id", "reservation_id"}},
@@ -103,9 +108,10 @@ func TestDecideSKU(t *testing.T) {
 		{name: "release without id", given: existing, when: Release{SKU: testSKU, At: now}, err: ErrValidation, fields: []string{"reservation_id"}},
 		{name: "commit held", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("1"), At: now}, then: []SKUEvent{ReservationCommitted{ReservationID: rid("1"), Qty: 3, At: now}}},
 		{name: "commit committed", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("3"), At: now}},
-		{name: "commit released", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("2"), At: now}, err: ErrInvalidTransition},
-		{name: "commit refused", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("4"), At: now}, err: ErrInvalidTransition},
-		{name: "commit unknown", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("9"), At: now}, err: ErrInvalidTransition},
+		{name: "commit released", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("2"), At: now}},
+		{name: "commit refused", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("4"), At: now}},
+		{name: "commit unknown", given: existing, when: CommitReservation{SKU: testSKU, ReservationID: rid("9"), At: now}},
+		{name: "commit on a missing SKU", when: CommitReservation{SKU: testSKU, ReservationID: rid("9"), At: now}},
 		{name: "commit with a bad sku", given: existing, when: CommitReservation{SKU: "a b", ReservationID: rid("1"), At: now}, err: ErrValidation, fields: []string{"sku"}},
 	}
 	for _, tt := range tests {
@@ -142,12 +148,12 @@ func TestDecideSKUProgrammingErrors(t *testing.T) {
 	}
 }
 
-// EvolveSKU copies the reservations on write: the previous state must be
+// EvolveSKU copies the held set on write: the previous state must be
 // untouched, so a processor can keep it to retry after a conflict.
 func TestEvolveSKUDoesNotMutateItsInput(t *testing.T) {
 	t.Parallel()
 	s := foldSKU(t, skuHistory())
-	before := maps.Clone(s.Reservations)
+	before := maps.Collect(s.Held.All())
 	for _, e := range []SKUEvent{
 		StockReserved{ReservationID: rid("5"), OrderID: "o5", Qty: 1, At: t0},
 		ReservationRefused{ReservationID: rid("6"), OrderID: "o6", Qty: 1, At: t0},
@@ -155,11 +161,12 @@ func TestEvolveSKUDoesNotMutateItsInput(t *testing.T) {
 		ReservationCommitted{ReservationID: rid("1"), Qty: 3, At: t0},
 	} {
 		next := EvolveSKU(s, e)
-		if !maps.Equal(s.Reservations, before) {
+		if !maps.Equal(maps.Collect(s.Held.All()), before) {
 			t.Fatalf("%T mutated the input state", e)
 		}
-		if maps.Equal(next.Reservations, before) {
-			t.Fatalf("%T did not change the reservations", e)
+		_, refused := e.(ReservationRefused)
+		if maps.Equal(maps.Collect(next.Held.All()), before) != refused {
+			t.Fatalf("%T: held %v, before %v", e, maps.Collect(next.Held.All()), before)
 		}
 	}
 }
@@ -177,12 +184,26 @@ func TestEvolveSKUPanicsOutsideTheClosedSet(t *testing.T) {
 func checkSKUInvariants(tb testing.TB, s SKU) {
 	tb.Helper()
 	var held int64
-	for _, r := range s.Reservations {
-		if r.State == ReservationStateHeld {
-			held += r.Qty
+	for id, q := range s.Held.All() {
+		if q < 1 {
+			tb.Fatalf("reservation %s holds %d", id, q)
 		}
+		held += q
 	}
-	if s.Reserved < 0 || s.Reserved > s.OnHand || s.OnHand < 0 || s.Reserved != held || s.OnHand > MaxStock {
-		tb.Fatalf("invariant broken: on_hand %d reserved %d held %d", s.OnHand, s.Reserved, held)
+	// Every held reservation holds a unit at least, so the state is
+	// bounded by the stock.
+	if s.Reserved < 0 || s.Reserved > s.OnHand || s.OnHand < 0 || s.Reserved != held || s.OnHand > MaxStock ||
+		int64(s.Held.Len()) > s.Reserved {
+		tb.Fatalf("invariant broken: on_hand %d reserved %d held %d in %d reservations", s.OnHand, s.Reserved, held, s.Held.Len())
 	}
+}
+
+// heldOf builds the held set m, as a fold would.
+func heldOf(m map[string]int64) HeldSet {
+	var h HeldSet
+	var w heldCOW
+	for id, q := range m {
+		w.put(&h, id, q)
+	}
+	return h
 }

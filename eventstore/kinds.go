@@ -15,7 +15,7 @@ import (
 // requests, nor a confirmed one its expiry.
 func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 	return Kind[domain.Order, domain.OrderEvent]{
-		Name: "order", Prefix: OrderSubjects, SchemaVersionOf: domain.SchemaVersionOf,
+		Name: "order", Prefix: OrderSubjects, SchemaVersionOf: domain.SchemaVersionOf, SnapshotFormat: 1,
 		Evolve: domain.EvolveOrder, Encode: domain.EncodeOrderEvent, Decode: domain.DecodeOrderEvent,
 		OccurredAt: func(e domain.OrderEvent) time.Time { return e.OccurredAt() },
 		Outbox: func(before domain.Order, events []domain.OrderEvent, after Snapshot[domain.Order]) ([]*nats.Msg, error) {
@@ -42,5 +42,7 @@ var SKUKind = Kind[domain.SKU, domain.SKUEvent]{
 	Name: "inventory", Prefix: InventorySubjects, SchemaVersionOf: domain.SchemaVersionOf,
 	Evolve: domain.EvolveSKU, EvolveAll: domain.EvolveSKUAll,
 	Encode: domain.EncodeSKUEvent, Decode: domain.DecodeSKUEvent,
+	// Format 1: the SKU holds only its held reservations (domain.HeldSet).
+	SnapshotFormat: 1,
 	OccurredAt: func(e domain.SKUEvent) time.Time { return e.OccurredAt() },
 }

@@ -35,6 +35,12 @@ type Kind[S, E any] struct {
 	// event of the given type; otherwise every type is stored as
 	// SchemaVersion.
 	SchemaVersionOf func(eventType string) int
+	// SnapshotFormat, when not 0, has the store keep a snapshot of each
+	// aggregate every Options.SnapshotEvery events (S encoded as JSON), so
+	// that a cold load reads the snapshot and the events after it. It
+	// names what the fold puts in S: change it whenever the fold changes,
+	// and stored snapshots of the old format are ignored.
+	SnapshotFormat int
 }
 
 // evolve folds events into s.
@@ -78,6 +84,11 @@ func (r *Repository[S, E]) Subject(id string) string { return r.kind.Prefix + ".
 // Load returns the current snapshot of aggregate id: the zero snapshot when
 // it has no events. It fails with ErrUnavailable when JetStream does not
 // answer, and with an assertion failure when the stored chain is broken.
+//
+// It folds the events past the cached snapshot; without one, and when the
+// kind keeps stored snapshots and the history is longer than their
+// interval, the events past the stored snapshot, if it matches the event at
+// its sequence (else it is ignored and the whole history read).
 func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], error) {
 	subject := r.Subject(id)
 	last, ok, err := r.store.lastMsg(ctx, subject)
@@ -91,8 +102,9 @@ func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], er
 	if base.LastSeq > last.Seq {
 		base = Snapshot[S]{} // the stream was recreated; start over
 	}
+	env, envErr := DecodeEnvelope(last.Data)
 	// Fast path: only one event was appended since the cached snapshot.
-	if env, err := DecodeEnvelope(last.Data); err == nil && env.Version == base.Version+1 {
+	if envErr == nil && env.Version == base.Version+1 {
 		snap, err := r.apply(base, last.Seq, env)
 		if err != nil {
 			return Snapshot[S]{}, errors.Wrapf(err, "load %s", subject)
@@ -100,10 +112,58 @@ func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], er
 		r.cache.put(subject, snap)
 		return snap, nil
 	}
-	snap := base
+	sn := r.snapshots()
+	if envErr == nil && sn != nil && env.Version > base.Version+sn.every {
+		if stored, ok := r.storedSnapshot(ctx, id, base, last.Seq); ok {
+			snap, err := r.replay(ctx, subject, stored, true, last.Seq)
+			if err == nil {
+				metrics.SnapshotLoads.WithLabelValues(r.kind.Name, "used").Inc()
+				r.cache.put(subject, snap)
+				return snap, nil
+			}
+			if !errors.Is(err, errSnapshotMismatch) {
+				return Snapshot[S]{}, errors.Wrapf(err, "load %s", subject)
+			}
+			metrics.SnapshotLoads.WithLabelValues(r.kind.Name, "ignored").Inc()
+		}
+	}
+	snap, err := r.replay(ctx, subject, base, false, last.Seq)
+	if err != nil {
+		return Snapshot[S]{}, errors.Wrapf(err, "load %s", subject)
+	}
+	r.cache.put(subject, snap)
+	if sn != nil && snap.Version-base.Version >= sn.every {
+		// A long history was read: leave a snapshot so the next cold load
+		// does not read it again (histories from before snapshots, or
+		// whose snapshot was lost).
+		r.enqueueSnapshot(id, snap)
+	}
+	return snap, nil
+}
+
+// errSnapshotMismatch says a stored snapshot does not match the events.
+var errSnapshotMismatch = errors.New("stored snapshot does not match the events")
+
+// replay folds the events of subject after start, through upTo. With
+// fromSnapshot, start is a stored snapshot, and the event at its sequence
+// must be on subject with its version and hash (errSnapshotMismatch
+// otherwise); the chain check of the next event then links to it.
+func (r *Repository[S, E]) replay(ctx context.Context, subject string, start Snapshot[S], fromSnapshot bool, upTo uint64) (Snapshot[S], error) {
+	from, matched := start.LastSeq+1, !fromSnapshot
+	if fromSnapshot {
+		from = start.LastSeq
+	}
+	snap := start
 	var page []E
-	err = r.store.readSubject(ctx, subject, base.LastSeq+1, last.Seq, func(m RawMsg) error {
+	err := r.store.readSubject(ctx, subject, from, upTo, func(m RawMsg) error {
 		env, err := DecodeEnvelope(m.Data)
+		if !matched {
+			if err != nil || m.Seq != start.LastSeq || env.Version != start.Version || env.Hash != start.LastHash {
+				return errSnapshotMismatch
+			}
+			matched = true
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -118,11 +178,13 @@ func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], er
 		}
 		return nil
 	})
+	if err == nil && !matched {
+		err = errSnapshotMismatch // nothing at all at the snapshot's sequence
+	}
 	if err != nil {
-		return Snapshot[S]{}, errors.Wrapf(err, "load %s", subject)
+		return Snapshot[S]{}, err
 	}
 	snap.State = r.kind.evolve(snap.State, page...)
-	r.cache.put(subject, snap)
 	return snap, nil
 }
 
@@ -262,6 +324,9 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		case err == nil:
 			r.cache.put(subject, res.After)
 			r.store.announce(subject)
+			if sn := r.snapshots(); sn.due(res.Before.Version, res.After.Version) {
+				r.enqueueSnapshot(id, res.After)
+			}
 			return res, nil
 		case errors.Is(err, errAlreadyStored):
 			// Our own earlier publish got through, or a twin of this command

@@ -35,6 +35,10 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Committers is how many group-commit batches may be in flight at once.
 	Committers int
+	// SnapshotEvery is how many events an aggregate of a kind with
+	// snapshots gets between two stored snapshots; DefaultSnapshotEvery
+	// when zero, none when negative.
+	SnapshotEvery int
 }
 
 // Store is the event store. It is safe for concurrent use.
@@ -44,6 +48,7 @@ type Store struct {
 	stream  string
 	timeout time.Duration
 	commit  *committer
+	snaps   *snapshots // nil when snapshots are off
 	locks   keyedMutex
 	closeMu sync.Once
 }
@@ -97,6 +102,14 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if err := s.awaitDirectGets(ctx); err != nil {
 		return nil, err
 	}
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if o.SnapshotEvery > 0 {
+		if s.snaps, err = openSnapshots(ctx, s, o.Replicas, uint64(o.SnapshotEvery)); err != nil {
+			return nil, err
+		}
+	}
 	s.commit = newCommitter(nc, s.stream, o.Committers, o.RequestTimeout)
 	return s, nil
 }
@@ -147,9 +160,15 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 }
 
 // Close stops the group committer after the batches in flight have been
-// answered. It does not close the NATS connection, which the caller owns.
+// answered, and the snapshot writer (dropping what it has not written). It
+// does not close the NATS connection, which the caller owns.
 func (s *Store) Close() {
-	s.closeMu.Do(s.commit.close)
+	s.closeMu.Do(func() {
+		s.commit.close()
+		if s.snaps != nil {
+			s.snaps.close()
+		}
+	})
 }
 
 // Stream returns the name of the events stream.
