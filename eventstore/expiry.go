@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,38 +11,59 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ExpiryConsumer is the durable consumer of fired expiry timers.
+// ExpiryConsumer is the durable consumer of expiry timers.
 const ExpiryConsumer = "expiries"
 
+// dueHeader carries a timer's due time (RFC 3339).
+const dueHeader = "Engine-Due"
+
 const (
-	// expiryConcurrency is how many fired timers one process handles at
+	// expiryConcurrency is how many due timers one process handles at
 	// once. Each is a load, a decision and an append that waits for its
 	// fsync; handled one by one they run at one fsync each (tens per second
 	// on a slow disk), far below a flash sale's grants. Hundreds at once
 	// meet in the group committer and share its fsyncs.
 	expiryConcurrency = 256
-	// expiryAckWait is how long a fired timer delivered to an instance that
-	// died waits before it is delivered to another one: the hand-over stays
-	// within five seconds. Handling that takes longer keeps its timer with
-	// in-progress acknowledgements every half of it.
+	// expiryWaiting bounds the timers held until they are due.
+	expiryWaiting = 2048
+	// expiryHorizon is how far ahead of its due a timer is fetched.
+	expiryHorizon = time.Second
+	// expiryAckWait is how long a timer delivered to an instance that died
+	// waits before it is delivered to another one: the hand-over stays
+	// within five seconds. Timers held until due, and handling that takes
+	// longer, are kept with in-progress acknowledgements every half of it.
 	expiryAckWait = 4 * time.Second
+	// expiryPurgeEvery is how often handled timers are removed.
+	expiryPurgeEvery = time.Second
 )
 
 var expiryConsumerConfig = jetstream.ConsumerConfig{
-	Durable:       ExpiryConsumer,
-	FilterSubject: ExpirySubjects + ".*",
-	AckPolicy:     jetstream.AckExplicitPolicy,
-	AckWait:       expiryAckWait,
-	MaxAckPending: 4 * expiryConcurrency,
-	MaxDeliver:    -1,
-	DeliverPolicy: jetstream.DeliverAllPolicy,
+	Durable:        ExpiryConsumer,
+	FilterSubjects: []string{TimerSubjects + ".*", ExpirySubjects + ".*"},
+	AckPolicy:      jetstream.AckExplicitPolicy,
+	AckWait:        expiryAckWait,
+	MaxAckPending:  expiryWaiting + expiryConcurrency,
+	MaxDeliver:     -1,
+	DeliverPolicy:  jetstream.DeliverAllPolicy,
 }
 
-// ConsumeExpiries calls handle with the order id of every fired expiry
-// timer, up to 256 at once, until ctx ends; then it returns once the
+// ConsumeExpiries calls handle with the order id of every expiry timer once
+// it is due, up to 256 at once, until ctx ends; then it returns once the
 // handlers running have finished. handle returns how long to wait before
 // trying again when the order is not due yet, or an error to retry later;
-// otherwise the timer is done. Several processes share the consumer.
+// otherwise the timer is done, and removed from the stream soon after.
+// Several processes share the consumer.
+//
+// Timers are not JetStream message schedules: the server stores each fired
+// schedule, and removes the schedule, one fsync at a time, which caps
+// expiries far below a flash sale's grants. A timer is stored with the
+// confirmation that sets it, and timers are stored in the order of their
+// due times (one TTL after their confirmation), so the consumer's stream
+// order is the due order: the worker fetches timers until the next one is
+// more than a second ahead, holds them until due (at most 2,048), and
+// hands each to handle when its time comes. A timer that is out of order
+// (the TTL was shortened between two runs) waits for those before it.
+// Fired schedules of earlier versions (expire.<order_id>) are due at once.
 func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
 	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
 		return s.js.CreateOrUpdateConsumer(ctx, s.stream, expiryConsumerConfig)
@@ -51,40 +71,86 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 	if err != nil || cons == nil {
 		return err
 	}
-	inflight := newInflight()
+	held := newInflight()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { inflight.keepAlive(ctx, expiryAckWait/2) })
+	wg.Go(func() { held.keepAlive(ctx, expiryAckWait/2) })
+	wg.Go(func() { s.purgeHandledTimers(ctx, log) })
 	slots := make(chan struct{}, expiryConcurrency)
+	var waiting []timer
+	var ahead time.Time // due of the last timer fetched
 	for ctx.Err() == nil {
-		slots <- struct{}{} // one free slot for the first message
-		msgs := pullBatch(cons, 1+cap(slots)-len(slots), nil)
-		if len(msgs) == 0 {
-			<-slots
+		now := time.Now()
+		waiting = dispatchDue(waiting, now, func(t timer) {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { held.remove(t.msg); <-slots }()
+				handleExpiry(ctx, log, t.msg, handle)
+			})
+		})
+		if len(waiting) >= expiryWaiting || ahead.After(now.Add(expiryHorizon)) {
+			wait := min(100*time.Millisecond, ahead.Sub(now.Add(expiryHorizon)))
+			if len(waiting) > 0 {
+				wait = min(wait, time.Until(earliest(waiting)))
+			}
+			sleep(ctx, max(wait, 5*time.Millisecond))
 			continue
 		}
-		for i, m := range msgs {
-			if i > 0 {
-				slots <- struct{}{}
-			}
-			inflight.add(m)
-			wg.Go(func() {
-				defer func() { inflight.remove(m); <-slots }()
-				s.handleExpiry(ctx, log, m, handle)
-			})
+		for _, m := range fetch(cons, min(256, expiryWaiting-len(waiting)), 100*time.Millisecond, nil) {
+			t := timer{msg: m, due: dueOf(m)}
+			held.add(m)
+			waiting = append(waiting, t)
+			ahead = t.due
 		}
 	}
 	return nil
 }
 
-// handleExpiry handles one fired timer; once it is done, it removes the
-// timer's message from the stream before acknowledging it. Kept, every
-// order ever confirmed would leave an expire.<order_id> subject behind,
-// and nats-server keeps an index entry in memory per subject. A removal
-// that fails only leaves the message behind; a redelivery of a removed
-// message is skipped by the server.
-func (s *Store) handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle func(context.Context, string) (time.Duration, error)) {
-	id := strings.TrimPrefix(m.Subject(), ExpirySubjects+".")
+// timer is a delivered expiry timer and its due time.
+type timer struct {
+	msg jetstream.Msg
+	due time.Time
+}
+
+// dueOf reads a timer's due time; a fired schedule of an earlier version,
+// or a timer without a readable due, is due now.
+func dueOf(m jetstream.Msg) time.Time {
+	if h := m.Headers(); h != nil {
+		if due, err := time.Parse(time.RFC3339Nano, h.Get(dueHeader)); err == nil {
+			return due
+		}
+	}
+	return time.Now()
+}
+
+// dispatchDue hands run every timer due at now and returns the others, in
+// their order.
+func dispatchDue(waiting []timer, now time.Time, run func(timer)) []timer {
+	rest := waiting[:0]
+	for _, t := range waiting {
+		if t.due.After(now) {
+			rest = append(rest, t)
+			continue
+		}
+		run(t)
+	}
+	clear(waiting[len(rest):])
+	return rest
+}
+
+func earliest(ts []timer) time.Time {
+	e := ts[0].due
+	for _, t := range ts[1:] {
+		if t.due.Before(e) {
+			e = t.due
+		}
+	}
+	return e
+}
+
+func handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle func(context.Context, string) (time.Duration, error)) {
+	id := m.Subject()
+	id = id[strings.IndexByte(id, '.')+1:]
 	retry, err := handle(ctx, id)
 	switch {
 	case err != nil:
@@ -95,55 +161,78 @@ func (s *Store) handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.
 	case retry > 0:
 		_ = m.NakWithDelay(retry)
 	default:
-		if meta, err := m.Metadata(); err == nil {
-			if err := s.removeMsg(ctx, meta.Sequence.Stream); err != nil && ctx.Err() == nil {
-				log.Warn("cannot remove a handled expiry timer", "order_id", id, "err", err)
-			}
-		}
 		_ = m.Ack()
 	}
 }
 
-// removeMsg removes the message at seq from the stream (without erasing
-// its bytes: nothing secret is in it).
-func (s *Store) removeMsg(ctx context.Context, seq uint64) error {
+// purgeHandledTimers removes, every second, the timers every one of which
+// is handled: those below the expiry consumer's ack floor. Kept, every
+// order ever confirmed would leave a subject behind, and nats-server keeps
+// an index entry in memory per subject. One purge removes them all with
+// one fsync; removing each on its own would cost one fsync per timer.
+func (s *Store) purgeHandledTimers(ctx context.Context, log *slog.Logger) {
+	var purged uint64
+	every := time.NewTicker(expiryPurgeEvery)
+	defer every.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-every.C:
+		}
+		floor, err := s.expiryAckFloor(ctx)
+		if err != nil || floor <= purged {
+			continue
+		}
+		if err := s.purgeBelow(ctx, floor+1); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("cannot remove handled expiry timers", "err", err)
+			}
+			continue
+		}
+		purged = floor
+	}
+}
+
+func (s *Store) expiryAckFloor(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, _ := json.Marshal(struct {
-		Seq     uint64 `json:"seq"`
-		NoErase bool   `json:"no_erase"`
-	}{seq, true})
-	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.DELETE."+s.stream, req)
+	cons, err := s.js.Consumer(ctx, s.stream, ExpiryConsumer)
 	if err != nil {
-		return errors.Wrap(unavailable(err), "remove a message")
+		return 0, errors.Wrap(unavailable(err), "read the expiry consumer")
 	}
-	var answer struct {
-		Success bool `json:"success"`
-		Error   *struct {
-			Description string `json:"description"`
-		} `json:"error"`
+	return cons.CachedInfo().AckFloor.Stream, nil
+}
+
+// purgeBelow removes the timers and fired schedules stored before seq.
+func (s *Store) purgeBelow(ctx context.Context, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	stream, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return errors.Wrap(unavailable(err), "remove handled expiry timers")
 	}
-	if err := json.Unmarshal(resp.Data, &answer); err != nil {
-		return errors.Wrap(err, "decode the answer to a message removal")
-	}
-	if !answer.Success && answer.Error != nil {
-		return errors.Newf("remove message %d: %s", seq, answer.Error.Description)
+	for _, subj := range []string{TimerSubjects + ".*", ExpirySubjects + ".*"} {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(seq)); err != nil {
+			return errors.Wrap(unavailable(err), "remove handled expiry timers")
+		}
 	}
 	return nil
 }
 
-// inflight is the set of messages being handled, which keepAlive keeps
-// from being redelivered while their handling takes longer than AckWait.
+// inflight is the set of messages held or being handled, with when each
+// was last acknowledged as in progress (or delivered), which keepAlive
+// keeps from being redelivered to another instance.
 type inflight struct {
 	mu   sync.Mutex
-	msgs map[jetstream.Msg]struct{}
+	msgs map[jetstream.Msg]time.Time
 }
 
-func newInflight() *inflight { return &inflight{msgs: map[jetstream.Msg]struct{}{}} }
+func newInflight() *inflight { return &inflight{msgs: map[jetstream.Msg]time.Time{}} }
 
 func (f *inflight) add(m jetstream.Msg) {
 	f.mu.Lock()
-	f.msgs[m] = struct{}{}
+	f.msgs[m] = time.Now()
 	f.mu.Unlock()
 }
 
@@ -153,31 +242,35 @@ func (f *inflight) remove(m jetstream.Msg) {
 	f.mu.Unlock()
 }
 
-// keepAlive sends an in-progress acknowledgement for every message in
-// hand every period until ctx ends.
+// keepAlive sends, every period/2 until ctx ends, an in-progress
+// acknowledgement for every message in hand not acknowledged so for a
+// period: timers due within a second, the many of a sale, need none.
 func (f *inflight) keepAlive(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period)
+	t := time.NewTicker(period / 2)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			f.mu.Lock()
+			for m, last := range f.msgs {
+				if now.Sub(last) >= period {
+					_ = m.InProgress()
+					f.msgs[m] = now
+				}
+			}
+			f.mu.Unlock()
 		}
-		f.mu.Lock()
-		for m := range f.msgs {
-			_ = m.InProgress()
-		}
-		f.mu.Unlock()
 	}
 }
 
-// ExpiryBacklog returns how many fired expiry timers are not handled yet
-// (not delivered, or delivered and not acknowledged) and how long ago the
-// oldest of them fired: an expiry worker that does not keep up shows here
-// before it shows as stock held past its TTL. Both are zero when nothing
-// waits or the expiry consumer was not created yet.
-func (s *Store) ExpiryBacklog(ctx context.Context) (n uint64, oldest time.Duration, err error) {
+// ExpiryBacklog returns how many expiry timers are not handled yet, due or
+// not (the confirmed orders waiting for payment or expiry), and how far
+// past its due the oldest of them is: an expiry worker that does not keep
+// up shows here before it shows as stock held past its TTL. Both are zero
+// when the expiry consumer was not created yet.
+func (s *Store) ExpiryBacklog(ctx context.Context) (n uint64, overdue time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	cons, err := s.js.Consumer(ctx, s.stream, ExpiryConsumer)
@@ -192,11 +285,21 @@ func (s *Store) ExpiryBacklog(ctx context.Context) (n uint64, oldest time.Durati
 	if n == 0 {
 		return 0, 0, nil
 	}
-	// Everything up to the ack floor is handled: the first fired timer
-	// after it is the oldest one waiting.
-	m, ok, err := s.nextMsg(ctx, ExpirySubjects+".*", info.AckFloor.Stream+1)
-	if err != nil || !ok {
-		return n, 0, err
+	// Everything up to the ack floor is handled: the first timer after it
+	// is the oldest one waiting.
+	for _, subj := range []string{ExpirySubjects + ".*", TimerSubjects + ".*"} {
+		m, h, ok, err := s.nextMsg(ctx, subj, info.AckFloor.Stream+1)
+		if err != nil {
+			return n, 0, err
+		}
+		if !ok {
+			continue
+		}
+		due := m.Time // a fired schedule was due when it fired
+		if d, err := time.Parse(time.RFC3339Nano, h.Get(dueHeader)); err == nil {
+			due = d
+		}
+		overdue = max(overdue, time.Since(due))
 	}
-	return n, max(0, time.Since(m.Time)), nil
+	return n, overdue, nil
 }

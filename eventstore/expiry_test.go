@@ -196,3 +196,51 @@ func TestHandledExpiryTimersLeaveTheStream(t *testing.T) {
 		return len(left) == 1 && left[eventstore.ExpirySubjects+".failing-0"] == 1
 	})
 }
+
+// TestTimersFireWhenDue: a timer stored for later is handed over when its
+// due time comes, not before and not much after; timers stored in due
+// order wait only for their own due.
+func TestTimersFireWhenDue(t *testing.T) {
+	_, nc := testnats.Start(t)
+	s := openStore(t, nc)
+	start := time.Now()
+	dues := map[string]time.Time{}
+	for i, after := range []time.Duration{-time.Second, 0, 1500 * time.Millisecond, 3 * time.Second, 3 * time.Second} {
+		id := fmt.Sprintf("due-%d", i)
+		dues[id] = start.Add(after)
+		m := nats.NewMsg(eventstore.TimerSubjects + "." + id)
+		m.Header.Set("Engine-Due", dues[id].UTC().Format(time.RFC3339Nano))
+		if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	handled := map[string]time.Time{}
+	consumeExpiries(t, s, func(_ context.Context, id string) (time.Duration, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		handled[id] = time.Now()
+		return 0, nil
+	})
+	waitFor(t, "every timer handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == len(dues)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for id, at := range handled {
+		// A timer already due when the worker starts is due at its start;
+		// a generous second for a busy machine.
+		if late := at.Sub(dues[id]); late < 0 || at.Sub(later(dues[id], start)) > time.Second {
+			t.Errorf("%s handled %s after its due, want within [0, 1s]", id, late.Round(time.Millisecond))
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

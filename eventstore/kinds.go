@@ -44,5 +44,5 @@ var SKUKind = Kind[domain.SKU, domain.SKUEvent]{
 	Encode: domain.EncodeSKUEvent, Decode: domain.DecodeSKUEvent,
 	// Format 1: the SKU holds only its held reservations (domain.HeldSet).
 	SnapshotFormat: 1,
-	OccurredAt: func(e domain.SKUEvent) time.Time { return e.OccurredAt() },
+	OccurredAt:     func(e domain.SKUEvent) time.Time { return e.OccurredAt() },
 }

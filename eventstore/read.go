@@ -48,28 +48,28 @@ func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool,
 }
 
 // nextMsg returns the first message on subject (wildcards allowed) at or
-// after sequence from, through one direct get; ok is false when there is
-// none.
-func (s *Store) nextMsg(ctx context.Context, subject string, from uint64) (m RawMsg, ok bool, err error) {
+// after sequence from, and its headers, through one direct get; ok is false
+// when there is none.
+func (s *Store) nextMsg(ctx context.Context, subject string, from uint64) (m RawMsg, h nats.Header, ok bool, err error) {
 	if !s.nc.IsConnected() {
-		return RawMsg{}, false, errNotConnected
+		return RawMsg{}, nil, false, errNotConnected
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: subject})
 	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream, req)
 	if err != nil {
-		return RawMsg{}, false, errors.Wrapf(unavailable(err), "read the next message of %s", subject)
+		return RawMsg{}, nil, false, errors.Wrapf(unavailable(err), "read the next message of %s", subject)
 	}
 	switch status := resp.Header.Get("Status"); status {
 	case "":
 	case "404":
-		return RawMsg{}, false, nil
+		return RawMsg{}, nil, false, nil
 	default:
-		return RawMsg{}, false, errors.Newf("read the next message of %s: status %s %s", subject, status, resp.Header.Get("Description"))
+		return RawMsg{}, nil, false, errors.Newf("read the next message of %s: status %s %s", subject, status, resp.Header.Get("Description"))
 	}
 	m, err = rawFromDirect(resp)
-	return m, err == nil, err
+	return m, resp.Header, err == nil, err
 }
 
 // readSubject calls fn for every message on subject (which may contain

@@ -20,10 +20,14 @@ import (
 const (
 	// ReservationSubjects holds reservation requests as resv.<partition>.<sku>.
 	ReservationSubjects = "resv"
-	// ScheduleSubjects holds one pending expiry timer per confirmed order.
+	// TimerSubjects holds one expiry timer per confirmed order:
+	// timer.<order_id>, with its due time in the Engine-Due header.
+	TimerSubjects = "timer"
+	// ScheduleSubjects held the expiry timers of earlier versions, JetStream
+	// message schedules (sched.<order_id>) that the server fires into
+	// ExpirySubjects (expire.<order_id>). Those still stored fire as before.
 	ScheduleSubjects = "sched"
-	// ExpirySubjects receives a timer when it fires: expire.<order_id>.
-	ExpirySubjects = "expire"
+	ExpirySubjects   = "expire"
 )
 
 // ReservationPartitions is the fixed number of partitions SKUs are spread
@@ -50,19 +54,15 @@ func reservationMsg(r domain.ReservationRequest) (*nats.Msg, error) {
 	return m, nil
 }
 
-// expiryTimer is a JetStream message schedule that publishes
-// expire.<order_id> at due (rounded up to the second the scheduler uses).
-// It is stored in the stream, so it survives restarts of the engine.
+// expiryTimer is the timer that expires an order at due: timer.<order_id>,
+// stored in the order's atomic batch, so it survives restarts of the
+// engine and of the embedded server. The expiry worker reads timers in
+// stream order, which is their due order (see ConsumeExpiries).
 func expiryTimer(orderID string, due time.Time) *nats.Msg {
-	m := nats.NewMsg(ScheduleSubjects + "." + orderID)
+	m := nats.NewMsg(TimerSubjects + "." + orderID)
 	m.Data = []byte(orderID)
-	at := due.UTC().Truncate(time.Second)
-	if at.Before(due) {
-		at = at.Add(time.Second)
-	}
 	m.Header.Set(jetstream.MsgIDHeader, orderID+":expiry")
-	m.Header.Set("Nats-Schedule", "@at "+at.Format(time.RFC3339))
-	m.Header.Set("Nats-Schedule-Target", ExpirySubjects+"."+orderID)
+	m.Header.Set(dueHeader, due.UTC().Format(time.RFC3339Nano))
 	return m
 }
 

@@ -82,7 +82,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		Name:        o.Stream,
 		Description: "order engine event store",
 		Subjects: []string{OrderSubjects + ".*", InventorySubjects + ".*", IdemSubjects + ".*",
-			ReservationSubjects + ".*.*", ScheduleSubjects + ".*", ExpirySubjects + ".*"},
+			ReservationSubjects + ".*.*", ScheduleSubjects + ".*", ExpirySubjects + ".*", TimerSubjects + ".*"},
 		Storage:            jetstream.FileStorage,
 		Retention:          jetstream.LimitsPolicy,
 		Replicas:           o.Replicas,

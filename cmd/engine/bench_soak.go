@@ -27,8 +27,8 @@ const (
 // watches soak-after more. Every soak-sample it records this process's RSS
 // and Go heap (the engine and its embedded nats-server run in it), the
 // units held and of them those past their due (grant + TTL) and past due +
-// 5 s, the fired expiry timers not yet handled, and orders and expiries
-// per second. Each release's lag is the time from its due to its release
+// 5 s, the expiry timers not handled yet and how late the oldest is, and
+// orders and expiries per second. Each release's lag is the time from its due to its release
 // in the SKU's stream. It fails on an oversell or when the SKU's reserved
 // units differ from what its stream says is held.
 func (b *bencher) benchSoak(ctx context.Context) error {
@@ -127,19 +127,19 @@ func (b *bencher) soakSampler(ctx context.Context, e *benchEngine, track *soakTr
 		sample := func(ctx context.Context) {
 			now := time.Now()
 			c := track.counts(now)
-			backlog, oldest, err := e.Store.ExpiryBacklog(ctx)
+			backlog, overdue, err := e.Store.ExpiryBacklog(ctx)
 			if err != nil && ctx.Err() == nil {
 				fail(err)
 			}
 			acc, secs := accepted.Load(), now.Sub(last).Seconds()
 			r := soakSample{At: now.Sub(start), RSSMiB: rssMiB(), HeapMiB: heapMiB(),
 				Accepted: acc - lastAcc, Expiries: c.released - lastRel,
-				Held: c.held, Overdue: c.overdue, Late: c.late, Backlog: backlog, OldestS: oldest.Seconds()}
+				Held: c.held, Overdue: c.overdue, Late: c.late, Backlog: backlog, OverdueS: overdue.Seconds()}
 			r.AcceptedPS, r.ExpiriesPS = float64(r.Accepted)/secs, float64(r.Expiries)/secs
 			lastAcc, lastRel, last = acc, c.released, now
 			rows = append(rows, r)
-			_, _ = fmt.Fprintf(b.stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d backlog=%6d oldest=%4.0fs\n",
-				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OldestS)
+			_, _ = fmt.Fprintf(b.stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d timers=%6d overdue=%4.0fs\n",
+				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS)
 		}
 		sample(ctx)
 		every(ctx, b.opts.soakSample, sample)
@@ -163,12 +163,12 @@ func (b *bencher) reportSoak(e *benchEngine, track *soakTracker, rows []soakSamp
 	}
 	_, _ = fmt.Fprintf(b.stdout, "\nsoak samples (%d orders/s offered for %s, TTL %s, %d units restocked every %s):\n\n",
 		o.soakRate, o.soakDuration, o.soakTTL, o.soakRestock, o.soakRestockEvery)
-	_, _ = fmt.Fprintln(b.stdout, "| t (s) | RSS (MiB) | Go heap (MiB) | orders/s | expiries/s | units held | of them past due | past due + 5 s | expiry backlog | oldest (s) |")
+	_, _ = fmt.Fprintln(b.stdout, "| t (s) | RSS (MiB) | Go heap (MiB) | orders/s | expiries/s | units held | of them past due | past due + 5 s | timers pending | oldest timer overdue (s) |")
 	_, _ = fmt.Fprintln(b.stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var peakLoad, peakAfter float64
 	for _, r := range rows {
 		_, _ = fmt.Fprintf(b.stdout, "| %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %d | %d | %.0f |\n",
-			r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OldestS)
+			r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS)
 		if r.At <= o.soakDuration {
 			peakLoad = max(peakLoad, r.RSSMiB)
 		} else {

@@ -158,8 +158,8 @@ type soakSample struct {
 	Accepted               int64 // orders accepted in the interval
 	Expiries               int64 // units released in the interval
 	Held, Overdue, Late    int64
-	Backlog                uint64  // fired expiry timers not yet handled
-	OldestS                float64 // how long ago the oldest of them fired
+	Backlog                uint64  // expiry timers not handled yet
+	OverdueS               float64 // how late the oldest of them is
 	AcceptedPS, ExpiriesPS float64
 }
 

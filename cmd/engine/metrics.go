@@ -56,35 +56,36 @@ func (c projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// expiryCollector reports the expiry worker's backlog at scrape time.
+// expiryCollector reports the expiry worker's backlog at scrape time: the
+// timers not handled yet, and how late the oldest of them is.
 type expiryCollector struct {
 	store *eventstore.Store
 	log   *slog.Logger
 }
 
 var (
-	expiryBacklog = prometheus.NewDesc("engine_expiry_backlog",
-		"Fired expiry timers not handled yet: not delivered, or delivered and not acknowledged.", nil, nil)
-	expiryOldest = prometheus.NewDesc("engine_expiry_oldest_seconds",
-		"How long ago the oldest fired expiry timer not handled yet fired; 0 when none waits.", nil, nil)
+	expiryBacklog = prometheus.NewDesc("engine_expiry_timers_pending",
+		"Expiry timers not handled yet, due or not: confirmed orders waiting for payment or expiry.", nil, nil)
+	expiryOverdue = prometheus.NewDesc("engine_expiry_overdue_seconds",
+		"How far past its due the oldest expiry timer not handled yet is; 0 while the expiry worker keeps up.", nil, nil)
 )
 
 func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- expiryBacklog
-	ch <- expiryOldest
+	ch <- expiryOverdue
 }
 
 func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	n, oldest, err := c.store.ExpiryBacklog(ctx)
+	n, overdue, err := c.store.ExpiryBacklog(ctx)
 	if err != nil {
 		// A scrape must not fail for a NATS blip; readyz reports it.
 		c.log.Warn("expiry backlog unavailable for metrics", "err", err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(expiryBacklog, prometheus.GaugeValue, float64(n))
-	ch <- prometheus.MustNewConstMetric(expiryOldest, prometheus.GaugeValue, oldest.Seconds())
+	ch <- prometheus.MustNewConstMetric(expiryOverdue, prometheus.GaugeValue, overdue.Seconds())
 }
 
 // metricsHandler serves the default registry (the engine's metrics, Go

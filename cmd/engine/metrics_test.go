@@ -9,9 +9,9 @@ import (
 	"github.com/orderengine/engine/internal/testnats"
 )
 
-// TestMetricsShowTheExpiryBacklog: fired expiry timers that no worker has
-// handled yet show in engine_expiry_backlog and engine_expiry_oldest_seconds,
-// and both fall back to 0 once they are handled.
+// TestMetricsShowTheExpiryBacklog: due expiry timers that no worker has
+// handled yet show in engine_expiry_timers_pending and
+// engine_expiry_overdue_seconds, and both fall back to 0 once handled.
 func TestMetricsShowTheExpiryBacklog(t *testing.T) {
 	ns, nc := testnats.Start(t)
 	e := startEngineOn(t, ns)
@@ -40,14 +40,14 @@ func TestMetricsShowTheExpiryBacklog(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the backlog shows the fired timers", func() bool {
-		return metricValue(t, e, "engine_expiry_backlog") == fired
+		return metricValue(t, e, "engine_expiry_timers_pending") == fired
 	})
 	time.Sleep(1100 * time.Millisecond)
-	if age := metricValue(t, e, "engine_expiry_oldest_seconds"); age < 1 {
-		t.Errorf("engine_expiry_oldest_seconds = %v, want at least 1 s after the timers fired", age)
+	if age := metricValue(t, e, "engine_expiry_overdue_seconds"); age < 1 {
+		t.Errorf("engine_expiry_overdue_seconds = %v, want at least 1 s after the timers were due", age)
 	}
 	close(release)
 	waitUntil(t, "the backlog is empty once handled", func() bool {
-		return metricValue(t, e, "engine_expiry_backlog") == 0 && metricValue(t, e, "engine_expiry_oldest_seconds") == 0
+		return metricValue(t, e, "engine_expiry_timers_pending") == 0 && metricValue(t, e, "engine_expiry_overdue_seconds") == 0
 	})
 }
