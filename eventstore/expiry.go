@@ -22,7 +22,8 @@ const (
 	// once. Each is a load, a decision and an append that waits for its
 	// fsync; handled one by one they run at one fsync each (tens per second
 	// on a slow disk), far below a flash sale's grants. Hundreds at once
-	// meet in the group committer and share its fsyncs.
+	// meet in the group committer and share its fsyncs, ahead of commands
+	// waiting to be admitted (UpdateOptions.Settle).
 	expiryConcurrency = 256
 	// expiryWaiting bounds the timers held until they are due.
 	expiryWaiting = 2048
@@ -33,8 +34,10 @@ const (
 	// within five seconds. Timers held until due, and handling that takes
 	// longer, are kept with in-progress acknowledgements every half of it.
 	expiryAckWait = 4 * time.Second
-	// expiryPurgeEvery is how often handled timers are removed.
-	expiryPurgeEvery = time.Second
+	// expiryPurgeEvery is how often handled timers are removed. A purge
+	// loads the blocks that hold them; nats-server keeps those loaded
+	// while purges follow each other within a second.
+	expiryPurgeEvery = 5 * time.Second
 )
 
 var expiryConsumerConfig = jetstream.ConsumerConfig{
@@ -96,7 +99,7 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 			sleep(ctx, max(wait, 5*time.Millisecond))
 			continue
 		}
-		for _, m := range fetch(cons, min(256, expiryWaiting-len(waiting)), 100*time.Millisecond, nil) {
+		for _, m := range fetch(cons, min(512, expiryWaiting-len(waiting)), 100*time.Millisecond, nil) {
 			t := timer{msg: m, due: dueOf(m)}
 			held.add(m)
 			waiting = append(waiting, t)
@@ -165,7 +168,7 @@ func handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle
 	}
 }
 
-// purgeHandledTimers removes, every second, the timers every one of which
+// purgeHandledTimers removes, every five seconds, the timers every one of which
 // is handled: those below the expiry consumer's ack floor. Kept, every
 // order ever confirmed would leave a subject behind, and nats-server keeps
 // an index entry in memory per subject. One purge removes them all with
