@@ -82,6 +82,11 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 	slots := make(chan struct{}, expiryConcurrency)
 	var waiting []timer
 	var ahead time.Time // due of the last timer fetched
+	// size adapts each fetch to the rate timers come due at: it doubles
+	// while a whole fetch is due within the horizon and halves when one
+	// reaches past it, so a quiet shop holds a few timers (each of them
+	// acknowledged as in progress every two seconds) and a sale many.
+	size := 16
 	for ctx.Err() == nil {
 		now := time.Now()
 		waiting = dispatchDue(waiting, now, func(t timer) {
@@ -99,11 +104,19 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 			sleep(ctx, max(wait, 5*time.Millisecond))
 			continue
 		}
-		for _, m := range fetch(cons, min(512, expiryWaiting-len(waiting)), 100*time.Millisecond, nil) {
+		msgs := fetch(cons, min(size, expiryWaiting-len(waiting)), 100*time.Millisecond, nil)
+		for _, m := range msgs {
 			t := timer{msg: m, due: dueOf(m)}
 			held.add(m)
 			waiting = append(waiting, t)
 			ahead = t.due
+		}
+		switch {
+		case len(msgs) == 0:
+		case ahead.After(now.Add(expiryHorizon)):
+			size = max(16, size/2)
+		case len(msgs) == size:
+			size = min(512, 2*size)
 		}
 	}
 	return nil
