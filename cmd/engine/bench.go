@@ -79,7 +79,7 @@ func parseBenchOptions(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.DurationVar(&o.soakRestockEvery, "soak-restock-every", 10*time.Second, "soak: how often the SKU is restocked")
 	fs.IntVar(&o.soakRestock, "soak-restock", 0, "soak: units per restock, and the initial stock (default: soak-rate × soak-restock-every)")
 	fs.DurationVar(&o.soakSample, "soak-sample", 10*time.Second, "soak: how often memory and held units are sampled")
-	fs.StringVar(&o.memProfile, "memprofile", "", "soak: write a heap profile at the end of the load to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "soak: write a heap profile at every sample to FILE.<seconds>s")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

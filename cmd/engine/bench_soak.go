@@ -96,11 +96,6 @@ func (b *bencher) benchSoak(ctx context.Context) error {
 	wg.Wait()
 	loadTook := time.Since(start)
 	stop()
-	if o.memProfile != "" {
-		if err := writeHeapProfile(o.memProfile); err != nil {
-			return err
-		}
-	}
 	stop = progress(b.stderr, "soak: after the load", "units released", &track.releasedNow, 0, o.soakAfter)
 	select {
 	case <-ctx.Done():
@@ -138,6 +133,11 @@ func (b *bencher) soakSampler(ctx context.Context, e *benchEngine, track *soakTr
 			r.AcceptedPS, r.ExpiriesPS = float64(r.Accepted)/secs, float64(r.Expiries)/secs
 			lastAcc, lastRel, last = acc, c.released, now
 			rows = append(rows, r)
+			if b.opts.memProfile != "" {
+				if err := writeHeapProfile(fmt.Sprintf("%s.%04.0fs", b.opts.memProfile, r.At.Seconds())); err != nil {
+					fail(err)
+				}
+			}
 			_, _ = fmt.Fprintf(b.stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d timers=%6d overdue=%4.0fs\n",
 				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS)
 		}
