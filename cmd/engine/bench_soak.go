@@ -163,13 +163,13 @@ func (b *bencher) reportSoak(e *benchEngine, track *soakTracker, rows []soakSamp
 	}
 	_, _ = fmt.Fprintf(b.stdout, "\nsoak samples (%d orders/s offered for %s, TTL %s, %d units restocked every %s):\n\n",
 		o.soakRate, o.soakDuration, o.soakTTL, o.soakRestock, o.soakRestockEvery)
-	_, _ = fmt.Fprintln(b.stdout, "| t (s) | RSS (MiB) | Go heap (MiB) | orders/s | expiries/s | units held | of them past due | past due + 5 s | timers pending | oldest timer overdue (s) |")
+	_, _ = fmt.Fprintln(b.stdout, "| t (s) | RSS (MiB) | Go live heap (MiB) | orders/s | expiries/s | units held | of them past due | past due + 5 s | timers pending | oldest timer overdue (s) |")
 	_, _ = fmt.Fprintln(b.stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var peakLoad, peakAfter float64
 	for _, r := range rows {
 		_, _ = fmt.Fprintf(b.stdout, "| %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %d | %d | %.0f |\n",
 			r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS)
-		if r.At <= o.soakDuration {
+		if r.At <= o.soakDuration+o.soakSample/2 {
 			peakLoad = max(peakLoad, r.RSSMiB)
 		} else {
 			peakAfter = max(peakAfter, r.RSSMiB)
@@ -189,9 +189,23 @@ func (b *bencher) reportSoak(e *benchEngine, track *soakTracker, rows []soakSamp
 	b.add("soak", "expiry lag p99", percentile(lags, 99), "ms", "≤ 5000", func(v float64) bool { return v <= 5000 })
 	b.add("soak", "expiry lag max", percentile(lags, 100), "ms", "", nil)
 	b.add("soak", "units past due + 5 s at the end", float64(end.Late), "units", "0", func(v float64) bool { return v == 0 })
+	half, endLoad := rows[0], rows[0]
+	for _, r := range rows {
+		// Samples come a little after their tick.
+		if r.At <= o.soakDuration/2+o.soakSample/2 {
+			half = r
+		}
+		if r.At <= o.soakDuration+o.soakSample/2 {
+			endLoad = r
+		}
+	}
 	b.add("soak", "RSS peak during the load", peakLoad, "MiB", "", nil)
+	b.add("soak", fmt.Sprintf("RSS growth over the load's second half (t=%.0fs → %.0fs)", half.At.Seconds(), endLoad.At.Seconds()),
+		endLoad.RSSMiB-half.RSSMiB, "MiB", "", nil)
+	b.add("soak", "Go live heap at the end of the load", endLoad.HeapMiB, "MiB", "", nil)
 	b.add("soak", "RSS peak after the load", peakAfter, "MiB", "", nil)
 	b.add("soak", "RSS at the end", end.RSSMiB, "MiB", "", nil)
+	b.add("soak", "Go live heap at the end", end.HeapMiB, "MiB", "", nil)
 	return e.stop()
 }
 

@@ -181,9 +181,10 @@ func rssMiB() float64 {
 	return 0
 }
 
-// heapMiB is the Go heap's live and not yet swept objects.
+// heapMiB is the Go heap marked live by the last garbage collection: what
+// the process holds, without the garbage a collection has yet to free.
 func heapMiB() float64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0
