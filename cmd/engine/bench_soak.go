@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime/pprof"
@@ -33,6 +34,8 @@ const (
 // units differ from what its stream says is held.
 func (b *bencher) benchSoak(ctx context.Context) error {
 	o := b.opts
+	// The samples and the progress lines share stderr.
+	stderr := &lockedWriter{w: b.stderr}
 	e, err := b.startEngine(ctx, "soak", soakInFlight, func(c *config) { c.ReservationTTL = o.soakTTL })
 	if err != nil {
 		return err
@@ -51,7 +54,7 @@ func (b *bencher) benchSoak(ctx context.Context) error {
 	first := firstError{cancel: cancel}
 	var accepted, skipped, sent atomic.Int64
 	start := time.Now()
-	samples := b.soakSampler(ctx, e, track, start, &accepted, first.set)
+	samples := b.soakSampler(ctx, e, track, start, &accepted, first.set, stderr)
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.soakDuration)
 	defer stopLoad()
 	go every(loadCtx, o.soakRestockEvery, func(ctx context.Context) {
@@ -65,7 +68,7 @@ func (b *bencher) benchSoak(ctx context.Context) error {
 	})
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, soakInFlight)
-	stop := progress(b.stderr, fmt.Sprintf("soak: %d orders/s", o.soakRate), "orders", &accepted, 0, o.soakDuration)
+	stop := progress(stderr, fmt.Sprintf("soak: %d orders/s", o.soakRate), "orders", &accepted, 0, o.soakDuration)
 	tick := time.NewTicker(time.Millisecond)
 	for el := time.Duration(0); loadCtx.Err() == nil; el = time.Since(start) {
 		for due := int64(el.Seconds() * float64(o.soakRate)); sent.Load() < due; sent.Add(1) {
@@ -96,7 +99,7 @@ func (b *bencher) benchSoak(ctx context.Context) error {
 	wg.Wait()
 	loadTook := time.Since(start)
 	stop()
-	stop = progress(b.stderr, "soak: after the load", "units released", &track.releasedNow, 0, o.soakAfter)
+	stop = progress(stderr, "soak: after the load", "units released", &track.releasedNow, 0, o.soakAfter)
 	select {
 	case <-ctx.Done():
 	case <-time.After(o.soakAfter):
@@ -113,7 +116,7 @@ func (b *bencher) benchSoak(ctx context.Context) error {
 // soakSampler records a soakSample every soak-sample until ctx ends, then
 // sends them all.
 func (b *bencher) soakSampler(ctx context.Context, e *benchEngine, track *soakTracker, start time.Time,
-	accepted *atomic.Int64, fail func(error)) <-chan []soakSample {
+	accepted *atomic.Int64, fail func(error), stderr io.Writer) <-chan []soakSample {
 	out := make(chan []soakSample, 1)
 	go func() {
 		var rows []soakSample
@@ -138,7 +141,7 @@ func (b *bencher) soakSampler(ctx context.Context, e *benchEngine, track *soakTr
 					fail(err)
 				}
 			}
-			_, _ = fmt.Fprintf(b.stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d timers=%6d overdue=%4.0fs\n",
+			_, _ = fmt.Fprintf(stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d timers=%6d overdue=%4.0fs\n",
 				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS)
 		}
 		sample(ctx)
@@ -239,4 +242,16 @@ func checkSoakSKU(ctx context.Context, e *benchEngine, track *soakTracker) error
 		}
 	}
 	return errors.Newf("soak: the stream of %s was not read up to version %d within a minute", soakSKU, sku.Version)
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
