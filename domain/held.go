@@ -8,9 +8,16 @@ import (
 	"github.com/cockroachdb/errors"
 )
 
-// heldShardCount is how many shards a HeldSet is split into; a power of
-// two, and a multiple of 64 for heldCOW's bit set.
+// heldShardCount is how many shards a large HeldSet is split into; a
+// power of two, and a multiple of 64 for heldCOW's bit set.
 const heldShardCount = 256
+
+// heldSmall is the most reservations a HeldSet keeps in one plain map. A
+// set is small or sharded by its size alone, so two sets with the same
+// content have the same shape (reflect.DeepEqual holds between a live
+// state and a cold replay), and the many SKUs holding a few reservations
+// each do not pay for a table of shards.
+const heldSmall = 64
 
 // HeldSet is the set of a SKU's held reservations: reservation id to the
 // quantity it holds. It holds nothing else, so its size is bounded by the
@@ -18,10 +25,12 @@ const heldShardCount = 256
 // most OnHand).
 //
 // A HeldSet is a value: copying it is cheap, and a copy never sees later
-// writes. Only a fold writes, and it copies the table of shards and each
-// shard it writes on first write, so a batch of a few decisions on a SKU
-// holding many reservations copies a few small shards, not the whole set.
+// writes. Only a fold writes, and it copies what it writes on first write:
+// the small map whole, or, for a large set, the table of shards and each
+// shard it writes, so a batch of a few decisions on a SKU holding many
+// reservations copies a few small shards, not the whole set.
 type HeldSet struct {
+	small  map[string]int64 // up to heldSmall reservations
 	shards *[heldShardCount]map[string]int64
 	n      int
 }
@@ -32,7 +41,8 @@ func (h HeldSet) Len() int { return h.n }
 // Qty returns what reservation id holds, and whether it is held.
 func (h HeldSet) Qty(id string) (int64, bool) {
 	if h.shards == nil {
-		return 0, false
+		q, ok := h.small[id]
+		return q, ok
 	}
 	q, ok := h.shards[heldShard(id)][id]
 	return q, ok
@@ -42,6 +52,11 @@ func (h HeldSet) Qty(id string) (int64, bool) {
 func (h HeldSet) All() iter.Seq2[string, int64] {
 	return func(yield func(string, int64) bool) {
 		if h.shards == nil {
+			for id, q := range h.small {
+				if !yield(id, q) {
+					return
+				}
+			}
 			return
 		}
 		for _, m := range h.shards {
@@ -101,21 +116,64 @@ func heldShard(id string) int {
 	return int(x & (heldShardCount - 1))
 }
 
-// heldCOW records which parts of a HeldSet a fold has copied: the table of
-// shards, and each shard. What it copied it writes in place; what it did
-// not, it copies first, so the set the fold started from is never touched.
+// heldCOW records which parts of a HeldSet a fold has copied: the small
+// map, or the table of shards and each shard. What it copied it writes in
+// place; what it did not, it copies first, so the set the fold started
+// from is never touched.
 type heldCOW struct {
+	small bool
 	table bool
 	owned [heldShardCount / 64]uint64
 }
 
-// shard returns the writable shard of id in h.
-func (w *heldCOW) shard(h *HeldSet, id string) map[string]int64 {
-	if !w.table {
-		var t [heldShardCount]map[string]int64
-		if h.shards != nil {
-			t = *h.shards
+// put holds qty for id in h.
+func (w *heldCOW) put(h *HeldSet, id string, qty int64) {
+	if _, ok := h.Qty(id); ok {
+		w.writable(h, id)[id] = qty
+		return
+	}
+	if h.shards == nil && h.n == heldSmall {
+		w.shard(h)
+	}
+	w.writable(h, id)[id] = qty
+	h.n++
+}
+
+// remove drops id from h; a reservation not held is left alone without
+// copying anything.
+func (w *heldCOW) remove(h *HeldSet, id string) {
+	if _, ok := h.Qty(id); !ok {
+		return
+	}
+	m := w.writable(h, id)
+	delete(m, id)
+	h.n--
+	switch {
+	case h.n == 0:
+		*h, *w = HeldSet{}, heldCOW{}
+	case h.shards == nil:
+	case h.n == heldSmall:
+		w.unshard(h)
+	case len(m) == 0:
+		// Emptied shards go back to nil, so equal sets are equal to
+		// reflect.DeepEqual too, whatever their history.
+		h.shards[heldShard(id)] = nil
+	}
+}
+
+// writable returns the map that holds, or will hold, id, copied if this
+// fold has not copied it yet.
+func (w *heldCOW) writable(h *HeldSet, id string) map[string]int64 {
+	if h.shards == nil {
+		if !w.small {
+			m := make(map[string]int64, max(len(h.small)+1, 4))
+			maps.Copy(m, h.small)
+			h.small, w.small = m, true
 		}
+		return h.small
+	}
+	if !w.table {
+		t := *h.shards
 		h.shards, w.table, w.owned = &t, true, [heldShardCount / 64]uint64{}
 	}
 	i := heldShard(id)
@@ -129,30 +187,28 @@ func (w *heldCOW) shard(h *HeldSet, id string) map[string]int64 {
 	return h.shards[i]
 }
 
-// put holds qty for id in h.
-func (w *heldCOW) put(h *HeldSet, id string, qty int64) {
-	m := w.shard(h, id)
-	if _, ok := m[id]; !ok {
-		h.n++
+// shard moves a full small set into shards this fold owns.
+func (w *heldCOW) shard(h *HeldSet) {
+	var t [heldShardCount]map[string]int64
+	for id, q := range h.small {
+		i := heldShard(id)
+		if t[i] == nil {
+			t[i] = make(map[string]int64, 1)
+		}
+		t[i][id] = q
 	}
-	m[id] = qty
+	h.small, h.shards = nil, &t
+	*w = heldCOW{table: true}
+	for i := range w.owned {
+		w.owned[i] = ^uint64(0)
+	}
 }
 
-// remove drops id from h; a reservation not held is left alone without
-// copying anything. An emptied shard, and an emptied set, go back to nil,
-// so that equal sets are equal to reflect.DeepEqual too, whatever their
-// history.
-func (w *heldCOW) remove(h *HeldSet, id string) {
-	if _, ok := h.Qty(id); !ok {
-		return
-	}
-	i := heldShard(id)
-	m := w.shard(h, id)
-	delete(m, id)
-	if len(m) == 0 {
-		h.shards[i] = nil
-	}
-	if h.n--; h.n == 0 {
-		h.shards, w.table = nil, false
-	}
+// unshard moves a set that shrank to heldSmall back into one map this
+// fold owns.
+func (w *heldCOW) unshard(h *HeldSet) {
+	m := make(map[string]int64, heldSmall+1)
+	maps.Insert(m, h.All())
+	h.small, h.shards = m, nil
+	*w = heldCOW{small: true}
 }

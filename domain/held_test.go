@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -75,5 +76,42 @@ func TestHeldSetJSONRoundTrip(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"a":"x"}`), &back); err == nil {
 		t.Fatal("decoded a quantity that is not a number")
+	}
+}
+
+// Around heldSmall a set moves between one map and shards; whatever the
+// path, it equals (reflect.DeepEqual) the set built afresh from its
+// content, and no earlier value changes.
+func TestHeldSetShapeFollowsItsSize(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var h HeldSet
+	var w heldCOW
+	content := map[string]int64{}
+	var frozen HeldSet // the set a fold started from
+	var frozenContent map[string]int64
+	for step := range 5000 {
+		if step%50 == 0 {
+			w = heldCOW{} // a new fold, as each batch is
+			frozen, frozenContent = h, maps.Clone(content)
+		}
+		id := fmt.Sprint("r", rng.IntN(2*heldSmall))
+		if rng.IntN(2) == 0 {
+			q := int64(1 + rng.IntN(3))
+			w.put(&h, id, q)
+			content[id] = q
+		} else {
+			w.remove(&h, id)
+			delete(content, id)
+		}
+		if !reflect.DeepEqual(h, heldOf(content)) || h.Len() != len(content) {
+			t.Fatalf("step %d: %d held, want %v", step, h.Len(), content)
+		}
+		if (h.shards != nil) != (len(content) > heldSmall) {
+			t.Fatalf("step %d: %d held, sharded %v", step, len(content), h.shards != nil)
+		}
+		if !maps.Equal(maps.Collect(frozen.All()), frozenContent) || frozen.Len() != len(frozenContent) {
+			t.Fatalf("step %d: the fold wrote the set it started from", step)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package eventstore_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -61,7 +63,11 @@ func awaitSnapshot(t testing.TB, kv jetstream.KeyValue, key string, v uint64) st
 	for {
 		var s stored
 		if e, err := kv.Get(context.Background(), key); err == nil {
-			if err := json.Unmarshal(e.Value(), &s); err != nil {
+			zr, err := gzip.NewReader(bytes.NewReader(e.Value()))
+			if err == nil {
+				err = json.NewDecoder(zr).Decode(&s)
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			if s.Version >= v {
@@ -82,7 +88,11 @@ func snapKey(kind, id string) string {
 func putSnapshot(t *testing.T, kv jetstream.KeyValue, key string, s stored) {
 	t.Helper()
 	data, _ := json.Marshal(s)
-	if _, err := kv.Put(context.Background(), key, data); err != nil {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(data)
+	_ = zw.Close()
+	if _, err := kv.Put(context.Background(), key, buf.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 }
