@@ -105,7 +105,11 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	inbox := s.nc.NewInbox()
-	sub, err := s.nc.SubscribeSync(inbox)
+	// One answer is at most readBatch messages and an end-of-batch status:
+	// a channel that size, not SubscribeSync's 65,536 slots (512 KiB per
+	// read, hundreds of reads at once under load).
+	answers := make(chan *nats.Msg, readBatch+2)
+	sub, err := s.nc.ChanSubscribe(inbox, answers)
 	if err != nil {
 		return 0, false, errors.Wrap(unavailable(err), "subscribe for direct get")
 	}
@@ -114,12 +118,22 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+s.stream, inbox, req); err != nil {
 		return 0, false, errors.Wrap(unavailable(err), "request direct get")
 	}
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
 	got := 0
 	last := from - 1
 	for {
-		msg, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return 0, false, errors.Wrapf(unavailable(err), "read events of %s", subject)
+		var msg *nats.Msg
+		select {
+		case msg = <-answers:
+		case <-ctx.Done():
+			return 0, false, errors.Wrapf(unavailable(ctx.Err()), "read events of %s", subject)
+		case <-check.C:
+			// A subscription's channel is not closed with the connection.
+			if !s.nc.IsConnected() {
+				return 0, false, errors.Wrapf(errNotConnected, "read events of %s", subject)
+			}
+			continue
 		}
 		switch status := msg.Header.Get("Status"); status {
 		case "":
