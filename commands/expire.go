@@ -19,7 +19,7 @@ func (a *App) ExpireDue(ctx context.Context, id string) (time.Duration, error) {
 		return 0, nil
 	}
 	var retry time.Duration
-	_, err := a.Orders.Update(ctx, id, eventstore.UpdateOptions[domain.Order]{CommandID: "expire-" + id, MaxAttempts: 20},
+	_, err := a.Orders.Update(ctx, id, eventstore.UpdateOptions[domain.Order]{CommandID: "expire-" + id, MaxAttempts: 20, Settle: true},
 		func(s eventstore.Snapshot[domain.Order]) ([]domain.OrderEvent, error) {
 			retry = 0
 			if s.State.Status != domain.StatusConfirmed {

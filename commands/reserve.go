@@ -81,7 +81,7 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 	var next []eventstore.ReservationMsg
 	var refused []error
 	var decided []domain.SKUEvent
-	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20},
+	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20, Settle: true},
 		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
 			i, _ := slices.BinarySearchFunc(reqs, s.State.RequestSeq+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
 			next = reqs[i:]
@@ -160,7 +160,7 @@ func (a *App) recordOutcome(ctx context.Context, o outcome) error {
 	if o.granted {
 		cmd.GrantedAt = o.decidedAt
 	}
-	_, err := a.Orders.Update(ctx, o.orderID, eventstore.UpdateOptions[domain.Order]{CommandID: "outcome-" + o.reservationID, MaxAttempts: 20},
+	_, err := a.Orders.Update(ctx, o.orderID, eventstore.UpdateOptions[domain.Order]{CommandID: "outcome-" + o.reservationID, MaxAttempts: 20, Settle: true},
 		func(s eventstore.Snapshot[domain.Order]) ([]domain.OrderEvent, error) {
 			return domain.DecideOrder(s.State, cmd)
 		})

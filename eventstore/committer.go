@@ -22,6 +22,7 @@ const maxBatchMsgs = 1000
 type pending struct {
 	subject string // the aggregate subject; one pending per subject per batch
 	msgs    []*nats.Msg
+	settle  bool // goes before the others (UpdateOptions.Settle)
 	done    chan commitResult
 }
 
@@ -40,6 +41,7 @@ type committer struct {
 	stream  string
 	timeout time.Duration
 	in      chan *pending
+	settle  chan *pending // served before in
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
@@ -57,7 +59,8 @@ func (s *Store) CommitStats() CommitStats {
 }
 
 func newCommitter(nc *nats.Conn, watch *connWatch, stream string, workers int, timeout time.Duration) *committer {
-	c := &committer{nc: nc, watch: watch, stream: stream, timeout: timeout, in: make(chan *pending, 4096), stop: make(chan struct{})}
+	c := &committer{nc: nc, watch: watch, stream: stream, timeout: timeout, in: make(chan *pending, 4096),
+		settle: make(chan *pending, 4096), stop: make(chan struct{})}
 	for range workers {
 		c.wg.Add(1)
 		go c.run()
@@ -74,8 +77,12 @@ func (c *committer) submit(ctx context.Context, p *pending) commitResult {
 		return commitResult{err: errNotConnected}
 	}
 	p.done = make(chan commitResult, 1)
+	in := c.in
+	if p.settle {
+		in = c.settle
+	}
 	select {
-	case c.in <- p:
+	case in <- p:
 	case <-ctx.Done():
 		return commitResult{err: errors.Wrap(ctx.Err(), "append not started")}
 	case <-c.stop:
@@ -89,11 +96,30 @@ func (c *committer) close() {
 	c.wg.Wait()
 	for {
 		select {
+		case p := <-c.settle:
+			p.done <- commitResult{err: errors.Mark(errors.New("event store is closed"), ErrUnavailable)}
 		case p := <-c.in:
 			p.done <- commitResult{err: errors.Mark(errors.New("event store is closed"), ErrUnavailable)}
 		default:
 			return
 		}
+	}
+}
+
+// queued returns a waiting command without blocking, settling work first.
+func (c *committer) queued() (*pending, bool) {
+	select {
+	case p := <-c.settle:
+		return p, true
+	default:
+	}
+	select {
+	case p := <-c.settle:
+		return p, true
+	case p := <-c.in:
+		return p, true
+	default:
+		return nil, false
 	}
 }
 
@@ -104,8 +130,11 @@ func (c *committer) run() {
 		var first *pending
 		if len(carry) > 0 {
 			first, carry = carry[0], carry[1:]
+		} else if p, ok := c.queued(); ok {
+			first = p
 		} else {
 			select {
+			case first = <-c.settle:
 			case first = <-c.in:
 			case <-c.stop:
 				return
@@ -151,11 +180,9 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 	busy := c.lastGroup.Load() > 1
 	var deadline time.Time
 	for n < maxBatchMsgs && len(rest) < 256 {
-		select {
-		case p := <-c.in:
+		if p, ok := c.queued(); ok {
 			take(p)
 			continue
-		default:
 		}
 		if !busy {
 			break
@@ -169,6 +196,10 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 		}
 		t := time.NewTimer(wait)
 		select {
+		case p := <-c.settle:
+			t.Stop()
+			take(p)
+			continue
 		case p := <-c.in:
 			t.Stop()
 			take(p)

@@ -47,6 +47,31 @@ func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool,
 	return m, err == nil, err
 }
 
+// nextMsg returns the first message on subject (wildcards allowed) at or
+// after sequence from, and its headers, through one direct get; ok is false
+// when there is none.
+func (s *Store) nextMsg(ctx context.Context, subject string, from uint64) (m RawMsg, h nats.Header, ok bool, err error) {
+	if !s.nc.IsConnected() {
+		return RawMsg{}, nil, false, errNotConnected
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: subject})
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream, req)
+	if err != nil {
+		return RawMsg{}, nil, false, errors.Wrapf(unavailable(err), "read the next message of %s", subject)
+	}
+	switch status := resp.Header.Get("Status"); status {
+	case "":
+	case "404":
+		return RawMsg{}, nil, false, nil
+	default:
+		return RawMsg{}, nil, false, errors.Newf("read the next message of %s: status %s %s", subject, status, resp.Header.Get("Description"))
+	}
+	m, err = rawFromDirect(resp)
+	return m, resp.Header, err == nil, err
+}
+
 // readSubject calls fn for every message on subject (which may contain
 // wildcards) with a sequence in [from, upTo], in stream order, using batched
 // direct gets: no consumer is created, however often it is called.
@@ -80,7 +105,11 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 	ctx, cancel := s.watch.bind(ctx, s.timeout)
 	defer cancel()
 	inbox := s.nc.NewInbox()
-	sub, err := s.nc.SubscribeSync(inbox)
+	// One answer is at most readBatch messages and an end-of-batch status:
+	// a channel that size, not SubscribeSync's 65,536 slots (512 KiB per
+	// read, hundreds of reads at once under load).
+	answers := make(chan *nats.Msg, readBatch+2)
+	sub, err := s.nc.ChanSubscribe(inbox, answers)
 	if err != nil {
 		return 0, false, errors.Wrap(unavailable(err), "subscribe for direct get")
 	}
@@ -89,12 +118,22 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+s.stream, inbox, req); err != nil {
 		return 0, false, errors.Wrap(unavailable(err), "request direct get")
 	}
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
 	got := 0
 	last := from - 1
 	for {
-		msg, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return 0, false, errors.Wrapf(requestError(ctx, err), "read events of %s", subject)
+		var msg *nats.Msg
+		select {
+		case msg = <-answers:
+		case <-ctx.Done():
+			return 0, false, errors.Wrapf(requestError(ctx, ctx.Err()), "read events of %s", subject)
+		case <-check.C:
+			// A subscription's channel is not closed with the connection.
+			if !s.nc.IsConnected() {
+				return 0, false, errors.Wrapf(errNotConnected, "read events of %s", subject)
+			}
+			continue
 		}
 		switch status := msg.Header.Get("Status"); status {
 		case "":

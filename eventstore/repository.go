@@ -225,6 +225,12 @@ type UpdateOptions[S any] struct {
 	// MaxAttempts bounds the retries of an optimistic-concurrency conflict;
 	// 5 when zero.
 	MaxAttempts int
+	// Settle marks the work that settles what was already admitted (the
+	// reservation processors', the saga's and the expiry worker's): the
+	// group committer stores it before commands waiting to be admitted, so
+	// under overload grants, outcomes and releases keep pace and new
+	// commands wait instead.
+	Settle bool
 	// IdemKey, when set, stores Record(after) under that key in the same
 	// atomic batch as the events: either both are stored or neither.
 	//
@@ -429,7 +435,7 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		msgs = append(msgs, out...)
 	}
 	start := time.Now()
-	cr := r.store.commit.submit(ctx, &pending{subject: subject, msgs: msgs})
+	cr := r.store.commit.submit(ctx, &pending{subject: subject, msgs: msgs, settle: o.Settle})
 	metrics.AppendDuration.WithLabelValues(r.kind.Name).Observe(time.Since(start).Seconds())
 	if cr.err != nil {
 		return Result[S]{}, cr.err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -21,10 +20,14 @@ import (
 const (
 	// ReservationSubjects holds reservation requests as resv.<partition>.<sku>.
 	ReservationSubjects = "resv"
-	// ScheduleSubjects holds one pending expiry timer per confirmed order.
+	// TimerSubjects holds one expiry timer per confirmed order:
+	// timer.<order_id>, with its due time in the Engine-Due header.
+	TimerSubjects = "timer"
+	// ScheduleSubjects held the expiry timers of earlier versions, JetStream
+	// message schedules (sched.<order_id>) that the server fires into
+	// ExpirySubjects (expire.<order_id>). Those still stored fire as before.
 	ScheduleSubjects = "sched"
-	// ExpirySubjects receives a timer when it fires: expire.<order_id>.
-	ExpirySubjects = "expire"
+	ExpirySubjects   = "expire"
 )
 
 // ReservationPartitions is the fixed number of partitions SKUs are spread
@@ -51,19 +54,15 @@ func reservationMsg(r domain.ReservationRequest) (*nats.Msg, error) {
 	return m, nil
 }
 
-// expiryTimer is a JetStream message schedule that publishes
-// expire.<order_id> at due (rounded up to the second the scheduler uses).
-// It is stored in the stream, so it survives restarts of the engine.
+// expiryTimer is the timer that expires an order at due: timer.<order_id>,
+// stored in the order's atomic batch, so it survives restarts of the
+// engine and of the embedded server. The expiry worker reads timers in
+// stream order, which is their due order (see ConsumeExpiries).
 func expiryTimer(orderID string, due time.Time) *nats.Msg {
-	m := nats.NewMsg(ScheduleSubjects + "." + orderID)
+	m := nats.NewMsg(TimerSubjects + "." + orderID)
 	m.Data = []byte(orderID)
-	at := due.UTC().Truncate(time.Second)
-	if at.Before(due) {
-		at = at.Add(time.Second)
-	}
 	m.Header.Set(jetstream.MsgIDHeader, orderID+":expiry")
-	m.Header.Set("Nats-Schedule", "@at "+at.Format(time.RFC3339))
-	m.Header.Set("Nats-Schedule-Target", ExpirySubjects+"."+orderID)
+	m.Header.Set(dueHeader, due.UTC().Format(time.RFC3339Nano))
 	return m
 }
 
@@ -123,51 +122,4 @@ func (s *Store) ConsumeOutcomes(ctx context.Context, log *slog.Logger, handle fu
 		}
 		return handle(ctx, envs)
 	})
-}
-
-var expiryConsumerConfig = jetstream.ConsumerConfig{
-	Durable:       "expiries",
-	FilterSubject: ExpirySubjects + ".*",
-	AckPolicy:     jetstream.AckExplicitPolicy,
-	AckWait:       30 * time.Second,
-	MaxAckPending: 1000,
-	MaxDeliver:    -1,
-	DeliverPolicy: jetstream.DeliverAllPolicy,
-}
-
-// ConsumeExpiries calls handle with the order id of every fired expiry
-// timer. handle returns how long to wait before trying again when the order
-// is not due yet, or an error to retry later; otherwise the timer is done.
-func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
-	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
-		return s.js.CreateOrUpdateConsumer(ctx, s.stream, expiryConsumerConfig)
-	})
-	if err != nil || cons == nil {
-		return err
-	}
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			sleep(ctx, time.Second)
-			continue
-		}
-		for m := range batch.Messages() {
-			id := strings.TrimPrefix(m.Subject(), ExpirySubjects+".")
-			retry, err := handle(ctx, id)
-			switch {
-			case err != nil:
-				// During a shutdown the handler fails for want of a
-				// context: retried at the next start, nothing to report.
-				if ctx.Err() == nil {
-					log.Warn("expiry failed, will retry", "order_id", id, "err", err)
-				}
-				_ = m.NakWithDelay(time.Second)
-			case retry > 0:
-				_ = m.NakWithDelay(retry)
-			default:
-				_ = m.Ack()
-			}
-		}
-	}
-	return nil
 }

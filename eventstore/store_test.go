@@ -314,7 +314,7 @@ func TestOpenRepairsTheStreamAndOtherwiseLeavesItAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := stream.CachedInfo().Config
-	if len(cfg.Subjects) != 6 || !cfg.AllowAtomicPublish || !cfg.AllowDirect || !cfg.AllowMsgSchedules {
+	if len(cfg.Subjects) != 7 || !cfg.AllowAtomicPublish || !cfg.AllowDirect || !cfg.AllowMsgSchedules {
 		t.Errorf("stream not repaired: subjects %v atomic %v direct %v schedules %v", cfg.Subjects, cfg.AllowAtomicPublish, cfg.AllowDirect, cfg.AllowMsgSchedules)
 	}
 	// The second open must not update: the first update advisory seen after

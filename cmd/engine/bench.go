@@ -26,6 +26,9 @@ import (
 // benchScenarios are engine bench's scenarios, in the order "all" runs them.
 var benchScenarios = []string{"place", "flash-sale", "reserve-drain", "rebuild", "e2e"}
 
+// longScenarios run only when named: they take minutes by design.
+var longScenarios = []string{"soak"}
+
 // benchOptions are engine bench's flags.
 type benchOptions struct {
 	scenarios  []string
@@ -44,12 +47,17 @@ type benchOptions struct {
 
 	e2eRate     int
 	e2eDuration time.Duration
+
+	soakRate, soakRestock            int
+	soakDuration, soakAfter, soakTTL time.Duration
+	soakRestockEvery, soakSample     time.Duration
+	memProfile                       string
 }
 
 func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, error) {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "all", "scenarios to run, comma-separated: "+strings.Join(benchScenarios, ", ")+", or all")
+	scenario := fs.String("scenario", "all", "scenarios to run, comma-separated: "+strings.Join(benchScenarios, ", ")+", or all; and "+strings.Join(longScenarios, ", ")+", which all leaves out")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.dir, "dir", "", "work directory for the engines' data and the private Postgres (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -63,6 +71,14 @@ func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, e
 	fs.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "rebuild: events in the store")
 	fs.IntVar(&o.e2eRate, "e2e-rate", 1000, "e2e: orders/s")
 	fs.DurationVar(&o.e2eDuration, "e2e-duration", 20*time.Second, "e2e: how long the rate is held")
+	fs.IntVar(&o.soakRate, "soak-rate", 800, "soak: single-unit orders/s on the one hot SKU, open loop")
+	fs.DurationVar(&o.soakDuration, "soak-duration", 5*time.Minute, "soak: how long the rate is held")
+	fs.DurationVar(&o.soakAfter, "soak-after", 3*time.Minute, "soak: how long it watches after the load")
+	fs.DurationVar(&o.soakTTL, "soak-ttl", 30*time.Second, "soak: the reservation TTL (nobody pays: every grant expires)")
+	fs.DurationVar(&o.soakRestockEvery, "soak-restock-every", 10*time.Second, "soak: how often the SKU is restocked")
+	fs.IntVar(&o.soakRestock, "soak-restock", 0, "soak: units per restock, and the initial stock (default: soak-rate × soak-restock-every)")
+	fs.DurationVar(&o.soakSample, "soak-sample", 10*time.Second, "soak: how often memory and held units are sampled")
+	fs.StringVar(&o.memProfile, "memprofile", "", "soak: write a heap profile at every sample to FILE.<seconds>s")
 	if err := parseFlags(fs, "bench", args, 0, stdout, stderr); err != nil {
 		return o, err
 	}
@@ -70,15 +86,15 @@ func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, e
 		switch s = strings.TrimSpace(s); {
 		case s == "all":
 			o.scenarios = append(o.scenarios, benchScenarios...)
-		case slices.Contains(benchScenarios, s):
+		case slices.Contains(benchScenarios, s), slices.Contains(longScenarios, s):
 			o.scenarios = append(o.scenarios, s)
 		default:
-			return o, errors.WithHint(errors.Newf("unknown scenario %q", s), "use one of "+strings.Join(benchScenarios, ", ")+" or all")
+			return o, errors.WithHint(errors.Newf("unknown scenario %q", s), "use one of "+strings.Join(append(benchScenarios, longScenarios...), ", ")+" or all")
 		}
 	}
 	for name, v := range map[string]int{"place-concurrency": o.placeConcurrency, "place-skus": o.placeSKUs,
 		"flash-stock": o.flashStock, "flash-orders": o.flashOrders, "flash-concurrency": o.flashConcurrency,
-		"drain-backlog": o.drainBacklog, "rebuild-events": o.rebuildEvents, "e2e-rate": o.e2eRate} {
+		"drain-backlog": o.drainBacklog, "rebuild-events": o.rebuildEvents, "e2e-rate": o.e2eRate, "soak-rate": o.soakRate} {
 		if v <= 0 {
 			return o, errors.Newf("-%s must be positive, got %d", name, v)
 		}
@@ -91,6 +107,12 @@ func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, e
 	}
 	if o.placeDuration <= 0 || o.e2eDuration <= 0 {
 		return o, errors.New("-place-duration and -e2e-duration must be positive")
+	}
+	if o.soakDuration <= 0 || o.soakAfter < 0 || o.soakTTL <= 0 || o.soakRestockEvery <= 0 || o.soakSample <= 0 || o.soakRestock < 0 {
+		return o, errors.New("-soak-duration, -soak-ttl, -soak-restock-every and -soak-sample must be positive, -soak-after and -soak-restock not negative")
+	}
+	if o.soakRestock == 0 {
+		o.soakRestock = max(1, int(float64(o.soakRate)*o.soakRestockEvery.Seconds()))
 	}
 	return o, nil
 }
@@ -176,6 +198,8 @@ func (b *bencher) runScenario(ctx context.Context, name string) error {
 		return b.benchRebuild(ctx)
 	case "e2e":
 		return b.benchE2E(ctx)
+	case "soak":
+		return b.benchSoak(ctx)
 	}
 	return errors.Newf("unknown scenario %q", name)
 }
@@ -283,11 +307,15 @@ type benchEngine struct {
 	stop  func() error
 }
 
-// startEngine runs a fresh engine, as serve does, for a scenario.
-func (b *bencher) startEngine(ctx context.Context, scenario string, clients int) (*benchEngine, error) {
+// startEngine runs a fresh engine, as serve does, for a scenario; tweaks
+// change its configuration first.
+func (b *bencher) startEngine(ctx context.Context, scenario string, clients int, tweaks ...func(*config)) (*benchEngine, error) {
 	cfg, log, closeLog, err := b.parts(ctx, scenario)
 	if err != nil {
 		return nil, err
+	}
+	for _, t := range tweaks {
+		t(&cfg)
 	}
 	tok, tokens := httpx.GenerateAdminToken()
 	ctx, cancel := context.WithCancel(ctx)

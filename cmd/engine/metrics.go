@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/projections"
 )
 
@@ -81,11 +82,46 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// expiryCollector reports the expiry worker's backlog at scrape time: the
+// timers not handled yet, and how late the oldest of them is.
+type expiryCollector struct {
+	store *eventstore.Store
+	log   *slog.Logger
+}
+
+var (
+	expiryBacklog = prometheus.NewDesc("engine_expiry_timers_pending",
+		"Expiry timers not handled yet, due or not: confirmed orders waiting for payment or expiry.", nil, nil)
+	expiryOverdue = prometheus.NewDesc("engine_expiry_overdue_seconds",
+		"How far past its due the oldest expiry timer not handled yet is; 0 while the expiry worker keeps up.", nil, nil)
+)
+
+func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- expiryBacklog
+	ch <- expiryOverdue
+}
+
+func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, overdue, err := c.store.ExpiryBacklog(ctx)
+	if err != nil {
+		// A scrape must not fail for a NATS blip; readyz reports it.
+		c.log.Warn("expiry backlog unavailable for metrics", "err", err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(expiryBacklog, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(expiryOverdue, prometheus.GaugeValue, overdue.Seconds())
+}
+
 // metricsHandler serves the default registry (the engine's metrics, Go
-// runtime and process) and this server's projection collector.
+// runtime and process) and this server's projection and expiry collectors.
 func metricsHandler(d serverDeps) http.Handler {
 	local := prometheus.NewRegistry()
 	local.MustRegister(newProjectionCollector(d.runners, d.log))
+	if d.store != nil {
+		local.MustRegister(expiryCollector{store: d.store, log: d.log})
+	}
 	return promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, local}, promhttp.HandlerOpts{})
 }
 
