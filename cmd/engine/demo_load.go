@@ -156,6 +156,13 @@ func (d *demoLoad) order(ctx context.Context, lines []map[string]any) {
 		case <-time.After(pause):
 		}
 		if err := d.call(ctx, http.MethodPost, "/v1/orders/"+o.OrderID+"/"+action, body, nil); err != nil {
+			var refused *demoRefusal
+			if action == "payment" && errors.As(err, &refused) && refused.status == http.StatusConflict {
+				// Paid too late: the reservation's TTL (from its grant)
+				// ran out first and the order expired, as in a real shop.
+				d.n.abandoned.Add(1)
+				return false
+			}
 			d.warn(ctx, action, err)
 			return false
 		}
@@ -274,10 +281,18 @@ func (d *demoLoad) call(ctx context.Context, method, path string, body, out any,
 		return errors.Wrapf(err, "%s %s: read answer", method, path)
 	}
 	if res.StatusCode/100 != 2 {
-		return errors.Newf("%s %s: %d %s", method, path, res.StatusCode, strings.TrimSpace(string(b)))
+		return &demoRefusal{status: res.StatusCode, what: fmt.Sprintf("%s %s: %d %s", method, path, res.StatusCode, strings.TrimSpace(string(b)))}
 	}
 	if out == nil {
 		return nil
 	}
 	return errors.Wrapf(json.Unmarshal(b, out), "%s %s: decode answer", method, path)
 }
+
+// demoRefusal is a non-2xx answer: its status and the problem's text.
+type demoRefusal struct {
+	status int
+	what   string
+}
+
+func (e *demoRefusal) Error() string { return e.what }

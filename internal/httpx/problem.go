@@ -83,6 +83,16 @@ func ProblemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 		}
 		return p
 	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// The caller went away (or the server is stopping) before the
+		// answer was ready: nobody reads this answer and nothing is broken,
+		// so it is no internal error. A command handed to the store before
+		// that still completes; its Idempotency-Key tells the outcome.
+		log.InfoContext(ctx, "request cancelled before its answer was ready", "err", err)
+		p := NewProblem(http.StatusServiceUnavailable, "unavailable", "the request was cancelled before its answer was ready")
+		p.RetryAfter = 1
+		return p
+	}
 	log.ErrorContext(ctx, "internal error", "err", detailed(err))
 	return NewProblem(http.StatusInternalServerError, "internal", "internal error")
 }

@@ -36,3 +36,23 @@ func TestStoreFailuresAnswer503TellingWhetherTheCommandMayHaveBeenStored(t *test
 		})
 	}
 }
+
+// TestACancelledRequestIsNoInternalError: a caller that went away before
+// its answer was ready is logged at info, not as an internal error, while a
+// cancellation the request did not ask for still is one.
+func TestACancelledRequestIsNoInternalError(t *testing.T) {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := errors.Wrap(context.Canceled, "append not started")
+
+	p := httpx.ProblemFor(gone, log, err)
+	if p.Status == http.StatusInternalServerError || strings.Contains(logged.String(), "level=ERROR") {
+		t.Errorf("a request its caller cancelled: %d, log %q; want no internal error", p.Status, logged.String())
+	}
+	logged.Reset()
+	if p := httpx.ProblemFor(context.Background(), log, err); p.Status != http.StatusInternalServerError || !strings.Contains(logged.String(), "level=ERROR") {
+		t.Errorf("a cancellation on a live request: %d, log %q; want an internal error", p.Status, logged.String())
+	}
+}
