@@ -103,7 +103,7 @@ func (a *App) meta(r *http.Request, body []byte) (Meta, error) {
 		m.CorrelationID = m.RequestID
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" || len(r.Header.Values("Idempotency-Key")) > 0 {
-		if !validToken(key, 255) {
+		if !httpx.PrintableASCII(key, 255) {
 			p := httpx.NewProblem(http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 printable characters")
 			p.Errors = map[string]string{"Idempotency-Key": "must be 1-255 printable characters"}
 			return Meta{}, p
@@ -128,19 +128,6 @@ func (a *App) meta(r *http.Request, body []byte) (Meta, error) {
 		m.IfMatch = &v
 	}
 	return m, nil
-}
-
-// validToken accepts 1..max printable ASCII characters.
-func validToken(s string, max int) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // inflightKeys are the idempotency keys whose first request this process is

@@ -18,6 +18,8 @@ type config struct {
 	NATSAuth       natsAuth
 	// PprofAddr is the admin listener for net/http/pprof; empty: none.
 	PprofAddr string
+	// MetricsAddr is a listener for /metrics without a token; empty: none.
+	MetricsAddr string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -28,6 +30,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DatabaseURL: getenv("DATABASE_URL"),
 		APITokens:   getenv("ENGINE_API_TOKENS"),
 		PprofAddr:   getenv("ENGINE_PPROF_ADDR"),
+		MetricsAddr: getenv("ENGINE_METRICS_ADDR"),
 	}
 	ttl, err := time.ParseDuration(or(getenv("ENGINE_RESERVATION_TTL"), "15m"))
 	if err != nil || ttl <= 0 {

@@ -70,7 +70,7 @@ func export(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	buf := bufio.NewWriterSize(w, 1<<20)
 	enc := json.NewEncoder(buf)
-	bar := newProgressLine(stderr, time.Now())
+	bar := newProgressLine(stderr, time.Now(), "exporting: %d events written")
 	var n uint64
 	err = store.Export(ctx, *from, *to, func(seq uint64, subject string, e eventstore.Envelope) error {
 		n++

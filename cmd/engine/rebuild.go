@@ -67,7 +67,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	defer closeDB()
 
 	start := time.Now()
-	bar := &rebuildLine{progressLine: newProgressLine(stderr, start)}
+	bar := &rebuildLine{progressLine: newProgressLine(stderr, start, "rebuilding: %d events")}
 	err = projections.Rebuild(ctx, store, pool, log, bar.update)
 	bar.finish()
 	if err != nil {
@@ -88,8 +88,7 @@ type rebuildLine struct {
 // update is Rebuild's progress callback.
 func (p *rebuildLine) update(done, total uint64) {
 	p.done, p.total = done, total
-	if now := time.Now(); now.Sub(p.last) >= progressEvery {
-		p.last = now
+	if now := time.Now(); p.due(now) {
 		p.show(now)
 	}
 }
@@ -97,23 +96,18 @@ func (p *rebuildLine) update(done, total uint64) {
 // finish shows the final count and ends the line.
 func (p *rebuildLine) finish() {
 	p.show(time.Now())
-	_, _ = io.WriteString(p.w, "\n")
+	p.end()
 }
 
 func (p *rebuildLine) show(now time.Time) {
-	rate := 0.0
-	if d := now.Sub(p.start).Seconds(); d > 0 {
-		rate = float64(p.done) / d
-	}
+	r := perSecond(p.done, p.start, now)
 	pct := 100.0
 	if p.total > 0 {
 		pct = 100 * float64(p.done) / float64(p.total)
 	}
 	eta := "--"
-	if rate > 0 && p.total >= p.done {
-		eta = (time.Duration(float64(p.total-p.done) / rate * float64(time.Second))).Round(time.Second).String()
+	if r > 0 && p.total >= p.done {
+		eta = (time.Duration(float64(p.total-p.done) / r * float64(time.Second))).Round(time.Second).String()
 	}
-	// \r returns to the line start; \033[K clears what a longer line left.
-	_, _ = fmt.Fprintf(p.w, "\rrebuilding: %d/%d events (%.0f%%, %.0f events/s, ETA %s)\033[K",
-		p.done, p.total, pct, rate, eta)
+	p.put("rebuilding: %d/%d events (%.0f%%, %.0f events/s, ETA %s)", p.done, p.total, pct, r, eta)
 }

@@ -59,7 +59,7 @@ func TestRebuildCommand(t *testing.T) {
 		if !strings.Contains(stdout, "OK: projection main rebuilt from 3 events in ") {
 			t.Errorf("stdout: %q", stdout)
 		}
-		if !strings.Contains(stderr, "\rrebuilding: 3/3 events (100%, ") || !strings.HasSuffix(stderr, "\033[K\n") {
+		if !strings.Contains(stderr, "rebuilding: 3/3 events (100%, ") || strings.Contains(stderr, "\r") || !strings.HasSuffix(stderr, "\n") {
 			t.Errorf("stderr: %q", stderr)
 		}
 		conn, err := pgx.Connect(ctx, dbURL)

@@ -153,9 +153,10 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	go func() { workers <- runner.Run(workersCtx) }()
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
+	deps := serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner},
+		rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits, streams: streams}
 	srv := &http.Server{
-		Handler: newServer(serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner},
-			rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits, streams: streams}),
+		Handler:           newServer(deps),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -168,6 +169,11 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 		return err
 	}
 	defer stopPprof()
+	stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsHandler(deps), stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return errors.Wrapf(err, "listen on %s", cfg.HTTPAddr)

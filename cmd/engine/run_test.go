@@ -438,3 +438,35 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 		t.Errorf("admin projections: %d %v %v", resp.StatusCode, projs, err)
 	}
 }
+
+// TestMetricsListenerServesWithoutAToken: ENGINE_METRICS_ADDR opens
+// /metrics, and only it, on a listener of its own for a scraper without a
+// token; on the API's port /metrics still wants one.
+func TestMetricsListenerServesWithoutAToken(t *testing.T) {
+	base, stdout, stop := startEngine(t, map[string]string{"ENGINE_HTTP_ADDR": "127.0.0.1:0", "ENGINE_METRICS_ADDR": "127.0.0.1:0",
+		"ENGINE_DATA_DIR": t.TempDir(), "DATABASE_URL": pglocal.ForTest(t), "ENGINE_API_TOKENS": "v:viewer"})
+	defer func() { _ = stop() }()
+	m := regexp.MustCompile(`metrics at (http://\S+)/metrics`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no metrics listener announced:\n%s", stdout.String())
+	}
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(m[1] + "/metrics"); code != http.StatusOK || !strings.Contains(body, "engine_projection_checkpoint") {
+		t.Errorf("metrics listener: %d, projection series %v", code, strings.Contains(body, "engine_projection_checkpoint"))
+	}
+	if code, _ := get(m[1] + "/v1/orders"); code != http.StatusNotFound {
+		t.Errorf("the metrics listener serves the API: %d", code)
+	}
+	if code, _ := get(base + "/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics on the API's port without a token: %d, want 401", code)
+	}
+}

@@ -55,7 +55,7 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer closeStore()
 
 	start := time.Now()
-	bar := newProgressLine(stderr, start)
+	bar := newProgressLine(stderr, start, "verifying: %d events checked")
 	rep, err := store.VerifyChains(ctx, bar.update)
 	bar.finish()
 	if err != nil {
@@ -124,21 +124,39 @@ func orNone(s string) string {
 // line that it rewrites at most ten times a second.
 type progressLine struct {
 	w           io.Writer
+	what        string // e.g. "verifying: %d events checked"
 	start, last time.Time
 	done        uint64
+	// plain is set when w is no terminal (a log file, a pipe): a carriage
+	// return would garble it, so it gets a whole line every plainEvery.
+	plain bool
 }
 
 const progressEvery = 100 * time.Millisecond
 
-func newProgressLine(w io.Writer, start time.Time) *progressLine {
-	return &progressLine{w: w, start: start}
+// newProgressLine shows progress on w, what being the format of the count
+// (one %d), followed by the rate.
+func newProgressLine(w io.Writer, start time.Time, what string) *progressLine {
+	return &progressLine{w: w, what: what, start: start, plain: !isTerminal(w)}
 }
 
-// update is VerifyChains' progress callback.
+// due reports whether the line should be shown again at now.
+func (p *progressLine) due(now time.Time) bool {
+	every := progressEvery
+	if p.plain {
+		every = plainEvery
+	}
+	if now.Sub(p.last) < every {
+		return false
+	}
+	p.last = now
+	return true
+}
+
+// update is VerifyChains' (and Export's) progress callback.
 func (p *progressLine) update(done uint64) {
 	p.done = done
-	if now := time.Now(); now.Sub(p.last) >= progressEvery {
-		p.last = now
+	if now := time.Now(); p.due(now) {
 		p.show(done, now)
 	}
 }
@@ -146,16 +164,37 @@ func (p *progressLine) update(done uint64) {
 // finish shows the final count and ends the line.
 func (p *progressLine) finish() {
 	p.show(p.done, time.Now())
-	_, _ = io.WriteString(p.w, "\n")
+	p.end()
 }
 
 func (p *progressLine) show(done uint64, now time.Time) {
-	rate := 0.0
-	if d := now.Sub(p.start).Seconds(); d > 0 {
-		rate = float64(done) / d
+	p.put(p.what+" (%.0f events/s)", done, perSecond(done, p.start, now))
+}
+
+// put writes the line: in place on a terminal, as a line of its own
+// elsewhere.
+func (p *progressLine) put(format string, args ...any) {
+	if p.plain {
+		_, _ = fmt.Fprintf(p.w, format+"\n", args...)
+		return
 	}
 	// \r returns to the line start; \033[K clears what a longer line left.
-	_, _ = fmt.Fprintf(p.w, "\rverifying: %d events checked (%.0f events/s)\033[K", done, rate)
+	_, _ = fmt.Fprintf(p.w, "\r"+format+"\033[K", args...)
+}
+
+// end ends a line rewritten in place.
+func (p *progressLine) end() {
+	if !p.plain {
+		_, _ = io.WriteString(p.w, "\n")
+	}
+}
+
+// perSecond is done per second since start.
+func perSecond(done uint64, start, now time.Time) float64 {
+	if d := now.Sub(start).Seconds(); d > 0 {
+		return float64(done) / d
+	}
+	return 0
 }
 
 // hasPrivatePostgres reports whether ENGINE_DATA_DIR holds the cluster of a

@@ -16,8 +16,12 @@ const MaxIDLen = 128
 
 // ValidID reports whether s may be kept as a request or correlation id:
 // 1 to MaxIDLen printable ASCII characters.
-func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLen {
+func ValidID(s string) bool { return PrintableASCII(s, MaxIDLen) }
+
+// PrintableASCII reports whether s is 1 to max printable ASCII characters,
+// the shape of every header value the engine keeps (ids, idempotency keys).
+func PrintableASCII(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
