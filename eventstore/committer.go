@@ -43,6 +43,7 @@ type committer struct {
 	in      chan *pending
 	settle  chan *pending // served before in
 	stop    chan struct{}
+	drained chan struct{} // closed once close has answered every queued command
 	wg      sync.WaitGroup
 
 	batches, msgs atomic.Uint64 // published, for metrics and benchmarks
@@ -60,7 +61,7 @@ func (s *Store) CommitStats() CommitStats {
 
 func newCommitter(nc *nats.Conn, watch *connWatch, stream string, workers int, timeout time.Duration) *committer {
 	c := &committer{nc: nc, watch: watch, stream: stream, timeout: timeout, in: make(chan *pending, 4096),
-		settle: make(chan *pending, 4096), stop: make(chan struct{})}
+		settle: make(chan *pending, 4096), stop: make(chan struct{}), drained: make(chan struct{})}
 	for range workers {
 		c.wg.Add(1)
 		go c.run()
@@ -86,20 +87,37 @@ func (c *committer) submit(ctx context.Context, p *pending) commitResult {
 	case <-ctx.Done():
 		return commitResult{err: errors.Wrap(ctx.Err(), "append not started")}
 	case <-c.stop:
-		return commitResult{err: errors.Mark(errors.New("event store is closed"), ErrUnavailable)}
+		return commitResult{err: errClosed()}
 	}
-	return <-p.done
+	select {
+	case r := <-p.done:
+		return r
+	case <-c.drained:
+		// A submit racing close can put p in a queue after close emptied
+		// it, with no worker left to answer: then nothing was sent.
+		select {
+		case r := <-p.done:
+			return r
+		default:
+			return commitResult{err: errClosed()}
+		}
+	}
 }
 
+func errClosed() error { return errors.Mark(errors.New("event store is closed"), ErrUnavailable) }
+
+// close stops the workers once their batches in flight are answered, and
+// answers every command still queued.
 func (c *committer) close() {
 	close(c.stop)
 	c.wg.Wait()
+	defer close(c.drained)
 	for {
 		select {
 		case p := <-c.settle:
-			p.done <- commitResult{err: errors.Mark(errors.New("event store is closed"), ErrUnavailable)}
+			p.done <- commitResult{err: errClosed()}
 		case p := <-c.in:
-			p.done <- commitResult{err: errors.Mark(errors.New("event store is closed"), ErrUnavailable)}
+			p.done <- commitResult{err: errClosed()}
 		default:
 			return
 		}

@@ -41,7 +41,7 @@ func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool,
 	case "404":
 		return RawMsg{}, false, nil
 	default:
-		return RawMsg{}, false, errors.Newf("read last event of %s: status %s %s", subject, status, resp.Header.Get("Description"))
+		return RawMsg{}, false, statusError("read last event of "+subject, status, resp.Header.Get("Description"))
 	}
 	m, err = rawFromDirect(resp)
 	return m, err == nil, err
@@ -54,19 +54,19 @@ func (s *Store) nextMsg(ctx context.Context, subject string, from uint64) (m Raw
 	if !s.nc.IsConnected() {
 		return RawMsg{}, nil, false, errNotConnected
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := s.watch.bind(ctx, s.timeout)
 	defer cancel()
 	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: subject})
 	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream, req)
 	if err != nil {
-		return RawMsg{}, nil, false, errors.Wrapf(unavailable(err), "read the next message of %s", subject)
+		return RawMsg{}, nil, false, errors.Wrapf(requestError(ctx, err), "read the next message of %s", subject)
 	}
 	switch status := resp.Header.Get("Status"); status {
 	case "":
 	case "404":
 		return RawMsg{}, nil, false, nil
 	default:
-		return RawMsg{}, nil, false, errors.Newf("read the next message of %s: status %s %s", subject, status, resp.Header.Get("Description"))
+		return RawMsg{}, nil, false, statusError("read the next message of "+subject, status, resp.Header.Get("Description"))
 	}
 	m, err = rawFromDirect(resp)
 	return m, resp.Header, err == nil, err
@@ -146,7 +146,7 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 			}
 			return last + 1, false, nil
 		default:
-			return 0, false, errors.Newf("read events of %s: status %s %s", subject, status, msg.Header.Get("Description"))
+			return 0, false, statusError("read events of "+subject, status, msg.Header.Get("Description"))
 		}
 		m, err := rawFromDirect(msg)
 		if err != nil {
@@ -195,4 +195,15 @@ func (s *Store) History(ctx context.Context, subject string, fn func(seq uint64,
 		return errors.Wrapf(domain.ErrNotFound, "no events on %s", subject)
 	}
 	return nil
+}
+
+// statusError is a direct get's answer with an unexpected status. A 503
+// (no responders: the stream's server is going away, or not there yet) is
+// an unavailable store, which a client retries, not an internal error.
+func statusError(what, status, description string) error {
+	err := errors.Newf("%s: status %s %s", what, status, description)
+	if status == "503" {
+		return errors.Mark(err, ErrUnavailable)
+	}
+	return err
 }

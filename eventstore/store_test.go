@@ -338,3 +338,42 @@ func TestOpenRepairsTheStreamAndOtherwiseLeavesItAlone(t *testing.T) {
 		t.Errorf("two stream updates after the second open: %s", m.Data)
 	}
 }
+
+// TestAppendsRacingCloseAllReturn: commands appended while the store is
+// closing are either stored or refused as unavailable, and every caller
+// gets its answer: none is left waiting for a committer that is gone.
+func TestAppendsRacingCloseAllReturn(t *testing.T) {
+	_, nc := testnats.Start(t)
+	for round := range 20 {
+		s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo := eventstore.NewRepository(s, tallyKind, 100)
+		var wg sync.WaitGroup
+		for i := range 32 {
+			wg.Go(func() {
+				for r := 0; ; r++ {
+					_, err := repo.Update(context.Background(), fmt.Sprintf("c%d-%d", round, i), eventstore.UpdateOptions[tally]{
+						CommandID: fmt.Sprintf("c%d-%d-%d", round, i, r),
+					}, note(fmt.Sprint(r)))
+					if err != nil {
+						if !errors.Is(err, eventstore.ErrUnavailable) {
+							t.Errorf("append racing close: %v, want unavailable", err)
+						}
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(20 * time.Millisecond)
+		s.Close()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: appenders still waiting 30 s after the store closed", round)
+		}
+	}
+}

@@ -37,12 +37,19 @@ type serverDeps struct {
 	// which http.Server.Shutdown does not do for long-lived requests. Nil:
 	// streams end with their requests.
 	streams context.Context
+	// metrics is the /metrics handler, when serve shares it with the
+	// ENGINE_METRICS_ADDR listener (both then repeat the same last values
+	// while Postgres is down); nil: newServer makes its own.
+	metrics http.Handler
 }
 
 // newServer is the engine's HTTP API; every route is here, each behind the
 // roles of API.md that may call it.
 func newServer(d serverDeps) http.Handler {
 	d.limits = d.limits.orDefaults()
+	if d.metrics == nil {
+		d.metrics = metricsHandler(d)
+	}
 	lim := newLimiter(d.limits)
 	// lifetime ends with serve's shutdown: dashboard streams and audit
 	// verifications outlive their requests but not the engine.
@@ -74,7 +81,7 @@ func newServer(d serverDeps) http.Handler {
 	r.With(guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)).Get("/v1/whoami", handleWhoami)
 	// API.md opens only /healthz, /readyz and /openapi.json: the metrics
 	// name routes, projections and volumes, which are the operator's.
-	r.With(guard(httpx.RoleViewer, httpx.RoleAuditor)).Method(http.MethodGet, "/metrics", metricsHandler(d))
+	r.With(guard(httpx.RoleViewer, httpx.RoleAuditor)).Method(http.MethodGet, "/metrics", d.metrics)
 
 	orders := guard(httpx.RoleClient)
 	admin := guard(httpx.RoleAdmin)

@@ -155,6 +155,7 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	defer endStreams()
 	deps := serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner},
 		rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits, streams: streams}
+	deps.metrics = metricsHandler(deps)
 	srv := &http.Server{
 		Handler:           newServer(deps),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -169,7 +170,7 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 		return err
 	}
 	defer stopPprof()
-	stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsHandler(deps), stdout, log)
+	stopMetrics, err := startMetrics(cfg.MetricsAddr, deps.metrics, stdout, log)
 	if err != nil {
 		return err
 	}
