@@ -20,7 +20,7 @@ func queuedPending(subject string, n int, settle bool) *pending {
 // releases) goes into the next batch ahead of commands queued before it,
 // so under overload it is the admissions that wait.
 func TestSettlingWorkIsCommittedFirst(t *testing.T) {
-	c := &committer{in: make(chan *pending, 16), settle: make(chan *pending, 16)}
+	c := &committer{in: make(chan *pending, 16), settle: make(chan *pending, 16), maxBatch: maxBatchMsgs}
 	for i := range 3 {
 		c.in <- queuedPending(fmt.Sprintf("orders.new-%d", i), 400, false)
 	}

@@ -62,6 +62,10 @@ func newVerifyFixture(t *testing.T) verifyFixture {
 	if _, err := app.PayOrder(context.Background(), meta(), f.orders[0], commands.PayOrder{AmountCents: 1000, PaymentRef: "p"}); err != nil {
 		t.Fatalf("pay: %v", err)
 	}
+	// A fourth event, so that one can go missing between two others.
+	if _, err := app.ShipOrder(context.Background(), meta(), f.orders[0], commands.ShipOrder{Carrier: "c", TrackingNumber: "t"}); err != nil {
+		t.Fatalf("ship: %v", err)
+	}
 	if _, err := app.CancelOrder(context.Background(), meta(), f.orders[1], commands.CancelOrder{Reason: "no"}); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
