@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/google/uuid"
 
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
 )
 
@@ -174,10 +175,8 @@ func jobError(life context.Context, err error) string {
 	switch {
 	case life.Err() != nil:
 		return "the engine shut down during verification; start another"
-	case errors.Is(err, eventstore.ErrUnavailable):
-		return "the event store became unavailable during verification; start another"
-	case errors.Is(err, ErrUnavailable):
-		return "the read-model database became unavailable during verification; start another"
+	case errors.Is(err, domain.ErrUnavailable):
+		return "the event store or the read-model database became unavailable during verification; start another"
 	}
 	return "verification failed; the engine's log has the reason"
 }
