@@ -26,9 +26,10 @@ type PlaceOrder struct {
 // Without an idempotency key the order gets a new time-ordered id. With
 // one, its id is derived from the key (KeyedOrderID), so the order's first
 // event is the key's record: a retry finds the order's subject taken and
-// is answered from that event, and no record message is stored. It fails
-// with a domain.ValidationError naming every bad field, or ErrUnavailable
-// when the event store is down (nothing stored).
+// is answered from that event (Replayed), and no record message is
+// stored. It fails with a domain.ValidationError naming every bad field,
+// domain.ErrIdempotencyKeyReused (the key placed a different order), or
+// domain.ErrUnavailable when the event store is down (nothing stored).
 func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (OrderResult, error) {
 	id := a.NewID()
 	if m.IdemKey != "" {
