@@ -1,13 +1,21 @@
-// Package commands is the write side: it turns requests into domain
-// commands, decides them against the aggregate's current state and appends
-// the events, retrying optimistic-concurrency conflicts a bounded number of
-// times. One file per command holds its request, its Handle method and its
-// HTTP handler.
+// Package commands is the write side: it decides domain commands against
+// the aggregate's current state and appends the events through the event
+// store, which retries optimistic-concurrency conflicts a bounded number of
+// times and checks If-Match. A command method takes the command and returns
+// a domain Result (state, version, position, events, or a replay of the
+// first outcome under an idempotency key); it knows nothing of HTTP.
+//
+// One file per command holds its request, its method and its HTTP handler
+// (one line, naming the shared edge helper and how to render the result);
+// the HTTP edge itself is http.go alone: decoding, Idempotency-Key and
+// If-Match parsing, and rendering a Result as status, ETag, Location,
+// Consistency-Token and body, the same way for a first answer and a replay.
+// It stays in this package rather than its own so that a command and its
+// route stay side by side, and it calls the command methods one way only.
 package commands
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -15,7 +23,6 @@ import (
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
-	"github.com/orderengine/engine/internal/httpx"
 )
 
 // App holds what the command handlers need.
@@ -59,64 +66,55 @@ type Meta struct {
 	IfMatch *uint64
 }
 
-// Response is what a command answers; it is also what an idempotency
-// record keeps for replay.
-type Response struct {
-	Status int
-	Header map[string]string
-	Body   any
+// Result is what a command did, in domain terms: the aggregate's State at
+// Version as the command left it, the stream Position of its last event
+// (the consistency token) and the Events it appended. Replayed says the
+// command's idempotency key had answered an earlier, identical request:
+// then nothing was appended, Events is nil and the rest is that first
+// outcome. How it is answered (status, headers, body) is the HTTP edge's
+// business (http.go).
+type Result[S, E any] struct {
+	State    S
+	Version  uint64
+	Position uint64
+	Events   []E
+	Replayed bool
 }
 
-// Outcome is a handled command: its response and the stream sequence of its
-// last event (the consistency token), or the replay of an earlier response.
-type Outcome struct {
-	Response Response
-	Seq      uint64
-	Replay   *eventstore.IdemRecord
-}
+// OrderResult is the result of a command on an order, SKUResult on a SKU.
+type (
+	OrderResult = Result[domain.Order, domain.OrderEvent]
+	SKUResult   = Result[domain.SKU, domain.SKUEvent]
+)
 
-// update runs one command against an aggregate through repo: If-Match is
-// checked against the current version, the decider decides, and the response
-// is rendered from the state after the events, both for the caller and,
-// with an idempotency key, for the record stored with the events.
-func update[S, E any](ctx context.Context, repo *eventstore.Repository[S, E], id string, m Meta,
-	decide func(S) ([]E, error), render func(eventstore.Snapshot[S]) Response) (Outcome, error) {
-	return updateAggregate(ctx, repo, id, false, m, decide, render)
-}
-
-// updateAggregate is update; isNew says id was just generated, so the
-// aggregate need not be read first (eventstore.UpdateOptions.New).
-func updateAggregate[S, E any](ctx context.Context, repo *eventstore.Repository[S, E], id string, isNew bool, m Meta,
-	decide func(S) ([]E, error), render func(eventstore.Snapshot[S]) Response) (Outcome, error) {
+// update runs one command against aggregate id through repo: the store
+// checks If-Match (m.IfMatch) against the current version, decide decides,
+// and the store appends. isNew says id was just generated, so the aggregate
+// need not be read first (eventstore.UpdateOptions.New); with an
+// idempotency key it is then the key's record (KeyedCreate). It fails with
+// decide's errors, domain.ErrPreconditionFailed, ErrConflict (still
+// conflicting after the retries), ErrIdempotencyKeyReused (the key answered
+// a different request) or ErrUnavailable.
+func update[S, E any](ctx context.Context, repo *eventstore.Repository[S, E], id string, isNew bool, m Meta,
+	decide func(S) ([]E, error)) (Result[S, E], error) {
+	var events []E
 	res, err := repo.Update(ctx, id, eventstore.UpdateOptions[S]{
 		CommandID: m.CommandID, CausationID: m.RequestID, CorrelationID: m.CorrelationID,
 		IdemKey: m.IdemKey, New: isNew, KeyedCreate: isNew && m.IdemKey != "", Fingerprint: m.Fingerprint,
-		Record: func(after eventstore.Snapshot[S]) (eventstore.IdemRecord, error) {
-			return record(m, render(after))
-		},
+		ExpectedVersion: m.IfMatch,
 	}, func(s eventstore.Snapshot[S]) ([]E, error) {
-		if m.IfMatch != nil && s.Version > 0 && *m.IfMatch != s.Version {
-			return nil, httpx.PreconditionFailed(*m.IfMatch, s.Version)
-		}
-		return decide(s.State)
+		var err error
+		events, err = decide(s.State) // the last attempt's are the ones appended
+		return events, err
 	})
 	if err != nil {
-		return Outcome{}, err
+		return Result[S, E]{}, err
 	}
-	if res.Replay != nil {
-		return Outcome{Replay: res.Replay}, nil
+	if rp := res.Replay; rp != nil {
+		if rp.Fingerprint != m.Fingerprint {
+			return Result[S, E]{}, domain.ErrIdempotencyKeyReused
+		}
+		return Result[S, E]{State: rp.After.State, Version: rp.After.Version, Position: rp.After.LastSeq, Replayed: true}, nil
 	}
-	return Outcome{Response: render(res.After), Seq: res.After.LastSeq}, nil
-}
-
-// record turns a response into the idempotency record stored with the events.
-func record(m Meta, r Response) (eventstore.IdemRecord, error) {
-	body, err := json.Marshal(r.Body)
-	if err != nil {
-		return eventstore.IdemRecord{}, err
-	}
-	return eventstore.IdemRecord{
-		Fingerprint: m.Fingerprint, CommandID: m.CommandID, Status: r.Status,
-		Header: r.Header, Body: body, StoredAt: time.Now().UTC(),
-	}, nil
+	return Result[S, E]{State: res.After.State, Version: res.After.Version, Position: res.After.LastSeq, Events: events}, nil
 }

@@ -16,7 +16,7 @@ type CancelOrder struct {
 // CancelOrder cancels order id. It fails with domain.ErrNotFound,
 // ErrInvalidTransition (shipped or finished), a ValidationError (reason) or
 // a failed If-Match.
-func (a *App) CancelOrder(ctx context.Context, m Meta, id string, c CancelOrder) (Outcome, error) {
+func (a *App) CancelOrder(ctx context.Context, m Meta, id string, c CancelOrder) (OrderResult, error) {
 	return a.updateOrder(ctx, m, id, cancelCommand(a, c))
 }
 

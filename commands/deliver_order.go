@@ -12,7 +12,7 @@ type DeliverOrder struct{}
 
 // DeliverOrder delivers order id. It fails with domain.ErrNotFound,
 // ErrInvalidTransition (not shipped) or a failed If-Match.
-func (a *App) DeliverOrder(ctx context.Context, m Meta, id string, c DeliverOrder) (Outcome, error) {
+func (a *App) DeliverOrder(ctx context.Context, m Meta, id string, c DeliverOrder) (OrderResult, error) {
 	return a.updateOrder(ctx, m, id, deliverCommand(a, c))
 }
 

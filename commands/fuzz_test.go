@@ -228,9 +228,9 @@ func fuzzDecidedCase[Req any](name string, decide func(*testing.T, *App, Req) er
 			r.ContentLength = -1
 		}
 		w := httptest.NewRecorder()
-		serve(a, w, r, func(_ context.Context, _ Meta, req Req) (Outcome, error) {
+		serve(a, w, r, func(_ context.Context, _ Meta, req Req) (Result[Req, struct{}], error) {
 			if err := decide(t, a, req); err != nil {
-				return Outcome{}, err
+				return Result[Req, struct{}]{}, err
 			}
 			again, err := json.Marshal(req)
 			if err != nil {
@@ -240,8 +240,8 @@ func fuzzDecidedCase[Req any](name string, decide func(*testing.T, *App, Req) er
 			if err != nil || !reflect.DeepEqual(back, req) {
 				t.Errorf("%s: %s decodes to %#v, %v; want %#v", name, again, back, err, req)
 			}
-			return Outcome{Response: Response{Status: http.StatusOK, Body: req}}, nil
-		})
+			return Result[Req, struct{}]{State: req}, nil
+		}, func(_ http.Header, res Result[Req, struct{}]) (int, any) { return http.StatusOK, res.State })
 		return fuzzAnswer{status: w.Code, code: fuzzProblemCode(w), header: w.Header(), body: w.Body.Bytes()}
 	}}
 }

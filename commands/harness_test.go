@@ -77,7 +77,7 @@ func (e *engine) place(t testing.TB, lines ...domain.Line) string {
 	if err != nil {
 		t.Fatalf("place order: %v", err)
 	}
-	return out.Response.Body.(commands.OrderView).OrderID
+	return out.State.ID
 }
 
 // settle waits until order id has left pending and returns its status.

@@ -12,36 +12,40 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 
-	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/metrics"
+	"github.com/orderengine/engine/queries"
 )
 
 // serve runs one command request end to end: decode the body into Req,
-// check the idempotency key (replay, reuse with another body, in flight),
-// execute, and answer. Whatever fails, the answer is a problem document and
-// nothing is half-written: the command's events and its idempotency record
-// are one atomic batch.
-func serve[Req any](a *App, w http.ResponseWriter, r *http.Request, exec func(context.Context, Meta, Req) (Outcome, error)) {
+// read the command metadata (Idempotency-Key, If-Match), hold the key while
+// exec runs the command, and answer with render's status and body for its
+// result. A replay is rendered from the first outcome the same way, so it
+// answers as the first request was answered. Whatever fails, the answer is
+// a problem document and nothing is half-written: the command's events and
+// its idempotency record are one atomic batch.
+func serve[Req, S, E any](a *App, w http.ResponseWriter, r *http.Request,
+	exec func(context.Context, Meta, Req) (Result[S, E], error), render func(http.Header, Result[S, E]) (int, any)) {
 	outcome := "ok"
 	defer func() { metrics.Commands.WithLabelValues(reflect.TypeFor[Req]().Name(), outcome).Inc() }()
-	fail := func(p *httpx.Problem) {
+	fail := func(err error) {
+		p := httpx.ProblemFor(r.Context(), a.Log, err)
 		outcome = p.Code
 		httpx.WriteProblem(w, p)
 	}
 	body, err := httpx.ReadBody(w, r)
 	if err != nil {
-		fail(httpx.ProblemFor(r.Context(), a.Log, err))
+		fail(err)
 		return
 	}
 	req, err := httpx.Decode[Req](body)
 	if err != nil {
-		fail(httpx.ProblemFor(r.Context(), a.Log, err))
+		fail(err)
 		return
 	}
 	m, err := a.meta(r, body)
 	if err != nil {
-		fail(httpx.ProblemFor(r.Context(), a.Log, err))
+		fail(err)
 		return
 	}
 	if m.IdemKey != "" {
@@ -53,43 +57,40 @@ func serve[Req any](a *App, w http.ResponseWriter, r *http.Request, exec func(co
 		}
 		defer release()
 		// The key is not looked up here: exec's append fails on a used key,
-		// and then answers with its record (eventstore.UpdateOptions).
+		// and then answers with the first outcome (eventstore.UpdateOptions).
 	}
-	out, err := exec(r.Context(), m, req)
+	res, err := exec(r.Context(), m, req)
 	if err != nil {
-		fail(httpx.ProblemFor(r.Context(), a.Log, err))
+		fail(err)
 		return
 	}
-	if out.Replay != nil {
-		outcome = replay(w, m, *out.Replay)
-		return
+	status, view := render(w.Header(), res)
+	if res.Replayed {
+		outcome = "replayed"
+		metrics.IdempotentReplays.Inc()
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	for k, v := range out.Response.Header {
-		w.Header().Set(k, v)
-	}
-	w.Header().Set("Consistency-Token", strconv.FormatUint(out.Seq, 10))
-	httpx.WriteJSON(w, out.Response.Status, out.Response.Body)
+	w.Header().Set("Consistency-Token", strconv.FormatUint(res.Position, 10))
+	httpx.WriteJSON(w, status, view)
 }
 
-// replay answers with the first response to the same key, or 422 when the
-// key was used for another request, and returns the outcome to count.
-func replay(w http.ResponseWriter, m Meta, rec eventstore.IdemRecord) (outcome string) {
-	if rec.Fingerprint != m.Fingerprint {
-		httpx.WriteProblem(w, httpx.NewProblem(http.StatusUnprocessableEntity, "idempotency_key_reused",
-			"this Idempotency-Key was used for a different request"))
-		return "idempotency_key_reused"
+// renderOrder answers an order command with status and the order as the
+// command left it.
+func renderOrder(status int) func(http.Header, OrderResult) (int, any) {
+	return func(h http.Header, res OrderResult) (int, any) {
+		h.Set("ETag", etag(res.Version))
+		h.Set("Location", "/v1/orders/"+res.State.ID)
+		return status, queries.NewOrderView(res.State, res.Version)
 	}
-	metrics.IdempotentReplays.Inc()
-	for k, v := range rec.Header {
-		w.Header().Set(k, v)
-	}
-	w.Header().Set("Idempotent-Replayed", "true")
-	w.Header().Set("Consistency-Token", strconv.FormatUint(rec.EventSeq, 10))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(rec.Status)
-	_, _ = w.Write(append(rec.Body, '\n'))
-	return "replayed"
 }
+
+// renderSKU answers an inventory command with the SKU as the command left it.
+func renderSKU(h http.Header, res SKUResult) (int, any) {
+	h.Set("ETag", etag(res.Version))
+	return http.StatusOK, queries.NewInventoryView(res.State, res.Version)
+}
+
+func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }
 
 // meta reads the request's command metadata: Idempotency-Key, If-Match and
 // the ids that travel into the events' envelopes.

@@ -11,14 +11,14 @@ import (
 )
 
 // updateOrder decides cmd against order id; the order must exist.
-func (a *App) updateOrder(ctx context.Context, m Meta, id string, cmd domain.OrderCommand) (Outcome, error) {
+func (a *App) updateOrder(ctx context.Context, m Meta, id string, cmd domain.OrderCommand) (OrderResult, error) {
 	if !domain.ValidOrderID(id) {
 		// Checked before the id becomes part of a subject.
-		return Outcome{}, errors.Wrapf(domain.ErrNotFound, "no order %q", id)
+		return OrderResult{}, errors.Wrapf(domain.ErrNotFound, "no order %q", id)
 	}
-	return update(ctx, a.Orders, id, m, func(s domain.Order) ([]domain.OrderEvent, error) {
+	return update(ctx, a.Orders, id, false, m, func(s domain.Order) ([]domain.OrderEvent, error) {
 		return domain.DecideOrder(s, cmd)
-	}, orderResponse(http.StatusOK))
+	})
 }
 
 // handleOrderCommand is the HTTP side shared by the commands on an existing
@@ -26,8 +26,8 @@ func (a *App) updateOrder(ctx context.Context, m Meta, id string, cmd domain.Ord
 func handleOrderCommand[Req any](a *App, toCmd func(a *App, req Req) domain.OrderCommand) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
-		serve(a, w, r, func(ctx context.Context, m Meta, req Req) (Outcome, error) {
+		serve(a, w, r, func(ctx context.Context, m Meta, req Req) (OrderResult, error) {
 			return a.updateOrder(ctx, m, id, toCmd(a, req))
-		})
+		}, renderOrder(http.StatusOK))
 	}
 }

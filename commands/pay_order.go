@@ -17,7 +17,7 @@ type PayOrder struct {
 // PayOrder pays order id. It fails with domain.ErrNotFound,
 // ErrInvalidTransition (not confirmed), a ValidationError (amount, ref) or
 // a failed If-Match.
-func (a *App) PayOrder(ctx context.Context, m Meta, id string, c PayOrder) (Outcome, error) {
+func (a *App) PayOrder(ctx context.Context, m Meta, id string, c PayOrder) (OrderResult, error) {
 	return a.updateOrder(ctx, m, id, payCommand(a, c))
 }
 

@@ -26,18 +26,19 @@ type PlaceOrder struct {
 // Without an idempotency key the order gets a new time-ordered id. With
 // one, its id is derived from the key (KeyedOrderID), so the order's first
 // event is the key's record: a retry finds the order's subject taken and
-// is answered from that event, and no record message is stored. It fails
-// with a domain.ValidationError naming every bad field, or ErrUnavailable
-// when the event store is down (nothing stored).
-func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (Outcome, error) {
+// is answered from that event (Replayed), and no record message is
+// stored. It fails with a domain.ValidationError naming every bad field,
+// domain.ErrIdempotencyKeyReused (the key placed a different order), or
+// domain.ErrUnavailable when the event store is down (nothing stored).
+func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (OrderResult, error) {
 	id := a.NewID()
 	if m.IdemKey != "" {
 		id = KeyedOrderID(m.IdemKey)
 	}
 	cmd := domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
-	return updateAggregate(ctx, a.Orders, id, true, m, func(s domain.Order) ([]domain.OrderEvent, error) {
+	return update(ctx, a.Orders, id, true, m, func(s domain.Order) ([]domain.OrderEvent, error) {
 		return domain.DecideOrder(s, cmd)
-	}, orderResponse(http.StatusAccepted))
+	})
 }
 
 // KeyedOrderID derives the id of the order placed under a scoped
@@ -71,19 +72,20 @@ const maxPreferWait = 10 * time.Second
 func HandlePlaceOrder(a *App) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		wait := preferWait(r.Header.Values("Prefer"))
-		serve(a, w, r, func(ctx context.Context, m Meta, c PlaceOrder) (Outcome, error) {
-			out, err := a.PlaceOrder(ctx, m, c)
-			if err != nil || out.Replay != nil || wait == 0 {
-				return out, err
+		status := http.StatusAccepted
+		serve(a, w, r, func(ctx context.Context, m Meta, c PlaceOrder) (OrderResult, error) {
+			res, err := a.PlaceOrder(ctx, m, c)
+			if err != nil || res.Replayed || wait == 0 {
+				return res, err
 			}
-			id := out.Response.Body.(OrderView).OrderID
-			snap, err := a.AwaitReservation(ctx, id, wait)
+			snap, err := a.AwaitReservation(ctx, res.State.ID, wait)
 			if err == nil && snap.State.Status != domain.StatusPending {
+				status = http.StatusCreated
 				w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
-				return Outcome{Response: orderResponse(http.StatusCreated)(snap), Seq: snap.LastSeq}, nil
+				return OrderResult{State: snap.State, Version: snap.Version, Position: snap.LastSeq, Events: res.Events}, nil
 			}
-			return out, nil // the order is placed; only the wait ended
-		})
+			return res, nil // the order is placed; only the wait ended
+		}, func(h http.Header, res OrderResult) (int, any) { return renderOrder(status)(h, res) })
 	}
 }
 

@@ -14,7 +14,7 @@ type Restock struct {
 
 // Restock adds c.Qty to sku's on-hand. It fails with a ValidationError or
 // domain.ErrNotFound for a SKU that was never set.
-func (a *App) Restock(ctx context.Context, m Meta, sku string, c Restock) (Outcome, error) {
+func (a *App) Restock(ctx context.Context, m Meta, sku string, c Restock) (SKUResult, error) {
 	return a.updateSKU(ctx, m, sku, domain.Restock{SKU: sku, Qty: c.Qty, At: a.Now()})
 }
 

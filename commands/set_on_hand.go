@@ -17,7 +17,7 @@ type SetOnHand struct {
 
 // SetOnHand sets sku's on-hand. It fails with a ValidationError (bad SKU or
 // count) or ErrInvalidTransition (below reserved).
-func (a *App) SetOnHand(ctx context.Context, m Meta, sku string, c SetOnHand) (Outcome, error) {
+func (a *App) SetOnHand(ctx context.Context, m Meta, sku string, c SetOnHand) (SKUResult, error) {
 	return a.updateSKU(ctx, m, sku, domain.SetOnHand{SKU: sku, OnHand: c.OnHand, At: a.Now()})
 }
 
@@ -26,22 +26,22 @@ func HandleSetOnHand(a *App) http.HandlerFunc { return handleSKUCommand(a, a.Set
 
 // handleSKUCommand is the HTTP side shared by the inventory commands: Req
 // is the body, handle the command on the SKU named in the path.
-func handleSKUCommand[Req any](a *App, handle func(context.Context, Meta, string, Req) (Outcome, error)) http.HandlerFunc {
+func handleSKUCommand[Req any](a *App, handle func(context.Context, Meta, string, Req) (SKUResult, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sku := chi.URLParam(r, "sku")
-		serve(a, w, r, func(ctx context.Context, m Meta, c Req) (Outcome, error) {
+		serve(a, w, r, func(ctx context.Context, m Meta, c Req) (SKUResult, error) {
 			return handle(ctx, m, sku, c)
-		})
+		}, renderSKU)
 	}
 }
 
 // updateSKU decides cmd against sku, after checking that the SKU is a valid
 // subject token: "A.>" must be a 422, never a wildcard.
-func (a *App) updateSKU(ctx context.Context, m Meta, sku string, cmd domain.SKUCommand) (Outcome, error) {
+func (a *App) updateSKU(ctx context.Context, m Meta, sku string, cmd domain.SKUCommand) (SKUResult, error) {
 	if !domain.ValidSKU(sku) {
-		return Outcome{}, &domain.ValidationError{Fields: map[string]string{"sku": domain.TokenRule}}
+		return SKUResult{}, &domain.ValidationError{Fields: map[string]string{"sku": domain.TokenRule}}
 	}
-	return update(ctx, a.SKUs, sku, m, func(s domain.SKU) ([]domain.SKUEvent, error) {
+	return update(ctx, a.SKUs, sku, false, m, func(s domain.SKU) ([]domain.SKUEvent, error) {
 		return domain.DecideSKU(s, cmd)
-	}, inventoryResponse)
+	})
 }

@@ -16,7 +16,7 @@ type ShipOrder struct {
 
 // ShipOrder ships order id. It fails with domain.ErrNotFound,
 // ErrInvalidTransition (not paid), a ValidationError or a failed If-Match.
-func (a *App) ShipOrder(ctx context.Context, m Meta, id string, c ShipOrder) (Outcome, error) {
+func (a *App) ShipOrder(ctx context.Context, m Meta, id string, c ShipOrder) (OrderResult, error) {
 	return a.updateOrder(ctx, m, id, shipCommand(a, c))
 }
 

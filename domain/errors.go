@@ -22,6 +22,22 @@ var (
 	// ErrValidation is matched by every *ValidationError, so callers that
 	// only need the kind do not have to unpack the fields.
 	ErrValidation = errors.New("validation failed")
+	// ErrPreconditionFailed means the caller's expected version (If-Match)
+	// is not the aggregate's: it decided on a state that has changed.
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrIdempotencyKeyReused means an idempotency key that answered one
+	// request was sent with a different one; nothing was done.
+	ErrIdempotencyKeyReused = errors.New("this Idempotency-Key was used for a different request")
+	// ErrUnavailable means a dependency (the event store, the read-model
+	// database) is unreachable or did not answer in time. Nothing was
+	// half-written: an append is atomic, a read writes nothing.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrOutcomeUnknown means a command was sent to the event store but its
+	// answer never came: it was stored entirely or not at all, and which is
+	// not known. Errors of this kind match ErrUnavailable too. A retry with
+	// the command's idempotency key is safe: it applies the command at most
+	// once and answers with the first outcome.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 )
 
 // ValidationError lists each invalid field by its JSON path

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/orderengine/engine/domain"
 )
 
 // maxBatchMsgs stays under the server's default atomic batch limit (1000).
@@ -136,7 +138,9 @@ func (c *committer) submit(ctx context.Context, p *pending) commitResult {
 	}
 }
 
-func errClosed() error { return errors.Mark(errors.New("event store is closed"), ErrUnavailable) }
+func errClosed() error {
+	return errors.Mark(errors.New("event store is closed"), domain.ErrUnavailable)
+}
 
 // close stops the workers once their batches in flight are answered, and
 // answers every command still queued.
@@ -342,7 +346,7 @@ func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
 			cm.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
 			if i < len(msgs)-1 {
 				if err := c.nc.PublishMsg(cm); err != nil {
-					return 0, errors.Mark(errors.Wrap(err, "publish batch message"), ErrUnavailable)
+					return 0, errors.Mark(errors.Wrap(err, "publish batch message"), domain.ErrUnavailable)
 				}
 				continue
 			}
@@ -355,7 +359,7 @@ func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
 	case err == nil:
 	case errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrNoResponders):
 		// The commit was not sent, or no stream took it: nothing stored.
-		return 0, errors.Mark(errors.Wrap(err, "publish events"), ErrUnavailable)
+		return 0, errors.Mark(errors.Wrap(err, "publish events"), domain.ErrUnavailable)
 	default:
 		// Sent, and the answer lost or late: stored or not, no one knows.
 		return 0, outcomeUnknown(requestError(ctx, err), "publish events")

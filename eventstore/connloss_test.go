@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/testnats"
 )
@@ -85,10 +86,10 @@ func TestLostConnectionEndsReadsAndAppendsInFlight(t *testing.T) {
 		if d > 5*time.Second {
 			t.Errorf("%s %d ended %v after the kill, want within 5s: %v", e.role, i, d, e.err)
 		}
-		if !errors.Is(e.err, eventstore.ErrUnavailable) {
-			t.Errorf("%s %d ended with %v, want ErrUnavailable", e.role, i, e.err)
+		if !errors.Is(e.err, domain.ErrUnavailable) {
+			t.Errorf("%s %d ended with %v, want domain.ErrUnavailable", e.role, i, e.err)
 		}
-		if errors.Is(e.err, eventstore.ErrOutcomeUnknown) {
+		if errors.Is(e.err, domain.ErrOutcomeUnknown) {
 			unknown++
 			if e.role != "append" {
 				t.Errorf("read %d ended with an unknown outcome: %v", i, e.err)

@@ -7,11 +7,13 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go"
+
+	"github.com/orderengine/engine/domain"
 )
 
 // errConnectionLost is the cause of a request cut short because the
 // connection it was sent on was lost before the answer came.
-var errConnectionLost = errors.Mark(errors.New("connection to NATS lost"), ErrUnavailable)
+var errConnectionLost = errors.Mark(errors.New("connection to NATS lost"), domain.ErrUnavailable)
 
 // connWatch follows the store's NATS connection so that requests in flight
 // end as soon as the connection they were sent on is lost. nats.go does not

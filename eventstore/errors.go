@@ -10,26 +10,15 @@ import (
 	"github.com/orderengine/engine/domain"
 )
 
-// ErrUnavailable marks errors caused by JetStream being unreachable or not
-// answering in time. Nothing was half-written: an append is atomic.
-var ErrUnavailable = errors.New("event store unavailable")
-
-// ErrOutcomeUnknown marks an append whose answer never came: the connection
-// was lost, or JetStream did not answer in time, after the batch was sent.
-// It was stored entirely or not at all, and the store cannot tell which;
-// such errors match ErrUnavailable too. A retry with the command's
-// idempotency key is safe: if the first attempt was stored, the retry finds
-// its record (or its message ids) and answers with the first outcome.
-var ErrOutcomeUnknown = errors.New("outcome of the append unknown")
-
 // outcomeUnknown marks err, a failure after a batch was sent, as both
-// ErrUnavailable and ErrOutcomeUnknown.
+// domain.ErrUnavailable and domain.ErrOutcomeUnknown: it was stored entirely
+// or not at all, and the store cannot tell which.
 func outcomeUnknown(err error, msg string) error {
-	return errors.Mark(errors.Mark(errors.Wrap(err, msg), ErrUnavailable), ErrOutcomeUnknown)
+	return errors.Mark(errors.Mark(errors.Wrap(err, msg), domain.ErrUnavailable), domain.ErrOutcomeUnknown)
 }
 
 // errNotConnected is returned at once while the connection to NATS is down.
-var errNotConnected = errors.Mark(errors.New("not connected to NATS"), ErrUnavailable)
+var errNotConnected = errors.Mark(errors.New("not connected to NATS"), domain.ErrUnavailable)
 
 // errAlreadyStored says a publish was a duplicate of one stored earlier (same
 // Nats-Msg-Id): the command's events are already in the store.
@@ -46,12 +35,12 @@ func publishError(e *jetstream.APIError) error {
 		return errors.Wrapf(domain.ErrConflict, "append: %s", e.Description)
 	}
 	if e.Code == 503 || e.Code == 429 {
-		return errors.Mark(errors.Newf("append: %s (%d)", e.Description, e.ErrorCode), ErrUnavailable)
+		return errors.Mark(errors.Newf("append: %s (%d)", e.Description, e.ErrorCode), domain.ErrUnavailable)
 	}
 	return errors.Newf("append refused by JetStream: %s (code %d)", e.Description, e.ErrorCode)
 }
 
-// unavailable marks connection-level failures as ErrUnavailable.
+// unavailable marks connection-level failures as domain.ErrUnavailable.
 func unavailable(err error) error {
 	if err == nil {
 		return nil
@@ -60,7 +49,7 @@ func unavailable(err error) error {
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrReconnectBufExceeded) {
-		return errors.Mark(err, ErrUnavailable)
+		return errors.Mark(err, domain.ErrUnavailable)
 	}
 	return err
 }

@@ -10,17 +10,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// IdempotencyTTL is how long a command's first response is kept for replay.
+// IdempotencyTTL is how long a command's idempotency record is kept for replay.
 const IdempotencyTTL = 24 * time.Hour
 
-// IdemRecord is the first response to a command sent with an Idempotency-Key.
+// IdemRecord is what the store keeps of a command sent with an
+// idempotency key, stored right after its events: enough to tell a retry
+// from another request under the same key and to give the retry the first
+// outcome, which is the aggregate as of the command's last event (Replay).
+// The answer itself is rendered by the caller, from that state, both times.
+// Records stored before this shape also held that answer; it is ignored.
 type IdemRecord struct {
-	Fingerprint string            `json:"fingerprint"` // hash of method, path and body
-	CommandID   string            `json:"command_id"`
-	Status      int               `json:"status"`
-	Header      map[string]string `json:"header,omitempty"`
-	Body        json.RawMessage   `json:"body"`
-	StoredAt    time.Time         `json:"stored_at"`
+	Fingerprint string    `json:"fingerprint"` // identifies the request: method, path and body
+	CommandID   string    `json:"command_id"`
+	StoredAt    time.Time `json:"stored_at"`
 	// EventSeq is the stream sequence of the command's last event: its
 	// consistency token.
 	EventSeq uint64 `json:"-"`

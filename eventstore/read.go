@@ -203,7 +203,7 @@ func (s *Store) History(ctx context.Context, subject string, fn func(seq uint64,
 func statusError(what, status, description string) error {
 	err := errors.Newf("%s: status %s %s", what, status, description)
 	if status == "503" {
-		return errors.Mark(err, ErrUnavailable)
+		return errors.Mark(err, domain.ErrUnavailable)
 	}
 	return err
 }

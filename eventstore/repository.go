@@ -87,7 +87,7 @@ func NewRepository[S, E any](s *Store, kind Kind[S, E], cacheSize int) *Reposito
 func (r *Repository[S, E]) Subject(id string) string { return r.kind.Prefix + "." + id }
 
 // Load returns the current snapshot of aggregate id: the zero snapshot when
-// it has no events. It fails with ErrUnavailable when JetStream does not
+// it has no events. It fails with domain.ErrUnavailable when JetStream does not
 // answer, and with an assertion failure when the stored chain is broken.
 //
 // It folds the events past the cached snapshot; without one, and when the
@@ -236,16 +236,22 @@ type UpdateOptions[S any] struct {
 	// under overload grants, outcomes and releases keep pace and new
 	// commands wait instead.
 	Settle bool
-	// IdemKey, when set, stores Record(after) under that key in the same
-	// atomic batch as the events: either both are stored or neither.
+	// IdemKey, when set, stores an IdemRecord (Fingerprint, CommandID)
+	// under that key in the same atomic batch as the events: either both
+	// are stored or neither.
 	//
 	// The key is not looked up before deciding: the record's message expects
 	// its subject to be empty, so a used key fails the append as a
 	// conflict, and then, like a refusal or a no-op, is answered with the
-	// stored record as Replay. A lookup up front would cost every command a
+	// first outcome as Replay. A lookup up front would cost every command a
 	// read, which waits for any batch the server is committing.
 	IdemKey string
-	Record  func(after Snapshot[S]) (IdemRecord, error)
+	// ExpectedVersion, when set, is the version the caller decided on
+	// (HTTP If-Match): the update fails with domain.ErrPreconditionFailed
+	// if the aggregate exists at another version. An aggregate that does
+	// not exist is left to the decider, which knows whether that is a
+	// not-found.
+	ExpectedVersion *uint64
 	// New says id was just generated for this command, so the aggregate has
 	// no events yet and need not be read: the append expects its subject
 	// empty, and fails as a conflict (then reloads) if it is not.
@@ -254,10 +260,12 @@ type UpdateOptions[S any] struct {
 	// (with New): the aggregate's first event is then the key's record, and
 	// no record message is stored. Fingerprint goes into that event's
 	// message headers; a second command with the key finds the aggregate's
-	// subject taken, and is answered from its first event: Record of the
-	// state after it, with the stored fingerprint, so that a different
-	// request under the same key is told apart.
+	// subject taken, and is answered from its first event: the state after
+	// it, with the stored fingerprint, so that a different request under
+	// the same key is told apart.
 	KeyedCreate bool
+	// Fingerprint identifies the request; it is stored in the idempotency
+	// record (IdemKey) or on the first event (KeyedCreate).
 	Fingerprint string
 }
 
@@ -266,8 +274,18 @@ type Result[S any] struct {
 	Before, After Snapshot[S]
 	Envelopes     []Envelope
 	// Replay is set when the idempotency key had been used already; nothing
-	// was appended and the first response is in it.
-	Replay *IdemRecord
+	// was appended and the first outcome is in it.
+	Replay *Replay[S]
+}
+
+// Replay is the first outcome of a command whose idempotency key is used
+// again: the aggregate as that command left it (After.LastSeq is its
+// consistency token) and the fingerprint of its request, which the caller
+// compares with the retry's.
+type Replay[S any] struct {
+	Fingerprint string
+	CommandID   string
+	After       Snapshot[S]
 }
 
 // Update loads aggregate id, asks decide for the events of a command and
@@ -300,8 +318,11 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = 5
 	}
-	if o.KeyedCreate && (!o.New || o.Record == nil) {
-		return Result[S]{}, errors.AssertionFailedf("a keyed create must be new and have a record")
+	if o.KeyedCreate && !o.New {
+		return Result[S]{}, errors.AssertionFailedf("a keyed create must be new")
+	}
+	if o.ExpectedVersion != nil {
+		decide = r.expectVersion(*o.ExpectedVersion, decide)
 	}
 	subject := r.Subject(id)
 	unlock := r.store.locks.lock(subject)
@@ -380,16 +401,54 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 	}
 }
 
-// lookupRecord finds the record of a twin command that won the race for
-// the same idempotency key.
-func (r *Repository[S, E]) lookupRecord(ctx context.Context, id string, o UpdateOptions[S]) (IdemRecord, bool, error) {
+// expectVersion checks the caller's expected version before decide runs,
+// on each attempt's state: a stale cache is reloaded before a refusal is
+// final, as for the decider's own refusals.
+func (r *Repository[S, E]) expectVersion(want uint64, decide func(Snapshot[S]) ([]E, *S, error)) func(Snapshot[S]) ([]E, *S, error) {
+	return func(s Snapshot[S]) ([]E, *S, error) {
+		if s.Version > 0 && s.Version != want {
+			return nil, nil, errors.Wrapf(domain.ErrPreconditionFailed,
+				"If-Match names version %d but the %s is at version %d", want, r.kind.Name, s.Version)
+		}
+		return decide(s)
+	}
+}
+
+// lookupRecord finds the first outcome of a twin command that won the race
+// for the same idempotency key.
+func (r *Repository[S, E]) lookupRecord(ctx context.Context, id string, o UpdateOptions[S]) (Replay[S], bool, error) {
 	if o.KeyedCreate {
-		return r.createRecord(ctx, id, o)
+		return r.createRecord(ctx, id)
 	}
 	if o.IdemKey == "" {
-		return IdemRecord{}, false, nil
+		return Replay[S]{}, false, nil
 	}
-	return r.store.LookupIdempotency(ctx, o.IdemKey)
+	rec, ok, err := r.store.LookupIdempotency(ctx, o.IdemKey)
+	if err != nil || !ok {
+		return Replay[S]{}, false, err
+	}
+	after, err := r.loadAt(ctx, id, rec.EventSeq)
+	if err != nil {
+		return Replay[S]{}, false, errors.Wrapf(err, "state after the command of idempotency record %s", o.IdemKey)
+	}
+	return Replay[S]{Fingerprint: rec.Fingerprint, CommandID: rec.CommandID, After: after}, true, nil
+}
+
+// loadAt returns aggregate id as of stream sequence seq, the last event of
+// a command: from the cache when that is where it stands, else folded from
+// its first event (replays are rare; commands are not slowed for them).
+func (r *Repository[S, E]) loadAt(ctx context.Context, id string, seq uint64) (Snapshot[S], error) {
+	if cached, ok := r.cache.get(r.Subject(id)); ok && cached.LastSeq == seq {
+		return cached, nil
+	}
+	snap, err := r.replay(ctx, r.Subject(id), Snapshot[S]{}, false, seq)
+	if err != nil {
+		return Snapshot[S]{}, err
+	}
+	if snap.LastSeq != seq {
+		return Snapshot[S]{}, errors.AssertionFailedf("no event of %s at seq %d", r.Subject(id), seq)
+	}
+	return snap, nil
 }
 
 // fingerprintHeader carries the request fingerprint of a keyed create on
@@ -398,32 +457,24 @@ func (r *Repository[S, E]) lookupRecord(ctx context.Context, id string, o Update
 // event.
 const fingerprintHeader = "Engine-Request-Fingerprint"
 
-// createRecord rebuilds the record of a keyed create from the aggregate's
-// first event: the response rendered from the state right after it, and
-// the fingerprint stored with it.
-func (r *Repository[S, E]) createRecord(ctx context.Context, id string, o UpdateOptions[S]) (IdemRecord, bool, error) {
+// createRecord rebuilds the first outcome of a keyed create from the
+// aggregate's first event: the state right after it, and the fingerprint
+// stored with it.
+func (r *Repository[S, E]) createRecord(ctx context.Context, id string) (Replay[S], bool, error) {
 	subject := r.Subject(id)
 	m, h, ok, err := r.store.nextMsg(ctx, subject, 1)
 	if err != nil || !ok {
-		return IdemRecord{}, false, err
+		return Replay[S]{}, false, err
 	}
 	env, err := DecodeEnvelope(m.Data)
 	if err != nil {
-		return IdemRecord{}, false, errors.Wrapf(err, "decode first event of %s", subject)
+		return Replay[S]{}, false, errors.Wrapf(err, "decode first event of %s", subject)
 	}
 	first, err := r.apply(Snapshot[S]{}, m.Seq, env)
 	if err != nil {
-		return IdemRecord{}, false, errors.Wrapf(err, "first event of %s", subject)
+		return Replay[S]{}, false, errors.Wrapf(err, "first event of %s", subject)
 	}
-	rec, err := o.Record(first)
-	if err != nil {
-		return IdemRecord{}, false, err
-	}
-	rec.Fingerprint = h.Get(fingerprintHeader)
-	rec.CommandID = env.CommandID
-	rec.StoredAt = m.Time
-	rec.EventSeq = m.Seq
-	return rec, true, nil
+	return Replay[S]{Fingerprint: h.Get(fingerprintHeader), CommandID: env.CommandID, After: first}, true, nil
 }
 
 // append seals events into envelopes chained after snap and commits them,
@@ -477,11 +528,8 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 			}
 		}
 	}
-	if o.IdemKey != "" && o.Record != nil && !o.KeyedCreate {
-		rec, err := o.Record(after)
-		if err != nil {
-			return Result[S]{}, err
-		}
+	if o.IdemKey != "" && !o.KeyedCreate {
+		rec := IdemRecord{Fingerprint: o.Fingerprint, CommandID: o.CommandID, StoredAt: time.Now().UTC()}
 		m, err := idemMsg(o.IdemKey, o.CommandID, rec)
 		if err != nil {
 			return Result[S]{}, err

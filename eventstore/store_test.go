@@ -358,7 +358,7 @@ func TestAppendsRacingCloseAllReturn(t *testing.T) {
 						CommandID: fmt.Sprintf("c%d-%d-%d", round, i, r),
 					}, note(fmt.Sprint(r)))
 					if err != nil {
-						if !errors.Is(err, eventstore.ErrUnavailable) {
+						if !errors.Is(err, domain.ErrUnavailable) {
 							t.Errorf("append racing close: %v, want unavailable", err)
 						}
 						return

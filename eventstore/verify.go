@@ -65,7 +65,7 @@ type chainTip struct {
 // called with the number of events checked so far, after every event.
 //
 // A broken chain is a Problem in the report, not an error; the error is for
-// a store that cannot be read (ErrUnavailable when JetStream does not
+// a store that cannot be read (domain.ErrUnavailable when JetStream does not
 // answer) or a canceled ctx. What a chain without a secret cannot show: a
 // deleted last event, or a forged event appended with a correct version
 // and prev_hash and a hash computed over its own content.

@@ -30,7 +30,7 @@ func TestOldSchemaVersionsReadBack(t *testing.T) {
 		if err != nil {
 			t.Fatalf("place order: %v", err)
 		}
-		return out.Response.Body.(commands.OrderView).OrderID
+		return out.State.ID
 	}
 	// storeRaw appends an event past the engine, correctly chained.
 	storeRaw := func(id, typ string, schemaVersion int, data string) {

@@ -52,7 +52,7 @@ func newVerifyFixture(t *testing.T) verifyFixture {
 		if err != nil {
 			t.Fatalf("place order: %v", err)
 		}
-		id := out.Response.Body.(commands.OrderView).OrderID
+		id := out.State.ID
 		snap, err := app.AwaitReservation(context.Background(), id, 30*time.Second)
 		if err != nil || snap.State.Status != domain.StatusConfirmed {
 			t.Fatalf("order %s: %s, %v", id, snap.State.Status, err)

@@ -23,7 +23,7 @@ type Admin struct {
 var _ queries.ProjectionAdmin = Admin{}
 
 // Projections reports every Runner's Status, in the order of Runners. It
-// returns an error matching queries.ErrUnavailable when the database cannot
+// returns an error matching domain.ErrUnavailable when the database cannot
 // be reached.
 func (a Admin) Projections(ctx context.Context) ([]queries.ProjectionReport, error) {
 	out := make([]queries.ProjectionReport, 0, len(a.Runners))

@@ -17,7 +17,7 @@ type DashboardReads struct{ Pool *pgxpool.Pool }
 var _ queries.DashboardReader = DashboardReads{}
 
 // Summary reads the summary's parts in one round trip; the revenue sums the
-// hour buckets. It returns an error matching queries.ErrUnavailable when
+// hour buckets. It returns an error matching domain.ErrUnavailable when
 // the database cannot be reached.
 func (r DashboardReads) Summary(ctx context.Context, f queries.SummaryFilter) (queries.Summary, error) {
 	s := queries.Summary{OrdersByStatus: map[domain.OrderStatus]int64{}, RevenueCents: map[string]int64{}}
@@ -61,7 +61,7 @@ WHERE granularity = 'hour' AND metric = $1 GROUP BY currency`, queries.MetricRev
 }
 
 // Timeseries returns f's buckets from f.First to f.Last, zero-filled with
-// generate_series. It returns an error matching queries.ErrUnavailable
+// generate_series. It returns an error matching domain.ErrUnavailable
 // when the database cannot be reached.
 func (r DashboardReads) Timeseries(ctx context.Context, f queries.TimeseriesFilter) ([]queries.Point, error) {
 	step := 1

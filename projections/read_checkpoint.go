@@ -20,7 +20,7 @@ type CheckpointReads struct {
 var _ queries.CheckpointReader = CheckpointReads{}
 
 // Checkpoint returns the projection's last applied stream sequence, 0 when
-// it has none yet. It returns an error matching queries.ErrUnavailable when
+// it has none yet. It returns an error matching domain.ErrUnavailable when
 // the database cannot be reached.
 func (r CheckpointReads) Checkpoint(ctx context.Context) (uint64, error) {
 	name := r.Projection

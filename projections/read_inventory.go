@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/queries"
 )
@@ -22,27 +21,27 @@ const inventorySelect = `SELECT sku, on_hand, reserved, version FROM rm.inventor
 
 // Item returns the SKU's stock. It returns an error matching
 // domain.ErrNotFound when there is no such SKU, and one matching
-// queries.ErrUnavailable when the database cannot be reached.
-func (r InventoryReads) Item(ctx context.Context, sku string) (commands.InventoryView, error) {
+// domain.ErrUnavailable when the database cannot be reached.
+func (r InventoryReads) Item(ctx context.Context, sku string) (queries.InventoryView, error) {
 	rows, err := r.Pool.Query(ctx, inventorySelect+` WHERE sku = $1`, sku)
 	if err != nil {
-		return commands.InventoryView{}, readErr(err, "read inventory %s", sku)
+		return queries.InventoryView{}, readErr(err, "read inventory %s", sku)
 	}
 	items, err := pgx.CollectRows(rows, scanItem)
 	if err != nil {
-		return commands.InventoryView{}, readErr(err, "read inventory %s", sku)
+		return queries.InventoryView{}, readErr(err, "read inventory %s", sku)
 	}
 	if len(items) == 0 {
-		return commands.InventoryView{}, errors.Wrapf(domain.ErrNotFound, "sku %s", sku)
+		return queries.InventoryView{}, errors.Wrapf(domain.ErrNotFound, "sku %s", sku)
 	}
 	return items[0], nil
 }
 
 // Items returns up to f.Limit SKUs matching f in SKU order, walking the
 // primary key (or inventory_by_available for a tight available_below). It
-// returns an error matching queries.ErrUnavailable when the database
+// returns an error matching domain.ErrUnavailable when the database
 // cannot be reached.
-func (r InventoryReads) Items(ctx context.Context, f queries.InventoryFilter) ([]commands.InventoryView, error) {
+func (r InventoryReads) Items(ctx context.Context, f queries.InventoryFilter) ([]queries.InventoryView, error) {
 	q := inventorySelect + " WHERE true"
 	var args []any
 	arg := func(v any) string {
@@ -67,8 +66,8 @@ func (r InventoryReads) Items(ctx context.Context, f queries.InventoryFilter) ([
 	return items, nil
 }
 
-func scanItem(row pgx.CollectableRow) (commands.InventoryView, error) {
-	var v commands.InventoryView
+func scanItem(row pgx.CollectableRow) (queries.InventoryView, error) {
+	var v queries.InventoryView
 	var version int64
 	if err := row.Scan(&v.SKU, &v.OnHand, &v.Reserved, &version); err != nil {
 		return v, err

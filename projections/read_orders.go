@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/queries"
 )
@@ -31,18 +30,18 @@ FROM rm.orders o`
 
 // Order returns the order id with its lines. It returns an error matching
 // domain.ErrNotFound when there is no such order, and one matching
-// queries.ErrUnavailable when the database cannot be reached.
-func (r OrderReads) Order(ctx context.Context, id string) (commands.OrderView, error) {
+// domain.ErrUnavailable when the database cannot be reached.
+func (r OrderReads) Order(ctx context.Context, id string) (queries.OrderView, error) {
 	rows, err := r.Pool.Query(ctx, orderSelect+` WHERE o.order_id = $1::uuid`, id)
 	if err != nil {
-		return commands.OrderView{}, readErr(err, "read order %s", id)
+		return queries.OrderView{}, readErr(err, "read order %s", id)
 	}
 	orders, err := pgx.CollectRows(rows, scanOrder)
 	if err != nil {
-		return commands.OrderView{}, readErr(err, "read order %s", id)
+		return queries.OrderView{}, readErr(err, "read order %s", id)
 	}
 	if len(orders) == 0 {
-		return commands.OrderView{}, errors.Wrapf(domain.ErrNotFound, "order %s", id)
+		return queries.OrderView{}, errors.Wrapf(domain.ErrNotFound, "order %s", id)
 	}
 	return orders[0], nil
 }
@@ -51,9 +50,9 @@ func (r OrderReads) Order(ctx context.Context, id string) (commands.OrderView, e
 // built per combination of filters, rather than with "$1 IS NULL OR ...",
 // so that every plan, generic ones included, can use the matching index
 // (orders_newest, orders_by_status or orders_by_customer) and stop after
-// f.Limit rows. It returns an error matching queries.ErrUnavailable when the
+// f.Limit rows. It returns an error matching domain.ErrUnavailable when the
 // database cannot be reached.
-func (r OrderReads) Orders(ctx context.Context, f queries.OrderFilter) ([]commands.OrderView, error) {
+func (r OrderReads) Orders(ctx context.Context, f queries.OrderFilter) ([]queries.OrderView, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -87,8 +86,8 @@ func (r OrderReads) Orders(ctx context.Context, f queries.OrderFilter) ([]comman
 	return orders, nil
 }
 
-func scanOrder(row pgx.CollectableRow) (commands.OrderView, error) {
-	var o commands.OrderView
+func scanOrder(row pgx.CollectableRow) (queries.OrderView, error) {
+	var o queries.OrderView
 	var version int64
 	err := row.Scan(&o.OrderID, &o.CustomerID, &o.Status, &o.Currency, &o.TotalCents,
 		&o.RefundDueCents, &version, &o.CreatedAt, &o.UpdatedAt, &o.Lines)

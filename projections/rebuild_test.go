@@ -192,7 +192,7 @@ func TestRebuildWhileCommandsFlowKeepsTheLiveRunnerGoing(t *testing.T) {
 				return
 			}
 			placed.Add(1)
-			id := out.Response.Body.(commands.OrderView).OrderID
+			id := out.State.ID
 			if i%4 == 0 {
 				snap, err := f.app.AwaitReservation(ctx, id, time.Minute)
 				if err == nil && snap.State.Status == domain.StatusConfirmed {

@@ -164,7 +164,7 @@ var comparedTables = []struct{ table, key string }{
 // the comparison reads the live tables in one snapshot and brings the
 // replay up to the checkpoint of that snapshot, inside the same
 // transaction. Comparisons take turns (an advisory lock). It returns an
-// error matching queries.ErrUnavailable when the database cannot be
+// error matching domain.ErrUnavailable when the database cannot be
 // reached.
 func CompareWithReplay(ctx context.Context, store *eventstore.Store, pool *pgxpool.Pool, log *slog.Logger) ([]Difference, error) {
 	if log == nil {

@@ -83,7 +83,7 @@ func (f *fixture) place(t testing.TB, lines ...domain.Line) string {
 	if err != nil {
 		t.Fatalf("place order: %v", err)
 	}
-	return out.Response.Body.(commands.OrderView).OrderID
+	return out.State.ID
 }
 
 func (f *fixture) settle(t testing.TB, id string) domain.Order {
@@ -414,7 +414,7 @@ func TestInterruptedRunConvergesToFreshReplay(t *testing.T) {
 				t.Errorf("place: %v", err)
 				return
 			}
-			id := out.Response.Body.(commands.OrderView).OrderID
+			id := out.State.ID
 			if i%5 == 0 {
 				snap, err := f.app.AwaitReservation(ctx, id, time.Minute)
 				if err == nil && snap.State.Status == domain.StatusConfirmed {

@@ -99,7 +99,7 @@ func stateFor(lag uint64) string {
 // Status returns the projection's state and lag as the Runner last saw
 // them, with its checkpoint and the count of its unresolved dead letters
 // read from Postgres (so both are right even before Run's first batch). It
-// returns an error matching queries.ErrUnavailable when the database
+// returns an error matching domain.ErrUnavailable when the database
 // cannot be reached.
 func (r *Runner) Status(ctx context.Context) (ProjectionStatus, error) {
 	var (

@@ -240,15 +240,15 @@ func TestAdminRetryDeadLetter(t *testing.T) {
 type unavailableAdmin struct{}
 
 func (unavailableAdmin) Projections(context.Context) ([]queries.ProjectionReport, error) {
-	return nil, errors.Mark(errors.New("dial tcp: refused"), queries.ErrUnavailable)
+	return nil, errors.Mark(errors.New("dial tcp: refused"), domain.ErrUnavailable)
 }
 
 func (unavailableAdmin) DeadLetters(context.Context, bool) ([]queries.DeadLetterReport, error) {
-	return nil, errors.Mark(errors.New("dial tcp: refused"), queries.ErrUnavailable)
+	return nil, errors.Mark(errors.New("dial tcp: refused"), domain.ErrUnavailable)
 }
 
 func (unavailableAdmin) Retry(context.Context, int64) (queries.DeadLetterReport, error) {
-	return queries.DeadLetterReport{}, errors.Mark(errors.New("dial tcp: refused"), queries.ErrUnavailable)
+	return queries.DeadLetterReport{}, errors.Mark(errors.New("dial tcp: refused"), domain.ErrUnavailable)
 }
 
 func TestAdminUnavailable(t *testing.T) {

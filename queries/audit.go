@@ -10,7 +10,6 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/go-chi/chi/v5"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
@@ -86,7 +85,7 @@ func serveEvents(w http.ResponseWriter, r *http.Request, h EventHistory, log *sl
 
 // OrderAsOf is an order rebuilt from its events up to a point.
 type OrderAsOf struct {
-	commands.OrderView
+	OrderView
 	// AsOf is the time asked for, if any; the state includes every event
 	// that occurred at or before it.
 	AsOf *time.Time `json:"as_of,omitempty"`
@@ -143,7 +142,7 @@ func HandleOrderState(h EventHistory, log *slog.Logger) http.HandlerFunc {
 		case !state.Exists():
 			httpx.Fail(w, r, log, errors.Wrapf(domain.ErrNotFound, "order %s did not exist yet at that time", id))
 		default:
-			httpx.WriteJSON(w, http.StatusOK, OrderAsOf{OrderView: commands.NewOrderView(state, at), AsOf: asOf})
+			httpx.WriteJSON(w, http.StatusOK, OrderAsOf{OrderView: NewOrderView(state, at), AsOf: asOf})
 		}
 	}
 }

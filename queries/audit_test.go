@@ -47,7 +47,7 @@ func newAuditFixture(t *testing.T) auditFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := out.Response.Body.(commands.OrderView).OrderID
+	id := out.State.ID
 	steps := []time.Time{clock}
 	tick()
 	// The saga's own command: the line was reserved, so the order confirms

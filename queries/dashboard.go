@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/httpx"
 )
@@ -109,7 +108,7 @@ type Summary struct {
 	OrdersByStatus map[domain.OrderStatus]int64 `json:"orders_by_status"`
 	RevenueCents   map[string]int64             `json:"revenue_cents"`
 	OrdersLastHour int64                        `json:"orders_last_hour"`
-	LowStock       []commands.InventoryView     `json:"low_stock"`
+	LowStock       []InventoryView              `json:"low_stock"`
 	Projections    []ProjectionInfo             `json:"projections"`
 }
 
@@ -185,7 +184,7 @@ func readSummary(ctx context.Context, r DashboardReader, p ProjectionStatus, f S
 		s.RevenueCents = map[string]int64{}
 	}
 	if s.LowStock == nil {
-		s.LowStock = []commands.InventoryView{}
+		s.LowStock = []InventoryView{}
 	}
 	if s.Projections == nil {
 		s.Projections = []ProjectionInfo{}

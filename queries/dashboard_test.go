@@ -14,7 +14,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/projections"
 	"github.com/orderengine/engine/queries"
@@ -98,11 +97,11 @@ func TestDashboardSummary(t *testing.T) {
 	insertBucket(t, pool, "hour", base.Truncate(time.Hour), "orders_placed", "", 6)
 	// low-00 .. low-24 have available 0 .. 24, inserted backwards.
 	for i := 24; i >= 0; i-- {
-		insertItems(t, pool, commands.InventoryView{SKU: fmt.Sprintf("low-%02d", i), OnHand: 30, Reserved: 30 - int64(i), Version: 1})
+		insertItems(t, pool, queries.InventoryView{SKU: fmt.Sprintf("low-%02d", i), OnHand: 30, Reserved: 30 - int64(i), Version: 1})
 	}
-	insertItems(t, pool, commands.InventoryView{SKU: "also-03", OnHand: 3, Version: 1})
+	insertItems(t, pool, queries.InventoryView{SKU: "also-03", OnHand: 3, Version: 1})
 
-	skus := func(items []commands.InventoryView) []string {
+	skus := func(items []queries.InventoryView) []string {
 		var out []string
 		for _, it := range items {
 			out = append(out, it.SKU)
@@ -161,7 +160,7 @@ func TestDashboardSummary(t *testing.T) {
 		})
 	}
 	t.Run("projections unavailable is 503", func(t *testing.T) {
-		h := dashServer(t, pool, fixedStatus{err: errors.Mark(errors.New("runner gone"), queries.ErrUnavailable)})
+		h := dashServer(t, pool, fixedStatus{err: errors.Mark(errors.New("runner gone"), domain.ErrUnavailable)})
 		checkProblem(t, get(t, h, "/v1/dashboard/summary"), http.StatusServiceUnavailable, "unavailable", "")
 	})
 	t.Run("no projection status is an empty list", func(t *testing.T) {

@@ -35,13 +35,13 @@ func TestHeadCacheNeverRefusesATokenJustHandedOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := head.Covers(ctx, out.Seq); err != nil || !ok {
-			t.Fatalf("write %d: its token %d is not covered (%v)", i, out.Seq, err)
+		if ok, err := head.Covers(ctx, out.Position); err != nil || !ok {
+			t.Fatalf("write %d: its token %d is not covered (%v)", i, out.Position, err)
 		}
 		var wg sync.WaitGroup
 		for range 50 {
 			wg.Go(func() {
-				if ok, err := head.Covers(ctx, out.Seq+1_000_000); err != nil || ok {
+				if ok, err := head.Covers(ctx, out.Position+1_000_000); err != nil || ok {
 					t.Errorf("a token past the store is covered (%v)", err)
 				}
 			})

@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/httpx"
 )
@@ -16,9 +15,9 @@ import (
 type InventoryReader interface {
 	// Item returns one SKU, or an error matching domain.ErrNotFound when
 	// there is none.
-	Item(ctx context.Context, sku string) (commands.InventoryView, error)
+	Item(ctx context.Context, sku string) (InventoryView, error)
 	// Items returns at most f.Limit SKUs matching f in SKU order.
-	Items(ctx context.Context, f InventoryFilter) ([]commands.InventoryView, error)
+	Items(ctx context.Context, f InventoryFilter) ([]InventoryView, error)
 }
 
 // InventoryFilter selects a page of SKUs. Zero fields do not filter.
@@ -35,8 +34,8 @@ type InventoryFilter struct {
 
 // InventoryList is the answer of GET /v1/inventory.
 type InventoryList struct {
-	Items      []commands.InventoryView `json:"items"`
-	NextCursor string                   `json:"next_cursor,omitempty"`
+	Items      []InventoryView `json:"items"`
+	NextCursor string          `json:"next_cursor,omitempty"`
 }
 
 // HandleGetInventory answers GET /v1/inventory/{sku} with the SKU's stock
@@ -108,7 +107,7 @@ func HandleListInventory(r InventoryReader, c CheckpointReader, log *slog.Logger
 			out.NextCursor = encodeInventoryCursor(out.Items[limit-1].SKU)
 		}
 		if out.Items == nil {
-			out.Items = []commands.InventoryView{}
+			out.Items = []InventoryView{}
 		}
 		httpx.WriteJSON(w, http.StatusOK, out)
 	}

@@ -11,12 +11,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/queries"
 )
 
 // insertItems writes rm.inventory rows.
-func insertItems(t *testing.T, pool *pgxpool.Pool, items ...commands.InventoryView) {
+func insertItems(t *testing.T, pool *pgxpool.Pool, items ...queries.InventoryView) {
 	t.Helper()
 	for _, it := range items {
 		_, err := pool.Exec(context.Background(), `INSERT INTO rm.inventory (sku, on_hand, reserved, version, updated_at)
@@ -68,13 +67,13 @@ func TestInventory(t *testing.T) {
 	for i := range 12 {
 		sku := fmt.Sprintf("sku-%02d", i)
 		all = append(all, sku)
-		insertItems(t, pool, commands.InventoryView{SKU: sku, OnHand: 11, Reserved: int64(i), Version: uint64(i + 1)})
+		insertItems(t, pool, queries.InventoryView{SKU: sku, OnHand: 11, Reserved: int64(i), Version: uint64(i + 1)})
 	}
 
 	t.Run("item", func(t *testing.T) {
 		rec := get(t, h, "/v1/inventory/sku-03")
-		got := decode[commands.InventoryView](t, rec, http.StatusOK)
-		want := commands.InventoryView{SKU: "sku-03", OnHand: 11, Reserved: 3, Available: 8, Version: 4}
+		got := decode[queries.InventoryView](t, rec, http.StatusOK)
+		want := queries.InventoryView{SKU: "sku-03", OnHand: 11, Reserved: 3, Available: 8, Version: 4}
 		if got != want {
 			t.Errorf("got %+v, want %+v", got, want)
 		}

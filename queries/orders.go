@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/httpx"
 )
@@ -19,10 +18,10 @@ import (
 type OrderReader interface {
 	// Order returns one order with its lines in line_no order, or an error
 	// matching domain.ErrNotFound when there is none.
-	Order(ctx context.Context, id string) (commands.OrderView, error)
+	Order(ctx context.Context, id string) (OrderView, error)
 	// Orders returns at most f.Limit orders matching f, newest first
 	// (created_at DESC, order_id DESC), each with its lines.
-	Orders(ctx context.Context, f OrderFilter) ([]commands.OrderView, error)
+	Orders(ctx context.Context, f OrderFilter) ([]OrderView, error)
 }
 
 // OrderFilter selects a page of orders. Zero fields do not filter.
@@ -50,8 +49,8 @@ var statuses = []domain.OrderStatus{
 
 // OrderList is the answer of GET /v1/orders.
 type OrderList struct {
-	Orders     []commands.OrderView `json:"orders"`
-	NextCursor string               `json:"next_cursor,omitempty"`
+	Orders     []OrderView `json:"orders"`
+	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
 // HandleGetOrder answers GET /v1/orders/{id} with the order and
@@ -117,7 +116,7 @@ func HandleListOrders(r OrderReader, c CheckpointReader, log *slog.Logger, opts 
 			}
 		}
 		if out.Orders == nil {
-			out.Orders = []commands.OrderView{}
+			out.Orders = []OrderView{}
 		}
 		httpx.WriteJSON(w, http.StatusOK, out)
 	}

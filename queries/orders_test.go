@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/queries"
 )
@@ -29,11 +28,11 @@ func TestGetOrder(t *testing.T) {
 
 	t.Run("returns the order with its lines in line_no order and an ETag", func(t *testing.T) {
 		rec := get(t, h, "/v1/orders/"+id)
-		o := decode[commands.OrderView](t, rec, http.StatusOK)
+		o := decode[queries.OrderView](t, rec, http.StatusOK)
 		if got := rec.Header().Get("ETag"); got != `"3"` {
 			t.Errorf("ETag %q, want \"3\"", got)
 		}
-		want := commands.OrderView{
+		want := queries.OrderView{
 			OrderID: id, CustomerID: "cust-7", Status: "confirmed", Currency: "USD",
 			Lines:      []domain.Line{{SKU: "z", Qty: 1, UnitPriceCents: 100}, {SKU: "a", Qty: 3, UnitPriceCents: 7}, {SKU: "b", Qty: 2, UnitPriceCents: 50}},
 			TotalCents: 221, Version: 3, CreatedAt: base, UpdatedAt: base.Add(time.Minute),

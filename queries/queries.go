@@ -18,10 +18,6 @@ import (
 	"github.com/orderengine/engine/internal/httpx"
 )
 
-// ErrUnavailable marks read-model errors caused by the database being
-// unreachable; handlers answer them with 503 and Retry-After.
-var ErrUnavailable = errors.New("read model unavailable")
-
 // CheckpointReader tells how far the read models are.
 type CheckpointReader interface {
 	// Checkpoint returns the last stream sequence the read models include,
@@ -133,17 +129,11 @@ func (cfg config) consistent(r *http.Request, c CheckpointReader, p *params) err
 	return cfg.waitFor(r.Context(), c, p.token, p.tokenField)
 }
 
-// fail answers err as a problem. A client that went away gets nothing, and
-// an unreachable read model is a 503 with Retry-After.
+// fail answers err as a problem (httpx's one table: an unreachable read
+// model, domain.ErrUnavailable, is a 503 with Retry-After). A client that
+// went away gets nothing.
 func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		return
-	}
-	if errors.Is(err, ErrUnavailable) {
-		log.WarnContext(r.Context(), "read model unavailable", "err", err)
-		p := httpx.NewProblem(http.StatusServiceUnavailable, "unavailable", "the read-model database is unavailable; retry later")
-		p.RetryAfter = 1
-		httpx.WriteProblem(w, p)
 		return
 	}
 	httpx.Fail(w, r, log, err)

@@ -104,7 +104,7 @@ func TestHandleRebuildProjection(t *testing.T) {
 	if rec.Code != http.StatusUnprocessableEntity {
 		t.Errorf("unknown parameter: %d %s", rec.Code, rec.Body)
 	}
-	b.failing = errors.Mark(errors.New("down"), queries.ErrUnavailable)
+	b.failing = errors.Mark(errors.New("down"), domain.ErrUnavailable)
 	rec = adminPost(t, rebuildRoutes(b), "/v1/admin/projections/main/rebuild")
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("database down: %d %s", rec.Code, rec.Body)

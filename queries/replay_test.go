@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/queries"
 )
 
@@ -47,7 +48,7 @@ func TestHandleVerifyReadModels(t *testing.T) {
 		}
 	})
 	t.Run("an unreachable database is a 503", func(t *testing.T) {
-		rec := serve(fakeComparer{err: errors.Mark(errors.New("down"), queries.ErrUnavailable)}, "/v1/audit/verify/read-models")
+		rec := serve(fakeComparer{err: errors.Mark(errors.New("down"), domain.ErrUnavailable)}, "/v1/audit/verify/read-models")
 		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 			t.Errorf("%d %s", rec.Code, rec.Body)
 		}

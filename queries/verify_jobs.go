@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/google/uuid"
 
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
 )
 
@@ -157,11 +158,12 @@ func (j *VerifyJobs) status(job *verifyJob) VerifyJobStatus {
 	default:
 		return s
 	}
+	phase := s.Phase
 	s.Phase = ""
 	s.FinishedAt = &job.finished
 	if job.err != nil {
 		s.State = VerifyFailed
-		s.Error = jobError(j.life, job.err)
+		s.Error = jobError(j.life, phase, job.err)
 		return s
 	}
 	s.State = VerifyDone
@@ -170,14 +172,14 @@ func (j *VerifyJobs) status(job *verifyJob) VerifyJobStatus {
 }
 
 // jobError says why a job failed in words fit for its caller.
-func jobError(life context.Context, err error) string {
+func jobError(life context.Context, phase string, err error) string {
 	switch {
 	case life.Err() != nil:
 		return "the engine shut down during verification; start another"
-	case errors.Is(err, eventstore.ErrUnavailable):
+	case errors.Is(err, domain.ErrUnavailable) && phase == "chains": // only the event store is read
 		return "the event store became unavailable during verification; start another"
-	case errors.Is(err, ErrUnavailable):
-		return "the read-model database became unavailable during verification; start another"
+	case errors.Is(err, domain.ErrUnavailable):
+		return "the event store or the read-model database became unavailable during verification; start another"
 	}
 	return "verification failed; the engine's log has the reason"
 }

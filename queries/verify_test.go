@@ -37,7 +37,7 @@ func TestHandleVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := out.Response.Body.(commands.OrderView).OrderID
+		id := out.State.ID
 		if _, err := app.CancelOrder(ctx, meta(), id, commands.CancelOrder{}); err != nil {
 			t.Fatal(err)
 		}
@@ -129,5 +129,5 @@ func TestHandleVerify(t *testing.T) {
 type failingVerifier struct{}
 
 func (failingVerifier) VerifyChains(context.Context, func(uint64)) (eventstore.VerifyReport, error) {
-	return eventstore.VerifyReport{}, errors.Wrap(eventstore.ErrUnavailable, "no JetStream")
+	return eventstore.VerifyReport{}, errors.Wrap(domain.ErrUnavailable, "no JetStream")
 }

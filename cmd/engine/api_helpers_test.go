@@ -23,6 +23,7 @@ import (
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/testnats"
+	"github.com/orderengine/engine/queries"
 )
 
 // The bearer tokens every test server accepts, one per role of API.md.
@@ -347,11 +348,11 @@ const validOrderTotal = 3300
 func ordersPath(id, action string) string { return "/v1/orders/" + id + "/" + action }
 
 // placeOrder places validOrder through the API as token and returns the view.
-func (e *apiEnv) placeOrder(t testing.TB, token string) commands.OrderView {
+func (e *apiEnv) placeOrder(t testing.TB, token string) queries.OrderView {
 	t.Helper()
 	r := e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: token, body: jsonBody(t, validOrder())})
 	wantStatus(t, r, http.StatusAccepted)
-	return decodeBody[commands.OrderView](t, r)
+	return decodeBody[queries.OrderView](t, r)
 }
 
 // confirm confirms an order straight through the App: the reservation saga
@@ -371,11 +372,11 @@ func (e *apiEnv) confirm(t testing.TB, orderID string) {
 
 // orderCommand sends a command on an existing order as the client and
 // expects 200 with the order in status want.
-func (e *apiEnv) orderCommand(t testing.TB, id, action string, body any, want domain.OrderStatus) commands.OrderView {
+func (e *apiEnv) orderCommand(t testing.TB, id, action string, body any, want domain.OrderStatus) queries.OrderView {
 	t.Helper()
 	r := e.do(t, apiCall{method: http.MethodPost, path: ordersPath(id, action), token: tokClient, body: jsonBody(t, body)})
 	wantStatus(t, r, http.StatusOK)
-	v := decodeBody[commands.OrderView](t, r)
+	v := decodeBody[queries.OrderView](t, r)
 	if v.Status != string(want) {
 		t.Fatalf("%s: status %q, want %q", action, v.Status, want)
 	}
@@ -384,25 +385,25 @@ func (e *apiEnv) orderCommand(t testing.TB, id, action string, body any, want do
 
 // orderIn places an order and drives it to status st: confirmed through the
 // App, everything after through the API.
-func (e *apiEnv) orderIn(t testing.TB, st domain.OrderStatus) commands.OrderView {
+func (e *apiEnv) orderIn(t testing.TB, st domain.OrderStatus) queries.OrderView {
 	t.Helper()
 	v := e.placeOrder(t, tokClient)
 	steps := []struct {
 		status domain.OrderStatus
-		run    func() commands.OrderView
+		run    func() queries.OrderView
 	}{
-		{domain.StatusConfirmed, func() commands.OrderView {
+		{domain.StatusConfirmed, func() queries.OrderView {
 			e.confirm(t, v.OrderID)
 			v.Status, v.Version = string(domain.StatusConfirmed), v.Version+1
 			return v
 		}},
-		{domain.StatusPaid, func() commands.OrderView {
+		{domain.StatusPaid, func() queries.OrderView {
 			return e.orderCommand(t, v.OrderID, "payment", commands.PayOrder{AmountCents: v.TotalCents, PaymentRef: "pay-1"}, domain.StatusPaid)
 		}},
-		{domain.StatusShipped, func() commands.OrderView {
+		{domain.StatusShipped, func() queries.OrderView {
 			return e.orderCommand(t, v.OrderID, "shipment", commands.ShipOrder{Carrier: "DHL", TrackingNumber: "TN-1"}, domain.StatusShipped)
 		}},
-		{domain.StatusDelivered, func() commands.OrderView {
+		{domain.StatusDelivered, func() queries.OrderView {
 			return e.orderCommand(t, v.OrderID, "delivery", commands.DeliverOrder{}, domain.StatusDelivered)
 		}},
 	}
@@ -420,11 +421,11 @@ func (e *apiEnv) orderIn(t testing.TB, st domain.OrderStatus) commands.OrderView
 }
 
 // setOnHand creates or counts sku through the API as admin.
-func (e *apiEnv) setOnHand(t testing.TB, sku string, onHand int64) commands.InventoryView {
+func (e *apiEnv) setOnHand(t testing.TB, sku string, onHand int64) queries.InventoryView {
 	t.Helper()
 	r := e.do(t, apiCall{method: http.MethodPut, path: "/v1/inventory/" + sku, token: tokAdmin, body: jsonBody(t, commands.SetOnHand{OnHand: onHand})})
 	wantStatus(t, r, http.StatusOK)
-	return decodeBody[commands.InventoryView](t, r)
+	return decodeBody[queries.InventoryView](t, r)
 }
 
 // consistencyToken parses the Consistency-Token header, which must be a

@@ -149,7 +149,7 @@ func TestPlaceOrderValidation(t *testing.T) {
 				before := e.subjectMsgs(t, "orders.*")
 				r := e.do(t, req)
 				wantStatus(t, r, http.StatusAccepted)
-				v := decodeBody[commands.OrderView](t, r)
+				v := decodeBody[queries.OrderView](t, r)
 				var total int64
 				for _, l := range o.Lines {
 					total += l.Qty * l.UnitPriceCents
@@ -278,7 +278,7 @@ func TestInventoryValidation(t *testing.T) {
 		e.setOnHand(t, "nut", 5)
 		r := e.do(t, apiCall{method: http.MethodPost, path: "/v1/inventory/nut/restock", token: tokAdmin, body: []byte(`{"qty":7}`)})
 		wantStatus(t, r, http.StatusOK)
-		v := decodeBody[commands.InventoryView](t, r)
+		v := decodeBody[queries.InventoryView](t, r)
 		if v.SKU != "nut" || v.OnHand != 12 || v.Reserved != 0 || v.Available != 12 || v.Version != 2 {
 			t.Errorf("got %+v, want nut on_hand 12 at version 2", v)
 		}
@@ -465,7 +465,7 @@ func TestOrderTransitions(t *testing.T) {
 		for _, s := range steps {
 			r := e.do(t, apiCall{method: http.MethodPost, path: ordersPath(o.OrderID, s.action), token: tokClient, body: jsonBody(t, s.body)})
 			wantStatus(t, r, http.StatusOK)
-			v := decodeBody[commands.OrderView](t, r)
+			v := decodeBody[queries.OrderView](t, r)
 			if v.OrderID != o.OrderID || v.Status != string(s.want) || v.Version != s.version || v.TotalCents != o.TotalCents {
 				t.Errorf("%s: got %+v, want %s at version %d", s.action, v, s.want, s.version)
 			}
@@ -516,7 +516,7 @@ func TestIfMatch(t *testing.T) {
 			r := e.do(t, apiCall{method: http.MethodPost, path: ordersPath(o.OrderID, "cancellation"), token: tokClient,
 				body: []byte(`{}`), header: map[string]string{"If-Match": im}})
 			wantStatus(t, r, http.StatusOK)
-			if v := decodeBody[commands.OrderView](t, r); v.Status != string(domain.StatusCancelled) || v.Version != 2 {
+			if v := decodeBody[queries.OrderView](t, r); v.Status != string(domain.StatusCancelled) || v.Version != 2 {
 				t.Errorf("got %+v, want cancelled at version 2", v)
 			}
 		})
@@ -598,6 +598,32 @@ func TestIdempotency(t *testing.T) {
 			t.Errorf("a replay changed the stream: %+v, was %+v", after, mid)
 		}
 	})
+	t.Run("a replay after the aggregate moved on answers as the first time", func(t *testing.T) {
+		o := e.orderIn(t, domain.StatusConfirmed)
+		pay := apiCall{method: http.MethodPost, path: ordersPath(o.OrderID, "payment"), token: tokClient,
+			body:   jsonBody(t, commands.PayOrder{AmountCents: o.TotalCents, PaymentRef: "p"}),
+			header: map[string]string{"Idempotency-Key": "pay-later-" + o.OrderID}}
+		first := e.do(t, pay)
+		wantStatus(t, first, http.StatusOK)
+		wantStatus(t, e.do(t, apiCall{method: http.MethodPost, path: ordersPath(o.OrderID, "shipment"), token: tokClient,
+			body: []byte(`{"carrier":"DHL","tracking_number":"T1"}`)}), http.StatusOK)
+		put := apiCall{method: http.MethodPut, path: "/v1/inventory/replay-later", token: tokAdmin,
+			body: jsonBody(t, commands.SetOnHand{OnHand: 7}), header: map[string]string{"Idempotency-Key": "stock-later"}}
+		firstPut := e.do(t, put)
+		wantStatus(t, firstPut, http.StatusOK)
+		wantStatus(t, e.do(t, apiCall{method: http.MethodPost, path: "/v1/inventory/replay-later/restock", token: tokAdmin,
+			body: []byte(`{"qty":1}`)}), http.StatusOK)
+		for _, c := range []struct{ call, first apiResponse }{{e.do(t, pay), first}, {e.do(t, put), firstPut}} {
+			if c.call.status != c.first.status || !bytes.Equal(c.call.body, c.first.body) || c.call.header.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("replay %s (replayed %q) differs from the first response %s", c.call, c.call.header.Get("Idempotent-Replayed"), c.first)
+			}
+			for _, h := range []string{"Location", "ETag", "Consistency-Token"} {
+				if c.call.header.Get(h) != c.first.header.Get(h) {
+					t.Errorf("replayed %s = %q, first was %q", h, c.call.header.Get(h), c.first.header.Get(h))
+				}
+			}
+		}
+	})
 	t.Run("the same key with another body is refused", func(t *testing.T) {
 		wantStatus(t, e.do(t, place(tokClient, "reuse-1", validOrder())), http.StatusAccepted)
 		other := validOrder()
@@ -651,7 +677,7 @@ func TestIdempotency(t *testing.T) {
 		if b.header.Get("Idempotent-Replayed") != "" {
 			t.Errorf("another caller's key was replayed")
 		}
-		ida, idb := decodeBody[commands.OrderView](t, a).OrderID, decodeBody[commands.OrderView](t, b).OrderID
+		ida, idb := decodeBody[queries.OrderView](t, a).OrderID, decodeBody[queries.OrderView](t, b).OrderID
 		if ida == idb {
 			t.Errorf("both callers got order %s", ida)
 		}
@@ -747,7 +773,7 @@ func raceOneKey(t *testing.T, engines []*apiEnv, req apiCall) {
 	for _, r := range responses {
 		switch r.status {
 		case http.StatusAccepted:
-			orderIDs[decodeBody[commands.OrderView](t, r).OrderID]++
+			orderIDs[decodeBody[queries.OrderView](t, r).OrderID]++
 		case http.StatusConflict:
 			wantProblem(t, r, http.StatusConflict, "idempotency_key_in_flight")
 		default:
@@ -775,7 +801,7 @@ func TestRequestAndCorrelationIDsReachTheEvents(t *testing.T) {
 	if requestID == "" {
 		t.Fatal("no X-Request-Id in the answer")
 	}
-	order := decodeBody[commands.OrderView](t, r)
+	order := decodeBody[queries.OrderView](t, r)
 	events := decodeBody[struct {
 		Events []queries.AuditEvent `json:"events"`
 	}](t, e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/" + order.OrderID + "/events", token: tokAuditor}))
@@ -844,7 +870,7 @@ func TestOversizedOrBadRequestIDsAreReplaced(t *testing.T) {
 			if tc.keep {
 				wantCorrelation = tc.correlationID
 			}
-			order := decodeBody[commands.OrderView](t, r)
+			order := decodeBody[queries.OrderView](t, r)
 			events := decodeBody[struct {
 				Events []queries.AuditEvent `json:"events"`
 			}](t, e.do(t, apiCall{method: http.MethodGet, path: "/v1/audit/orders/" + order.OrderID + "/events", token: tokAuditor}))

@@ -39,7 +39,7 @@ func TestRebuildCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := out.Response.Body.(commands.OrderView).OrderID
+	id := out.State.ID
 	if _, err := app.CancelOrder(ctx, commands.Meta{CommandID: app.NewID()}, id, commands.CancelOrder{}); err != nil {
 		t.Fatal(err)
 	}

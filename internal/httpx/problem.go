@@ -12,7 +12,6 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/orderengine/engine/domain"
-	"github.com/orderengine/engine/eventstore"
 )
 
 // Problem is an RFC 9457 problem document, with the engine's machine
@@ -36,10 +35,8 @@ func NewProblem(status int, code, detail string) *Problem {
 	return &Problem{Type: "https://orderengine.dev/problems/" + code, Title: http.StatusText(status), Status: status, Code: code, Detail: detail}
 }
 
-// ErrPreconditionFailed is returned when If-Match names another version.
-var ErrPreconditionFailed = errors.New("precondition failed")
-
-// kinds is the one table from error kinds to HTTP statuses and codes.
+// kinds is the one table from error kinds (package domain's) to HTTP
+// statuses and problem codes.
 var kinds = []struct {
 	err    error
 	status int
@@ -49,10 +46,11 @@ var kinds = []struct {
 	{domain.ErrNotFound, http.StatusNotFound, "not_found"},
 	{domain.ErrInvalidTransition, http.StatusConflict, "invalid_transition"},
 	{domain.ErrConflict, http.StatusConflict, "conflict"},
-	{ErrPreconditionFailed, http.StatusPreconditionFailed, "precondition_failed"},
+	{domain.ErrPreconditionFailed, http.StatusPreconditionFailed, "precondition_failed"},
+	{domain.ErrIdempotencyKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused"},
 	// Before ErrUnavailable, which it also matches.
-	{eventstore.ErrOutcomeUnknown, http.StatusServiceUnavailable, "outcome_unknown"},
-	{eventstore.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{domain.ErrOutcomeUnknown, http.StatusServiceUnavailable, "outcome_unknown"},
+	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
 }
 
@@ -76,7 +74,7 @@ func ProblemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 		if k.status == http.StatusServiceUnavailable {
 			p.RetryAfter = 1
 			p.Detail = "a dependency is unavailable; nothing was written, retry later"
-			if k.err == eventstore.ErrOutcomeUnknown {
+			if k.err == domain.ErrOutcomeUnknown {
 				p.Detail = outcomeUnknownDetail
 			}
 			log.WarnContext(ctx, "dependency unavailable", "err", err)
@@ -139,9 +137,4 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// PreconditionFailed says If-Match named version want while the order is at got.
-func PreconditionFailed(want, got uint64) error {
-	return errors.Wrapf(ErrPreconditionFailed, "If-Match names version %d but the order is at version %d", want, got)
 }

@@ -10,14 +10,14 @@ import (
 
 	"github.com/cockroachdb/errors"
 
-	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/httpx"
 )
 
 func TestStoreFailuresAnswer503TellingWhetherTheCommandMayHaveBeenStored(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	down := errors.Mark(errors.New("not connected to NATS"), eventstore.ErrUnavailable)
-	lost := errors.Mark(errors.Mark(errors.New("connection to NATS lost"), eventstore.ErrUnavailable), eventstore.ErrOutcomeUnknown)
+	down := errors.Mark(errors.New("not connected to NATS"), domain.ErrUnavailable)
+	lost := errors.Mark(errors.Mark(errors.New("connection to NATS lost"), domain.ErrUnavailable), domain.ErrOutcomeUnknown)
 	for name, c := range map[string]struct {
 		err        error
 		code, says string

@@ -1,15 +1,18 @@
-package commands
+package queries
 
 import (
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/orderengine/engine/domain"
-	"github.com/orderengine/engine/eventstore"
 )
 
-// OrderView is an order as the API shows it (API.md, GET /v1/orders/{id}).
+// The views are the API's one shape of an order and of a SKU (API.md, GET
+// /v1/orders/{id} and /v1/inventory/{sku}). The read side owns them: the
+// read models are stored in this shape and projections scan into it; the
+// command side answers a command with the same shape, so it imports them
+// from here rather than the other way round.
+
+// OrderView is an order as the API shows it.
 type OrderView struct {
 	OrderID        string        `json:"order_id"`
 	CustomerID     string        `json:"customer_id"`
@@ -23,7 +26,7 @@ type OrderView struct {
 	UpdatedAt      time.Time     `json:"updated_at"`
 }
 
-// NewOrderView renders an order state.
+// NewOrderView renders an order state at version.
 func NewOrderView(o domain.Order, version uint64) OrderView {
 	return OrderView{
 		OrderID: o.ID, CustomerID: o.CustomerID, Status: string(o.Status), Currency: o.Currency,
@@ -41,24 +44,7 @@ type InventoryView struct {
 	Version   uint64 `json:"version"`
 }
 
-// NewInventoryView renders a SKU state.
+// NewInventoryView renders a SKU state at version.
 func NewInventoryView(s domain.SKU, version uint64) InventoryView {
 	return InventoryView{SKU: s.SKU, OnHand: s.OnHand, Reserved: s.Reserved, Available: s.Available(), Version: version}
 }
-
-// orderResponse answers an order command with the order as it now stands.
-func orderResponse(status int) func(eventstore.Snapshot[domain.Order]) Response {
-	return func(s eventstore.Snapshot[domain.Order]) Response {
-		return Response{
-			Status: status,
-			Header: map[string]string{"ETag": etag(s.Version), "Location": "/v1/orders/" + s.State.ID},
-			Body:   NewOrderView(s.State, s.Version),
-		}
-	}
-}
-
-func inventoryResponse(s eventstore.Snapshot[domain.SKU]) Response {
-	return Response{Status: http.StatusOK, Header: map[string]string{"ETag": etag(s.Version)}, Body: NewInventoryView(s.State, s.Version)}
-}
-
-func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }
