@@ -93,7 +93,9 @@ func (o Order) Exists() bool {
 }
 
 // Terminal reports whether the order has reached a status no command can
-// move it out of: rejected, delivered, cancelled or expired.
+// move it out of: rejected, delivered, cancelled or expired. A delivered
+// order still takes refunds and returns, which record money and goods
+// but never change its status.
 func (o Order) Terminal() bool {
 	switch o.Status {
 	case StatusRejected, StatusDelivered, StatusCancelled, StatusExpired:
