@@ -90,7 +90,7 @@ func updateAggregate[S, E any](ctx context.Context, repo *eventstore.Repository[
 	decide func(S) ([]E, error), render func(eventstore.Snapshot[S]) Response) (Outcome, error) {
 	res, err := repo.Update(ctx, id, eventstore.UpdateOptions[S]{
 		CommandID: m.CommandID, CausationID: m.RequestID, CorrelationID: m.CorrelationID,
-		IdemKey: m.IdemKey, New: isNew,
+		IdemKey: m.IdemKey, New: isNew, KeyedCreate: isNew && m.IdemKey != "", Fingerprint: m.Fingerprint,
 		Record: func(after eventstore.Snapshot[S]) (eventstore.IdemRecord, error) {
 			return record(m, render(after))
 		},

@@ -84,8 +84,7 @@ func replay(w http.ResponseWriter, m Meta, rec eventstore.IdemRecord) (outcome s
 		w.Header().Set(k, v)
 	}
 	w.Header().Set("Idempotent-Replayed", "true")
-	// The record is stored right after the command's events, in one batch.
-	w.Header().Set("Consistency-Token", strconv.FormatUint(rec.Seq-1, 10))
+	w.Header().Set("Consistency-Token", strconv.FormatUint(rec.EventSeq, 10))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rec.Status)
 	_, _ = w.Write(append(rec.Body, '\n'))
@@ -108,8 +107,11 @@ func (a *App) meta(r *http.Request, body []byte) (Meta, error) {
 			p.Errors = map[string]string{"Idempotency-Key": "must be 1-255 printable characters"}
 			return Meta{}, p
 		}
-		// Scoped to the caller: two clients may pick the same key.
-		scoped := sha256.Sum256([]byte(httpx.PrincipalFrom(r.Context()).ID + "\x00" + key))
+		// Scoped to the caller and to the resource it is sent to: two
+		// clients may pick the same key, and a key names one request to one
+		// resource (docs/design/write-path.md says why not one key across
+		// resources).
+		scoped := sha256.Sum256([]byte(httpx.PrincipalFrom(r.Context()).ID + "\x00" + r.Method + " " + r.URL.Path + "\x00" + key))
 		m.IdemKey = hex.EncodeToString(scoped[:])
 		fp := sha256.Sum256([]byte(r.Method + " " + r.URL.Path + "\n" + string(body)))
 		m.Fingerprint = hex.EncodeToString(fp[:])

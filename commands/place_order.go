@@ -2,10 +2,13 @@ package commands
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -19,16 +22,35 @@ type PlaceOrder struct {
 	Lines      []domain.Line `json:"lines"`
 }
 
-// PlaceOrder places an order under a new time-ordered id; its reservation
-// requests are stored with it. It fails with a domain.ValidationError naming
-// every bad field, or ErrUnavailable when the event store is down (nothing
-// stored).
+// PlaceOrder places an order; its reservation requests are stored with it.
+// Without an idempotency key the order gets a new time-ordered id. With
+// one, its id is derived from the key (KeyedOrderID), so the order's first
+// event is the key's record: a retry finds the order's subject taken and
+// is answered from that event, and no record message is stored. It fails
+// with a domain.ValidationError naming every bad field, or ErrUnavailable
+// when the event store is down (nothing stored).
 func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (Outcome, error) {
 	id := a.NewID()
+	if m.IdemKey != "" {
+		id = KeyedOrderID(m.IdemKey)
+	}
 	cmd := domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
 	return updateAggregate(ctx, a.Orders, id, true, m, func(s domain.Order) ([]domain.OrderEvent, error) {
 		return domain.DecideOrder(s, cmd)
 	}, orderResponse(http.StatusAccepted))
+}
+
+// KeyedOrderID derives the id of the order placed under a scoped
+// idempotency key: an RFC 9562 version 8 UUID made of the key's SHA-256.
+// It is not time-ordered, the one thing a keyed order gives up for
+// needing no idempotency record of its own.
+func KeyedOrderID(scopedKey string) string {
+	sum := sha256.Sum256([]byte("order-id\x00" + scopedKey))
+	var u uuid.UUID
+	copy(u[:], sum[:16])
+	u[6] = u[6]&0x0f | 0x80 // version 8
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return u.String()
 }
 
 // AwaitReservation waits up to timeout for order id to leave pending and

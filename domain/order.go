@@ -124,9 +124,15 @@ func EvolveOrder(s Order, e OrderEvent) Order {
 		s.Status = StatusPending
 		s.CreatedAt = e.At
 	case OrderConfirmed:
+		if e.SKU != "" {
+			s = withGrant(s, e.SKU, e.GrantedAt)
+		}
 		s.Status = StatusConfirmed
 		s.ConfirmedAt = e.At
 	case OrderRejected:
+		for _, sku := range e.ShortSKUs {
+			s.LineOutcomes = withLineOutcome(s.LineOutcomes, sku, false)
+		}
 		s.Status = StatusRejected
 		s.RejectReason = e.Reason
 	case OrderPaid:
@@ -146,10 +152,7 @@ func EvolveOrder(s Order, e OrderEvent) Order {
 	case OrderExpired:
 		s.Status = StatusExpired
 	case LineReserved:
-		s.LineOutcomes = withLineOutcome(s.LineOutcomes, e.SKU, true)
-		if !e.GrantedAt.IsZero() && (s.GrantedAt.IsZero() || e.GrantedAt.Before(s.GrantedAt)) {
-			s.GrantedAt = e.GrantedAt
-		}
+		s = withGrant(s, e.SKU, e.GrantedAt)
 	case LineRefused:
 		s.LineOutcomes = withLineOutcome(s.LineOutcomes, e.SKU, false)
 	case OrderRefunded:
@@ -161,6 +164,16 @@ func EvolveOrder(s Order, e OrderEvent) Order {
 	}
 	s.Version++
 	s.UpdatedAt = e.OccurredAt()
+	return s
+}
+
+// withGrant records that sku's line was reserved, granted at granted
+// (zero when unknown); the order's GrantedAt is its earliest grant.
+func withGrant(s Order, sku string, granted time.Time) Order {
+	s.LineOutcomes = withLineOutcome(s.LineOutcomes, sku, true)
+	if !granted.IsZero() && (s.GrantedAt.IsZero() || granted.Before(s.GrantedAt)) {
+		s.GrantedAt = granted
+	}
 	return s
 }
 

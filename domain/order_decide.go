@@ -316,21 +316,23 @@ func decideRecordReservation(s Order, c RecordReservation) ([]OrderEvent, error)
 	}
 	if !c.Granted {
 		// All or nothing: one short line rejects the order at once, and
-		// the rejection releases the lines already granted.
+		// the rejection releases the lines already granted. One event
+		// says both (LineRefused is what older engines stored before it).
+		available := c.Available
 		return []OrderEvent{
-			LineRefused{SKU: c.SKU, Available: c.Available, At: at},
-			OrderRejected{Reason: reasonInsufficientStock, ShortSKUs: []string{c.SKU}, At: at},
+			OrderRejected{Reason: reasonInsufficientStock, ShortSKUs: []string{c.SKU}, Available: &available, At: at},
 		}, nil
 	}
 	var granted time.Time
 	if !c.GrantedAt.IsZero() {
 		granted = c.GrantedAt.UTC()
 	}
-	events := []OrderEvent{LineReserved{SKU: c.SKU, GrantedAt: granted, At: at}}
 	if allReservedBut(s, c.SKU) {
-		events = append(events, OrderConfirmed{At: at})
+		// The grant that completes the order is recorded by the
+		// confirmation itself: one event, one durable message.
+		return []OrderEvent{OrderConfirmed{SKU: c.SKU, GrantedAt: granted, At: at}}, nil
 	}
-	return events, nil
+	return []OrderEvent{LineReserved{SKU: c.SKU, GrantedAt: granted, At: at}}, nil
 }
 
 // allReservedBut reports whether every line of s other than sku is

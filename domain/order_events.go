@@ -25,15 +25,25 @@ type OrderPlaced struct {
 	At         time.Time `json:"at"`
 }
 
-// OrderConfirmed records that every line was reserved.
+// OrderConfirmed records that every line was reserved. Since schema
+// version 2 it also records the grant that completed the order (SKU, and
+// GrantedAt when the SKU said when), which a LineReserved before it used to
+// carry: the outcome that decides an order is one event, one durable
+// message. Version 1 events have no SKU; a LineReserved precedes them.
 type OrderConfirmed struct {
-	At time.Time `json:"at"`
+	SKU       string    `json:"sku,omitempty"`
+	GrantedAt time.Time `json:"granted_at,omitzero"`
+	At        time.Time `json:"at"`
 }
 
-// OrderRejected records that some line could not be reserved.
+// OrderRejected records that some line could not be reserved. Since schema
+// version 2, a rejection for insufficient stock also says what the short
+// SKU had available (Available), which a LineRefused before it used to
+// carry; version 1 events have none, and a LineRefused precedes them.
 type OrderRejected struct {
 	Reason    string    `json:"reason"`
 	ShortSKUs []string  `json:"short_skus,omitempty"`
+	Available *int64    `json:"available,omitempty"`
 	At        time.Time `json:"at"`
 }
 

@@ -27,8 +27,8 @@ func TestDecideRecordReservation(t *testing.T) {
 		return RecordReservation{SKU: sku, Available: avail, At: now}
 	}
 	reserved := func(sku string) LineReserved { return LineReserved{SKU: sku, At: at(time.Second)} }
-	rejected := func(sku string) OrderRejected {
-		return OrderRejected{Reason: "insufficient stock", ShortSKUs: []string{sku}, At: now}
+	rejected := func(sku string, avail int64) OrderRejected {
+		return OrderRejected{Reason: "insufficient stock", ShortSKUs: []string{sku}, Available: &avail, At: now}
 	}
 	tests := []struct {
 		name  string
@@ -38,8 +38,15 @@ func TestDecideRecordReservation(t *testing.T) {
 		err   error
 	}{
 		{
-			name: "single-line grant confirms", given: []OrderEvent{one}, when: grant("apple"),
-			then: []OrderEvent{LineReserved{SKU: "apple", At: now}, OrderConfirmed{At: now}},
+			// One event, not a LineReserved and an OrderConfirmed: the
+			// outcome of a flash sale's order costs one durable message.
+			name: "single-line grant confirms in one event", given: []OrderEvent{one}, when: grant("apple"),
+			then: []OrderEvent{OrderConfirmed{SKU: "apple", At: now}},
+		},
+		{
+			name: "the confirming grant keeps its grant time", given: []OrderEvent{one},
+			when: RecordReservation{SKU: "apple", Granted: true, GrantedAt: at(30 * time.Second), At: now},
+			then: []OrderEvent{OrderConfirmed{SKU: "apple", GrantedAt: at(30 * time.Second), At: now}},
 		},
 		{
 			name: "first of two grants only records the line", given: []OrderEvent{two}, when: grant("pear-1"),
@@ -47,23 +54,25 @@ func TestDecideRecordReservation(t *testing.T) {
 		},
 		{
 			name: "second of two grants confirms", given: []OrderEvent{two, reserved("pear-1")}, when: grant("apple"),
-			then: []OrderEvent{LineReserved{SKU: "apple", At: now}, OrderConfirmed{At: now}},
+			then: []OrderEvent{OrderConfirmed{SKU: "apple", At: now}},
 		},
 		{
 			name: "refusal after a grant rejects", given: []OrderEvent{two, reserved("apple")}, when: refuse("pear-1", 2),
-			then: []OrderEvent{LineRefused{SKU: "pear-1", Available: 2, At: now}, rejected("pear-1")},
+			then: []OrderEvent{rejected("pear-1", 2)},
 		},
 		{
-			name: "first refusal rejects at once", given: []OrderEvent{two}, when: refuse("apple", 0),
-			then: []OrderEvent{LineRefused{SKU: "apple", Available: 0, At: now}, rejected("apple")},
+			name: "first refusal rejects at once, in one event", given: []OrderEvent{two}, when: refuse("apple", 0),
+			then: []OrderEvent{rejected("apple", 0)},
 		},
 		{
 			name: "time is normalised to UTC", given: []OrderEvent{one},
 			when: RecordReservation{SKU: "apple", Granted: true, At: now.In(time.FixedZone("X", -3600))},
-			then: []OrderEvent{LineReserved{SKU: "apple", At: now}, OrderConfirmed{At: now}},
+			then: []OrderEvent{OrderConfirmed{SKU: "apple", At: now}},
 		},
 		{name: "late grant on a cancelled order", given: historyFor(StatusCancelled), when: grant("apple")},
-		{name: "late grant on a rejected order", given: []OrderEvent{two, LineRefused{SKU: "apple", At: now}, rejected("apple")}, when: grant("pear-1")},
+		{name: "late grant on a rejected order", given: []OrderEvent{two, rejected("apple", 0)}, when: grant("pear-1")},
+		{name: "late grant on an order rejected by old events", given: []OrderEvent{two, LineRefused{SKU: "apple", At: now},
+			OrderRejected{Reason: "insufficient stock", ShortSKUs: []string{"apple"}, At: now}}, when: grant("pear-1")},
 		{name: "late grant on an expired order", given: historyFor(StatusExpired), when: grant("apple")},
 		{name: "late refusal on a confirmed order", given: historyFor(StatusConfirmed), when: refuse("apple", 0)},
 		{name: "duplicate grant", given: []OrderEvent{two, reserved("apple")}, when: grant("apple")},
@@ -90,6 +99,30 @@ func TestDecideRecordReservationNamesTheSKU(t *testing.T) {
 	_, err := DecideOrder(foldOrder(t, historyFor(StatusPending)), RecordReservation{SKU: "banana", Granted: true, At: t0})
 	if got, want := err.Error(), "order has no line for sku banana: not found"; got != want {
 		t.Fatalf("message = %q, want %q", got, want)
+	}
+}
+
+// TestEvolveOrderRecordsOutcomesCarriedByTheFinalEvent: a confirmation
+// and a rejection record the outcome of the line that decided them, as a
+// LineReserved or LineRefused before them did.
+func TestEvolveOrderRecordsOutcomesCarriedByTheFinalEvent(t *testing.T) {
+	t.Parallel()
+	s := foldOrder(t, historyFor(StatusPending))
+	first := EvolveOrder(s, LineReserved{SKU: "pear-1", GrantedAt: at(20 * time.Second), At: at(time.Minute)})
+	confirmed := EvolveOrder(first, OrderConfirmed{SKU: "apple", GrantedAt: at(10 * time.Second), At: at(time.Minute)})
+	if want := map[string]bool{"apple": true, "pear-1": true}; !maps.Equal(confirmed.LineOutcomes, want) {
+		t.Fatalf("after confirmation: %v, want %v", confirmed.LineOutcomes, want)
+	}
+	if !confirmed.GrantedAt.Equal(at(10*time.Second)) || confirmed.Status != StatusConfirmed {
+		t.Fatalf("confirmed: granted at %v (want the earliest grant), status %s", confirmed.GrantedAt, confirmed.Status)
+	}
+	zero := int64(0)
+	rejected := EvolveOrder(first, OrderRejected{Reason: "insufficient stock", ShortSKUs: []string{"apple"}, Available: &zero, At: at(time.Minute)})
+	if want := map[string]bool{"apple": false, "pear-1": true}; !maps.Equal(rejected.LineOutcomes, want) {
+		t.Fatalf("after rejection: %v, want %v", rejected.LineOutcomes, want)
+	}
+	if want := map[string]bool{"pear-1": true}; !maps.Equal(first.LineOutcomes, want) {
+		t.Fatalf("the evolved events wrote into the state before them: %v", first.LineOutcomes)
 	}
 }
 

@@ -315,7 +315,7 @@ func TestOrderLifecycleProperties(t *testing.T) {
 		}
 	}
 	for _, d := range []string{"domain.RecordReservation → LineReserved", "domain.RecordReservation → OrderConfirmed",
-		"domain.RecordReservation → LineRefused", "domain.RecordReservation → OrderRejected",
+		"domain.RecordReservation → OrderRejected",
 		"domain.RefundOrder → OrderRefunded", "domain.ReturnLines → LinesReturned"} {
 		if !decided[d] {
 			t.Errorf("no script decided %s", d)

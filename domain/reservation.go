@@ -40,10 +40,13 @@ type ReservationRequest struct {
 // events ask for nothing. Lines for events after the first come from the
 // order as evolved so far.
 //
-// Every line is released, not only the reserved ones: releasing an unknown
-// or refused reservation is a no-op in DecideSKU, and a release that
-// follows a still-pending reserve in the SKU's stream releases that late
-// grant, so the order never has to know what the SKUs decided.
+// Every line is released but the refused ones, not only the reserved ones:
+// releasing an unknown reservation is a no-op in DecideSKU, and a release
+// that follows a still-pending reserve in the SKU's stream releases that
+// late grant, so the order need not know what the SKUs decided. A refused
+// line holds nothing and never will (its one reserve request was decided),
+// so its release would only cost a durable message: a flash sale's
+// rejected single-line orders ask for none.
 //
 // ReservationRequestsFor panics with an assertion failure only for a
 // value outside the closed event set, as EvolveOrder does.
@@ -53,10 +56,15 @@ func ReservationRequestsFor(before Order, events []OrderEvent) []ReservationRequ
 	for _, e := range events {
 		orderID, lines := s.ID, s.Lines
 		var action ReservationAction
+		refused := s.LineOutcomes
 		switch e := e.(type) {
 		case OrderPlaced:
 			action, orderID, lines = ActionReserve, e.OrderID, e.Lines
-		case OrderRejected, OrderCancelled, OrderExpired:
+		case OrderRejected:
+			action = ActionRelease
+			// It names the refused line itself (schema version 2).
+			refused = EvolveOrder(s, e).LineOutcomes
+		case OrderCancelled, OrderExpired:
 			action = ActionRelease
 		case OrderShipped:
 			action = ActionCommit
@@ -69,6 +77,9 @@ func ReservationRequestsFor(before Order, events []OrderEvent) []ReservationRequ
 		}
 		if action != "" {
 			for _, l := range lines {
+				if reserved, known := refused[l.SKU]; action == ActionRelease && known && !reserved {
+					continue // refused: it holds nothing to release
+				}
 				reqs = append(reqs, ReservationRequest{
 					Action:        action,
 					ReservationID: ReservationID(orderID, l.SKU),

@@ -31,11 +31,21 @@ func TestReservationRequestsFor(t *testing.T) {
 		then  []ReservationRequest
 	}{
 		{name: "placement reserves every line", given: "", when: []OrderEvent{placedEvent()}, then: reserve},
-		{name: "a refusal releases every line", given: StatusPending,
+		// The refused line holds nothing (its SKU refused it, and its one
+		// reserve request is decided once), so only the others are
+		// released: a single-line order rejected asks for no release.
+		{name: "a refusal releases every line but the refused one", given: StatusPending,
+			when: []OrderEvent{OrderRejected{Reason: "insufficient stock", ShortSKUs: []string{"pear-1"}, At: now}},
+			then: without(release, "pear-1")},
+		{name: "a refusal in old events releases every line but the refused one", given: StatusPending,
 			when: []OrderEvent{LineRefused{SKU: "pear-1", At: now}, OrderRejected{Reason: "insufficient stock", ShortSKUs: []string{"pear-1"}, At: now}},
-			then: release},
+			then: without(release, "pear-1")},
+		{name: "a rejection without a refused line releases every line", given: StatusPending,
+			when: []OrderEvent{OrderRejected{Reason: "payment provider declined", At: now}}, then: release},
 		{name: "a grant asks nothing", given: StatusPending, when: []OrderEvent{LineReserved{SKU: "apple", At: now}}},
 		{name: "a confirmation asks nothing", given: StatusPending,
+			when: []OrderEvent{OrderConfirmed{SKU: "apple", At: now}}},
+		{name: "a confirmation in old events asks nothing", given: StatusPending,
 			when: []OrderEvent{LineReserved{SKU: "apple", At: now}, OrderConfirmed{At: now}}},
 		{name: "a pending cancel releases every line", given: StatusPending,
 			when: []OrderEvent{OrderCancelled{PreviousStatus: StatusPending, At: now}}, then: release},
@@ -166,4 +176,15 @@ func TestReservationRequestJSONShape(t *testing.T) {
 	if string(data) != want {
 		t.Fatalf("got %s, want %s", data, want)
 	}
+}
+
+// without returns reqs without those for sku.
+func without(reqs []ReservationRequest, sku string) []ReservationRequest {
+	var out []ReservationRequest
+	for _, r := range reqs {
+		if r.SKU != sku {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -22,6 +22,13 @@ type upcaster struct {
 
 // upcasters, oldest first per type.
 var upcasters = []upcaster{
+	// OrderConfirmed v2 added sku and granted_at (the grant that completed
+	// the order), OrderRejected v2 added available: each now says what a
+	// LineReserved or LineRefused before it said. A v1 event has neither,
+	// and reads back as it was stored; the version tells an older engine
+	// that it cannot read the new ones.
+	{Type: "OrderConfirmed", From: 1, Up: func(map[string]json.RawMessage) error { return nil }},
+	{Type: "OrderRejected", From: 1, Up: func(map[string]json.RawMessage) error { return nil }},
 	// OrderCancelled v2 added cancelled_by. Who cancelled a v1 event was
 	// never recorded, so it reads back as "unknown".
 	{Type: "OrderCancelled", From: 1, Up: func(f map[string]json.RawMessage) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,21 +48,52 @@ type committer struct {
 	wg      sync.WaitGroup
 
 	batches, msgs atomic.Uint64 // published, for metrics and benchmarks
-	lastGroup     atomic.Int64  // commands in the last batch: >1 means busy
+	byKind        [len(messageKinds)]atomic.Uint64
+	lastGroup     atomic.Int64 // commands in the last batch: >1 means busy
+
+	lingerGap, lingerMax time.Duration // see DefaultLinger
+	maxBatch             int
 }
 
 // CommitStats counts what the group committer published.
-type CommitStats struct{ Batches, Messages uint64 }
+type CommitStats struct {
+	Batches, Messages uint64
+	// ByKind splits Messages by what they are: "orders" and "inventory"
+	// events, "resv" reservation requests, "idem" idempotency records,
+	// "timer" expiry timers, "other".
+	ByKind map[string]uint64
+}
+
+// messageKinds are the subject prefixes CommitStats.ByKind tells apart.
+var messageKinds = [...]string{OrderSubjects, InventorySubjects, ReservationSubjects, IdemSubjects, TimerSubjects, "other"}
+
+// kindOf returns the index in messageKinds of a subject's kind: its first
+// token that names one.
+func kindOf(subject string) int {
+	for tok := range strings.SplitSeq(subject, ".") {
+		for i, k := range messageKinds[:len(messageKinds)-1] {
+			if tok == k {
+				return i
+			}
+		}
+	}
+	return len(messageKinds) - 1
+}
 
 // CommitStats reports how many publishes (batches) carried how many messages
 // since the store was opened.
 func (s *Store) CommitStats() CommitStats {
-	return CommitStats{Batches: s.commit.batches.Load(), Messages: s.commit.msgs.Load()}
+	st := CommitStats{Batches: s.commit.batches.Load(), Messages: s.commit.msgs.Load(), ByKind: map[string]uint64{}}
+	for i, k := range messageKinds {
+		st.ByKind[k] = s.commit.byKind[i].Load()
+	}
+	return st
 }
 
 func newCommitter(nc *nats.Conn, watch *connWatch, stream string, workers int, timeout time.Duration) *committer {
 	c := &committer{nc: nc, watch: watch, stream: stream, timeout: timeout, in: make(chan *pending, 4096),
-		settle: make(chan *pending, 4096), stop: make(chan struct{}), drained: make(chan struct{})}
+		settle: make(chan *pending, 4096), stop: make(chan struct{}), drained: make(chan struct{}),
+		lingerGap: lingerGap, lingerMax: DefaultLinger, maxBatch: maxBatchMsgs}
 	for range workers {
 		c.wg.Add(1)
 		go c.run()
@@ -172,8 +204,23 @@ func (c *committer) run() {
 // the batch halves that cost per command. An idle committer does not wait.
 const (
 	lingerGap = 300 * time.Microsecond
-	lingerMax = time.Millisecond
+	// DefaultLinger is lingerMax unless Options.Linger says otherwise.
+	DefaultLinger = time.Millisecond
 )
+
+// tune sets the linger and batch bounds (Options.Linger, MaxBatch) before
+// the first command arrives.
+func (c *committer) tune(linger time.Duration, maxBatch int) {
+	switch {
+	case linger < 0:
+		c.lingerMax, c.lingerGap = 0, 0
+	case linger > 0:
+		c.lingerMax, c.lingerGap = linger, min(lingerGap, linger)
+	}
+	if maxBatch > 0 {
+		c.maxBatch = min(maxBatch, maxBatchMsgs)
+	}
+}
 
 // gather builds a batch starting with first: carried-over requests first,
 // then whatever is queued. A second command for a subject already in the
@@ -184,7 +231,7 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 	subjects := map[string]struct{}{first.subject: {}}
 	n := len(first.msgs)
 	take := func(p *pending) {
-		if _, dup := subjects[p.subject]; dup || n+len(p.msgs) > maxBatchMsgs {
+		if _, dup := subjects[p.subject]; dup || n+len(p.msgs) > c.maxBatch {
 			rest = append(rest, p)
 			return
 		}
@@ -197,7 +244,7 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 	}
 	busy := c.lastGroup.Load() > 1
 	var deadline time.Time
-	for n < maxBatchMsgs && len(rest) < 256 {
+	for n < c.maxBatch && len(rest) < 256 {
 		if p, ok := c.queued(); ok {
 			take(p)
 			continue
@@ -206,9 +253,9 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 			break
 		}
 		if deadline.IsZero() {
-			deadline = time.Now().Add(lingerMax)
+			deadline = time.Now().Add(c.lingerMax)
 		}
-		wait := min(lingerGap, time.Until(deadline))
+		wait := min(c.lingerGap, time.Until(deadline))
 		if wait <= 0 {
 			break
 		}
@@ -281,6 +328,9 @@ func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
 	defer cancel()
 	c.batches.Add(1)
 	c.msgs.Add(uint64(len(msgs)))
+	for _, m := range msgs {
+		c.byKind[kindOf(m.Subject)].Add(1)
+	}
 	var last *nats.Msg
 	if len(msgs) == 1 {
 		last = cloneMsg(msgs[0])

@@ -40,13 +40,17 @@ const (
 )
 
 var expiryConsumerConfig = jetstream.ConsumerConfig{
-	Durable:        ExpiryConsumer,
-	FilterSubjects: []string{TimerSubjects + ".*", ExpirySubjects + ".*"},
-	AckPolicy:      jetstream.AckExplicitPolicy,
-	AckWait:        expiryAckWait,
-	MaxAckPending:  expiryWaiting + expiryConcurrency,
-	MaxDeliver:     -1,
-	DeliverPolicy:  jetstream.DeliverAllPolicy,
+	Durable: ExpiryConsumer,
+	// The order subjects, where confirmations carry their due, and the
+	// timers and fired schedules that earlier versions stored.
+	FilterSubjects: []string{OrderSubjects + ".*", TimerSubjects + ".*", ExpirySubjects + ".*"},
+	// The worker needs the subject (the order id) and the due header only.
+	HeadersOnly:   true,
+	AckPolicy:     jetstream.AckExplicitPolicy,
+	AckWait:       expiryAckWait,
+	MaxAckPending: expiryWaiting + expiryConcurrency,
+	MaxDeliver:    -1,
+	DeliverPolicy: jetstream.DeliverAllPolicy,
 }
 
 // ConsumeExpiries calls handle with the order id of every expiry timer once
@@ -58,14 +62,18 @@ var expiryConsumerConfig = jetstream.ConsumerConfig{
 //
 // Timers are not JetStream message schedules: the server stores each fired
 // schedule, and removes the schedule, one fsync at a time, which caps
-// expiries far below a flash sale's grants. A timer is stored with the
-// confirmation that sets it, and timers are stored in the order of their
-// due times (one TTL after their confirmation), so the consumer's stream
-// order is the due order: the worker fetches timers until the next one is
-// more than a second ahead, holds them until due (at most 2,048), and
-// hands each to handle when its time comes. A timer that is out of order
-// (the TTL was shortened between two runs) waits for those before it.
-// Fired schedules of earlier versions (expire.<order_id>) are due at once.
+// expiries far below a flash sale's grants. Nor are they messages of their
+// own any more: a confirmation carries its due in its message's Engine-Due
+// header, so the worker reads the order subjects (headers only) and passes
+// over every event without one. Confirmations are stored in about the
+// order of their dues (one TTL after their grants), so the consumer's
+// stream order is the due order: the worker fetches until the next due is
+// more than a second ahead, holds those until due (at most 2,048), and
+// hands each to handle when its time comes. One that is out of order (the
+// TTL was shortened between two runs, or a grant waited long for its
+// confirmation) waits for those before it. Timers stored by earlier
+// versions (timer.<order_id>) are read the same way, and their fired
+// schedules (expire.<order_id>) are due at once.
 func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
 	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
 		return s.js.CreateOrUpdateConsumer(ctx, s.stream, expiryConsumerConfig)
@@ -77,7 +85,9 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { held.keepAlive(ctx, expiryAckWait/2) })
-	wg.Go(func() { s.purgeHandledTimers(ctx, log) })
+	if s.hasLegacyTimers(ctx) {
+		wg.Go(func() { s.purgeHandledTimers(ctx, log) })
+	}
 	slots := make(chan struct{}, expiryConcurrency)
 	var waiting []timer
 	var ahead time.Time // due of the last timer fetched
@@ -105,6 +115,11 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 		}
 		msgs := fetch(cons, min(size, expiryWaiting-len(waiting)), 100*time.Millisecond, nil)
 		for _, m := range msgs {
+			if !isTimer(m) {
+				// An order event that sets no expiry: passed over.
+				_ = m.Ack()
+				continue
+			}
 			t := timer{msg: m, due: dueOf(m)}
 			held.add(m)
 			waiting = append(waiting, t)
@@ -125,6 +140,16 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 type timer struct {
 	msg jetstream.Msg
 	due time.Time
+}
+
+// isTimer says whether m sets an expiry: a confirmation (its due in the
+// header), or a timer or fired schedule of an earlier version.
+func isTimer(m jetstream.Msg) bool {
+	if !strings.HasPrefix(m.Subject(), OrderSubjects+".") {
+		return true
+	}
+	h := m.Headers()
+	return h != nil && h.Get(dueHeader) != ""
 }
 
 // dueOf reads a timer's due time; a fired schedule of an earlier version,

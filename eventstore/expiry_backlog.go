@@ -9,6 +9,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// hasLegacyTimers says whether the stream holds timers or fired schedules
+// of earlier versions, which purgeHandledTimers removes once handled; a
+// store that never had any needs no purging.
+func (s *Store) hasLegacyTimers(ctx context.Context) bool {
+	for _, subj := range []string{TimerSubjects + ".*", ExpirySubjects + ".*"} {
+		if _, _, ok, err := s.nextMsg(ctx, subj, 1); err != nil || ok {
+			return true // when unsure, purge: it is cheap when there is nothing
+		}
+	}
+	return false
+}
+
 // purgeHandledTimers removes, every five seconds, the timers every one of which
 // is handled: those below the expiry consumer's ack floor. Kept, every
 // order ever confirmed would leave a subject behind, and nats-server keeps
@@ -64,11 +76,13 @@ func (s *Store) purgeBelow(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// ExpiryBacklog returns how many expiry timers are not handled yet, due or
-// not (the confirmed orders waiting for payment or expiry), and how far
-// past its due the oldest of them is: an expiry worker that does not keep
-// up shows here before it shows as stock held past its TTL. Both are zero
-// when the expiry consumer was not created yet.
+// ExpiryBacklog returns how many messages the expiry worker has still to
+// pass or handle (order events since the oldest confirmation not yet due or
+// handled, and timers of earlier versions), and how far past its due the
+// oldest of them is (an event without a due was due when stored): an
+// expiry worker that does not keep up shows here before it shows as stock
+// held past its TTL. Both are zero when the expiry consumer was not
+// created yet.
 func (s *Store) ExpiryBacklog(ctx context.Context) (n uint64, overdue time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -86,7 +100,7 @@ func (s *Store) ExpiryBacklog(ctx context.Context) (n uint64, overdue time.Durat
 	}
 	// Everything up to the ack floor is handled: the first timer after it
 	// is the oldest one waiting.
-	for _, subj := range []string{ExpirySubjects + ".*", TimerSubjects + ".*"} {
+	for _, subj := range []string{OrderSubjects + ".*", ExpirySubjects + ".*", TimerSubjects + ".*"} {
 		m, h, ok, err := s.nextMsg(ctx, subj, info.AckFloor.Stream+1)
 		if err != nil {
 			return n, 0, err

@@ -244,3 +244,76 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// TestConfirmationsExpireFromTheirOwnMessage: a confirmation carries its
+// expiry due in its message's Engine-Due header, so no timer message is
+// stored for it; the worker hands over each one when due and passes over
+// the order events without a due, and still fires the timers that earlier
+// versions stored.
+func TestConfirmationsExpireFromTheirOwnMessage(t *testing.T) {
+	_, nc := testnats.Start(t)
+	s := openStore(t, nc)
+	start := time.Now()
+	dues := map[string]time.Time{}
+	publish := func(subject string, due time.Time) {
+		t.Helper()
+		m := nats.NewMsg(subject)
+		m.Data = []byte(`{}`)
+		if !due.IsZero() {
+			m.Header.Set("Engine-Due", due.UTC().Format(time.RFC3339Nano))
+		}
+		if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, after := range []time.Duration{0, 1500 * time.Millisecond, 2 * time.Second} {
+		id := fmt.Sprintf("order-%d", i)
+		dues[id] = start.Add(after)
+		publish(eventstore.OrderSubjects+"."+id, time.Time{}) // placed: no due
+		publish(eventstore.OrderSubjects+"."+id, dues[id])    // confirmed
+		publish(eventstore.OrderSubjects+"."+id, time.Time{}) // paid, say
+	}
+	dues["legacy-0"] = start.Add(time.Second)
+	publish(eventstore.TimerSubjects+".legacy-0", dues["legacy-0"])
+	var mu sync.Mutex
+	handled := map[string][]time.Time{}
+	consumeExpiries(t, s, func(_ context.Context, id string) (time.Duration, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		handled[id] = append(handled[id], time.Now())
+		return 0, nil
+	})
+	waitFor(t, "every due handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == len(dues)
+	})
+	time.Sleep(500 * time.Millisecond) // room for a wrong second hand-over
+	mu.Lock()
+	defer mu.Unlock()
+	for id, at := range handled {
+		due, ok := dues[id]
+		if !ok || len(at) != 1 {
+			t.Errorf("%s handed over %d times, want once (due: %v)", id, len(at), ok)
+			continue
+		}
+		if late := at[0].Sub(due); late < 0 || at[0].Sub(later(due, start)) > time.Second {
+			t.Errorf("%s handled %s after its due, want within [0, 1s]", id, late.Round(time.Millisecond))
+		}
+	}
+	stream, err := s.JetStream().Stream(context.Background(), s.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(eventstore.OrderSubjects+".*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	if n != 9 {
+		t.Errorf("the order subjects hold %d messages after expiry, want the 9 events untouched", n)
+	}
+}

@@ -21,9 +21,9 @@ type IdemRecord struct {
 	Header      map[string]string `json:"header,omitempty"`
 	Body        json.RawMessage   `json:"body"`
 	StoredAt    time.Time         `json:"stored_at"`
-	// Seq is the record's stream sequence; the command's events are the
-	// messages just before it, in the same atomic batch.
-	Seq uint64 `json:"-"`
+	// EventSeq is the stream sequence of the command's last event: its
+	// consistency token.
+	EventSeq uint64 `json:"-"`
 }
 
 // idemMsg builds the message that stores rec under key. It expects the key's
@@ -54,7 +54,8 @@ func (s *Store) LookupIdempotency(ctx context.Context, key string) (IdemRecord, 
 	if err := json.Unmarshal(m.Data, &rec); err != nil {
 		return IdemRecord{}, false, errors.Wrap(err, "decode idempotency record")
 	}
-	rec.Seq = m.Seq
+	// The record is stored right after the command's events, in one batch.
+	rec.EventSeq = m.Seq - 1
 	if time.Since(rec.StoredAt) > IdempotencyTTL {
 		return IdemRecord{}, false, nil // expired, the server has not removed it yet
 	}

@@ -10,9 +10,10 @@ import (
 
 // NewOrderKind stores orders on orders.<order_id>. Every order append also
 // stores, in the same atomic batch, the reservation requests its events ask
-// for and, when the order is confirmed, the timer that expires it ttl after
-// its stock was granted unless it is paid: so a placed order can never lose
-// its reservation requests, nor a confirmed one its expiry.
+// for, so a placed order can never lose its reservation requests. A
+// confirmation carries its expiry due (ttl after the stock was granted) in
+// the Engine-Due header of its own message: the expiry worker reads the
+// order subjects and needs no timer message of its own (ConsumeExpiries).
 func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 	return Kind[domain.Order, domain.OrderEvent]{
 		Name: "order", Prefix: OrderSubjects, SchemaVersionOf: domain.SchemaVersionOf, SnapshotFormat: 1,
@@ -27,15 +28,17 @@ func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 				}
 				out = append(out, m)
 			}
-			for _, e := range events {
-				if c, ok := e.(domain.OrderConfirmed); ok {
-					// The TTL runs from the grant; when the confirmation came
-					// later than that (a hand-over delayed it), the timer fires
-					// at once rather than at a time already past.
-					out = append(out, expiryTimer(after.State.ID, latest(after.State.ExpiryDue(ttl), c.At)))
-				}
-			}
 			return out, nil
+		},
+		Headers: func(e domain.OrderEvent, after domain.Order) nats.Header {
+			c, ok := e.(domain.OrderConfirmed)
+			if !ok {
+				return nil
+			}
+			// The TTL runs from the grant; when the confirmation came later
+			// than that (a hand-over delayed it), the order is due at once
+			// rather than at a time already past.
+			return nats.Header{dueHeader: []string{latest(after.ExpiryDue(ttl), c.At).UTC().Format(time.RFC3339Nano)}}
 		},
 	}
 }

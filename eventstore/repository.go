@@ -31,6 +31,11 @@ type Kind[S, E any] struct {
 	// as the events of one command (requests to other aggregates, timers):
 	// they are stored if and only if the events are.
 	Outbox func(before S, events []E, after Snapshot[S]) ([]*nats.Msg, error)
+	// Headers, when set, returns headers to store with the message of one
+	// of a command's events, given the state after all of them (nil for
+	// none): facts about the event that readers of the stream act on
+	// without decoding it, such as a confirmation's expiry due.
+	Headers func(e E, after S) nats.Header
 	// SchemaVersionOf, when set, returns the schema version stored with an
 	// event of the given type; otherwise every type is stored as
 	// SchemaVersion.
@@ -245,6 +250,15 @@ type UpdateOptions[S any] struct {
 	// no events yet and need not be read: the append expects its subject
 	// empty, and fails as a conflict (then reloads) if it is not.
 	New bool
+	// KeyedCreate says id was derived from the command's idempotency key
+	// (with New): the aggregate's first event is then the key's record, and
+	// no record message is stored. Fingerprint goes into that event's
+	// message headers; a second command with the key finds the aggregate's
+	// subject taken, and is answered from its first event: Record of the
+	// state after it, with the stored fingerprint, so that a different
+	// request under the same key is told apart.
+	KeyedCreate bool
+	Fingerprint string
 }
 
 // Result is the outcome of an update.
@@ -286,6 +300,9 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = 5
 	}
+	if o.KeyedCreate && (!o.New || o.Record == nil) {
+		return Result[S]{}, errors.AssertionFailedf("a keyed create must be new and have a record")
+	}
 	subject := r.Subject(id)
 	unlock := r.store.locks.lock(subject)
 	defer unlock()
@@ -311,7 +328,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		if err != nil || len(events) == 0 {
 			// A retry of a command that succeeded may be refused (an order
 			// paid twice) or have nothing left to do: answer it as first.
-			rec, ok, lerr := r.lookupRecord(ctx, o)
+			rec, ok, lerr := r.lookupRecord(ctx, id, o)
 			if lerr != nil {
 				return Result[S]{}, lerr
 			}
@@ -338,7 +355,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 			// Our own earlier publish got through, or a twin of this command
 			// with the same idempotency key did: answer from the store.
 			r.cache.remove(subject)
-			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr == nil && ok {
+			if rec, ok, lerr := r.lookupRecord(ctx, id, o); lerr == nil && ok {
 				return Result[S]{Replay: &rec}, nil
 			}
 			after, err := r.Load(ctx, id)
@@ -346,7 +363,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		case errors.Is(err, domain.ErrConflict):
 			metrics.AppendConflicts.WithLabelValues(r.kind.Name).Inc()
 			r.cache.remove(subject)
-			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr == nil && ok {
+			if rec, ok, lerr := r.lookupRecord(ctx, id, o); lerr == nil && ok {
 				return Result[S]{Replay: &rec}, nil
 			}
 			if attempt >= o.MaxAttempts {
@@ -365,11 +382,48 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 
 // lookupRecord finds the record of a twin command that won the race for
 // the same idempotency key.
-func (r *Repository[S, E]) lookupRecord(ctx context.Context, o UpdateOptions[S]) (IdemRecord, bool, error) {
+func (r *Repository[S, E]) lookupRecord(ctx context.Context, id string, o UpdateOptions[S]) (IdemRecord, bool, error) {
+	if o.KeyedCreate {
+		return r.createRecord(ctx, id, o)
+	}
 	if o.IdemKey == "" {
 		return IdemRecord{}, false, nil
 	}
 	return r.store.LookupIdempotency(ctx, o.IdemKey)
+}
+
+// fingerprintHeader carries the request fingerprint of a keyed create on
+// the aggregate's first event (UpdateOptions.KeyedCreate). It is a header,
+// outside the hashed envelope, because it describes the request, not the
+// event.
+const fingerprintHeader = "Engine-Request-Fingerprint"
+
+// createRecord rebuilds the record of a keyed create from the aggregate's
+// first event: the response rendered from the state right after it, and
+// the fingerprint stored with it.
+func (r *Repository[S, E]) createRecord(ctx context.Context, id string, o UpdateOptions[S]) (IdemRecord, bool, error) {
+	subject := r.Subject(id)
+	m, h, ok, err := r.store.nextMsg(ctx, subject, 1)
+	if err != nil || !ok {
+		return IdemRecord{}, false, err
+	}
+	env, err := DecodeEnvelope(m.Data)
+	if err != nil {
+		return IdemRecord{}, false, errors.Wrapf(err, "decode first event of %s", subject)
+	}
+	first, err := r.apply(Snapshot[S]{}, m.Seq, env)
+	if err != nil {
+		return IdemRecord{}, false, errors.Wrapf(err, "first event of %s", subject)
+	}
+	rec, err := o.Record(first)
+	if err != nil {
+		return IdemRecord{}, false, err
+	}
+	rec.Fingerprint = h.Get(fingerprintHeader)
+	rec.CommandID = env.CommandID
+	rec.StoredAt = m.Time
+	rec.EventSeq = m.Seq
+	return rec, true, nil
 }
 
 // append seals events into envelopes chained after snap and commits them,
@@ -403,6 +457,9 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		m.Header.Set(jetstream.MsgIDHeader, o.CommandID+":"+strconv.Itoa(i))
 		if i == 0 {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(snap.LastSeq, 10))
+			if o.KeyedCreate {
+				m.Header.Set(fingerprintHeader, o.Fingerprint)
+			}
 		}
 		msgs = append(msgs, m)
 		res.Envelopes = append(res.Envelopes, env)
@@ -413,7 +470,14 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 	} else {
 		after.State = r.kind.evolve(snap.State, events...)
 	}
-	if o.IdemKey != "" && o.Record != nil {
+	if r.kind.Headers != nil {
+		for i, ev := range events {
+			for k, v := range r.kind.Headers(ev, after.State) {
+				msgs[i].Header[k] = v
+			}
+		}
+	}
+	if o.IdemKey != "" && o.Record != nil && !o.KeyedCreate {
 		rec, err := o.Record(after)
 		if err != nil {
 			return Result[S]{}, err

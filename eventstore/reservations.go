@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go"
@@ -20,8 +19,9 @@ import (
 const (
 	// ReservationSubjects holds reservation requests as resv.<partition>.<sku>.
 	ReservationSubjects = "resv"
-	// TimerSubjects holds one expiry timer per confirmed order:
-	// timer.<order_id>, with its due time in the Engine-Due header.
+	// TimerSubjects held one expiry timer per confirmed order
+	// (timer.<order_id>, due in the Engine-Due header) until the due moved
+	// onto the confirmation's own message. Those still stored fire as before.
 	TimerSubjects = "timer"
 	// ScheduleSubjects held the expiry timers of earlier versions, JetStream
 	// message schedules (sched.<order_id>) that the server fires into
@@ -52,18 +52,6 @@ func reservationMsg(r domain.ReservationRequest) (*nats.Msg, error) {
 	m.Data = data
 	m.Header.Set(jetstream.MsgIDHeader, r.ReservationID+":"+string(r.Action))
 	return m, nil
-}
-
-// expiryTimer is the timer that expires an order at due: timer.<order_id>,
-// stored in the order's atomic batch, so it survives restarts of the
-// engine and of the embedded server. The expiry worker reads timers in
-// stream order, which is their due order (see ConsumeExpiries).
-func expiryTimer(orderID string, due time.Time) *nats.Msg {
-	m := nats.NewMsg(TimerSubjects + "." + orderID)
-	m.Data = []byte(orderID)
-	m.Header.Set(jetstream.MsgIDHeader, orderID+":expiry")
-	m.Header.Set(dueHeader, due.UTC().Format(time.RFC3339Nano))
-	return m
 }
 
 // SagaConsumer is the durable consumer of the order saga.

@@ -35,6 +35,12 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Committers is how many group-commit batches may be in flight at once.
 	Committers int
+	// Linger bounds how long a busy group committer waits for more
+	// commands before it publishes a batch; DefaultLinger when zero, no
+	// wait when negative. MaxBatch bounds a batch's messages; 1000 (the
+	// server's atomic batch limit) when zero.
+	Linger   time.Duration
+	MaxBatch int
 	// SnapshotEvery is how many events an aggregate of a kind with
 	// snapshots gets between two stored snapshots; DefaultSnapshotEvery
 	// when zero, none when negative.
@@ -123,6 +129,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		}
 	}
 	s.commit = newCommitter(nc, s.watch, s.stream, o.Committers, o.RequestTimeout)
+	s.commit.tune(o.Linger, o.MaxBatch)
 	return s, nil
 }
 

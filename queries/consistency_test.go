@@ -18,7 +18,7 @@ func TestConsistencyToken(t *testing.T) {
 	id := newID(t)
 	insertOrders(t, pool, order{id: id, created: base})
 	insertItems(t, pool)
-	h := newServer(t, pool, queries.WithConsistencyTimeout(300*time.Millisecond), queries.WithPollInterval(5*time.Millisecond))
+	h := newServer(t, pool, queries.WithConsistencyTimeout(2*time.Second), queries.WithPollInterval(5*time.Millisecond))
 
 	paths := []string{"/v1/orders/" + id, "/v1/orders?limit=1", "/v1/inventory?limit=1", "/v1/inventory/nope"}
 	wantStatus := []int{http.StatusOK, http.StatusOK, http.StatusOK, http.StatusNotFound}

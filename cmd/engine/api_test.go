@@ -604,13 +604,35 @@ func TestIdempotency(t *testing.T) {
 		other.Lines[0].Qty++
 		e.refuse(t, place(tokClient, "reuse-1", other), http.StatusUnprocessableEntity, "idempotency_key_reused")
 	})
-	t.Run("the same key on another route is refused", func(t *testing.T) {
+	t.Run("a key names one request to one resource", func(t *testing.T) {
+		// Keys are scoped to the caller and the resource (method and path):
+		// the same key sent to another resource is another request, as the
+		// IETF Idempotency-Key draft scopes it (docs/design/write-path.md).
 		o := e.placeOrder(t, tokClient)
 		body := jsonBody(t, validOrder())
 		wantStatus(t, e.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: body,
 			header: map[string]string{"Idempotency-Key": "route-1"}}), http.StatusAccepted)
-		e.refuse(t, apiCall{method: http.MethodPost, path: ordersPath(o.OrderID, "cancellation"), token: tokClient, body: []byte(`{}`),
+		cancel := apiCall{method: http.MethodPost, path: ordersPath(o.OrderID, "cancellation"), token: tokClient, body: []byte(`{}`),
+			header: map[string]string{"Idempotency-Key": "route-1"}}
+		first := e.do(t, cancel)
+		wantStatus(t, first, http.StatusOK)
+		if first.header.Get("Idempotent-Replayed") != "" {
+			t.Errorf("the key of an order's creation was replayed on its cancellation")
+		}
+		if again := e.do(t, cancel); again.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.body, first.body) {
+			t.Errorf("the cancellation's retry %s (replayed %q) differs from its first answer %s", again, again.header.Get("Idempotent-Replayed"), first)
+		}
+		other := validOrder()
+		other.CustomerID = "someone-else"
+		e.refuse(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, other),
 			header: map[string]string{"Idempotency-Key": "route-1"}}, http.StatusUnprocessableEntity, "idempotency_key_reused")
+	})
+	t.Run("a keyed order stores no idempotency record", func(t *testing.T) {
+		before := e.subjectMsgs(t, "idem.*")
+		wantStatus(t, e.do(t, place(tokClient, "no-record-1", validOrder())), http.StatusAccepted)
+		if after := e.subjectMsgs(t, "idem.*"); after != before {
+			t.Errorf("idem.* grew by %d messages for a keyed order, want 0", after-before)
+		}
 	})
 	t.Run("concurrent requests with one key place one order", func(t *testing.T) {
 		raceOneKey(t, []*apiEnv{e}, place(tokClient, "race-1", validOrder()))

@@ -35,6 +35,9 @@ type benchOptions struct {
 	jsonPath   string
 	dir        string
 	cpuProfile string
+	// commitLinger and commitMaxBatch tune the engines' group commit.
+	commitLinger   time.Duration
+	commitMaxBatch int
 
 	placeConcurrency, placeSKUs int
 	placeDuration               time.Duration
@@ -61,6 +64,8 @@ func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, e
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.dir, "dir", "", "work directory for the engines' data and the private Postgres (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.DurationVar(&o.commitLinger, "commit-linger", 0, "the engines' group-commit linger (ENGINE_COMMIT_LINGER; default: the store's)")
+	fs.IntVar(&o.commitMaxBatch, "commit-max-batch", 0, "the engines' group-commit batch bound in messages (ENGINE_COMMIT_MAX_BATCH; default: the store's)")
 	fs.IntVar(&o.placeConcurrency, "place-concurrency", 64, "place: concurrent clients (and raw publishers)")
 	fs.IntVar(&o.placeSKUs, "place-skus", 100, "place: SKUs the orders spread over")
 	fs.DurationVar(&o.placeDuration, "place-duration", 15*time.Second, "place: how long each side is loaded")
@@ -255,6 +260,8 @@ func (b *bencher) engineConfig(scenario, dbURL string) config {
 		DatabaseURL:    dbURL,
 		ReservationTTL: 15 * time.Minute,
 		Limits:         limitConfig{PerToken: rate.Inf, Burst: 1, MaxInFlight: 100_000, MaxReadsInFlight: 100_000, RequestTimeout: time.Minute},
+		CommitLinger:   b.opts.commitLinger,
+		CommitMaxBatch: b.opts.commitMaxBatch,
 	}
 }
 

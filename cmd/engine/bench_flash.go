@@ -41,10 +41,15 @@ func (b *bencher) benchFlashSale(ctx context.Context) error {
 	if err := e.api.setStock(ctx, flashSKU, int64(o.flashStock)); err != nil {
 		return err
 	}
+	before := e.Store.CommitStats()
 	run, err := b.flashEngine(ctx, e)
 	if err != nil {
 		return err
 	}
+	if err := waitIdle(ctx, e); err != nil {
+		return err
+	}
+	b.addMessagesPerOrder("flash-sale", before, e.Store.CommitStats(), int64(o.flashOrders))
 	if got := run.confirmed.Load(); got != int64(o.flashStock) {
 		return errors.Newf("OVERSELL CHECK FAILED: %d orders confirmed for %d units", got, o.flashStock)
 	}

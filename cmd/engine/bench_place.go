@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/projections"
 )
 
@@ -59,6 +61,7 @@ func (b *bencher) benchPlace(ctx context.Context) error {
 	if err := waitIdle(ctx, e); err != nil {
 		return err
 	}
+	b.addMessagesPerOrder("place", before, e.Store.CommitStats(), placed.Load())
 
 	size, err := averageMessageSize(ctx, e)
 	if err != nil {
@@ -106,6 +109,26 @@ func (b *bencher) benchPlace(ctx context.Context) error {
 		b.results = append(b.results, r)
 	}
 	return e.stop()
+}
+
+// addMessagesPerOrder reports how many durable messages the engine stored
+// per order between two commit counts (the orders placed and everything
+// they caused until the engine was idle), in all and by kind. A SKU's
+// decisions are one event per batch of requests, so their share per order
+// falls as the batches grow.
+func (b *bencher) addMessagesPerOrder(name string, before, after eventstore.CommitStats, orders int64) {
+	n := float64(max(orders, 1))
+	b.add(name, "durable messages per order, all", float64(after.Messages-before.Messages)/n, "msgs", "", nil)
+	kinds := make([]string, 0, len(after.ByKind))
+	for k := range after.ByKind {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		if d := after.ByKind[k] - before.ByKind[k]; d > 0 {
+			b.add(name, "durable messages per order, "+k, float64(d)/n, "msgs", "", nil)
+		}
+	}
 }
 
 func placeSKU(i int) string { return fmt.Sprintf("PLACE-%03d", i) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -20,6 +21,10 @@ type config struct {
 	PprofAddr string
 	// MetricsAddr is a listener for /metrics without a token; empty: none.
 	MetricsAddr string
+	// CommitLinger and CommitMaxBatch tune the group commit
+	// (eventstore.Options.Linger, MaxBatch); zero: the store's defaults.
+	CommitLinger   time.Duration
+	CommitMaxBatch int
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -38,6 +43,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			"use a Go duration such as 15m or 90s")
 	}
 	c.ReservationTTL = ttl
+	if v := getenv("ENGINE_COMMIT_LINGER"); v != "" {
+		if c.CommitLinger, err = time.ParseDuration(v); err != nil {
+			return config{}, envError("ENGINE_COMMIT_LINGER", v, "a Go duration such as 1ms or 300us (negative: no wait)")
+		}
+	}
+	if v := getenv("ENGINE_COMMIT_MAX_BATCH"); v != "" {
+		if c.CommitMaxBatch, err = strconv.Atoi(v); err != nil || c.CommitMaxBatch < 1 || c.CommitMaxBatch > 1000 {
+			return config{}, envError("ENGINE_COMMIT_MAX_BATCH", v, "a number of messages from 1 to 1000")
+		}
+	}
 	if c.Limits, err = parseLimits(getenv); err != nil {
 		return config{}, err
 	}

@@ -91,9 +91,9 @@ type expiryCollector struct {
 
 var (
 	expiryBacklog = prometheus.NewDesc("engine_expiry_timers_pending",
-		"Expiry timers not handled yet, due or not: confirmed orders waiting for payment or expiry.", nil, nil)
+		"Messages the expiry worker has still to pass or handle: the order events from the oldest confirmation not yet due or handled on (confirmations carry their expiry due), and timers of earlier versions.", nil, nil)
 	expiryOverdue = prometheus.NewDesc("engine_expiry_overdue_seconds",
-		"How far past its due the oldest expiry timer not handled yet is; 0 while the expiry worker keeps up.", nil, nil)
+		"How far past its due the oldest confirmation or timer not handled yet is (an order event without a due counts from when it was stored); 0 while the expiry worker keeps up.", nil, nil)
 )
 
 func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
