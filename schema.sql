@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS rm.orders (
     created_at       timestamptz NOT NULL,
     updated_at       timestamptz NOT NULL
 );
+-- What partial refunds and returns refunded, apart from a cancellation's
+-- refund_due_cents; amounts are in minor units of the order's currency.
+ALTER TABLE rm.orders ADD COLUMN IF NOT EXISTS refunded_cents bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS orders_newest ON rm.orders (created_at DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS orders_by_status ON rm.orders (status, created_at DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS orders_by_customer ON rm.orders (customer_id, created_at DESC, order_id DESC);
@@ -37,6 +40,8 @@ CREATE TABLE IF NOT EXISTS rm.order_lines (
     unit_price_cents bigint NOT NULL,
     PRIMARY KEY (order_id, line_no)
 );
+-- Units of the line that came back after delivery.
+ALTER TABLE rm.order_lines ADD COLUMN IF NOT EXISTS returned_qty bigint NOT NULL DEFAULT 0;
 
 CREATE TABLE IF NOT EXISTS rm.inventory (
     sku        text        PRIMARY KEY,

@@ -122,6 +122,7 @@ func fuzzCases(tb testing.TB) []fuzzCase {
 	confirmed := fuzzOrderThrough(tb, pending, domain.ConfirmOrder{At: fuzzNow})
 	paid := fuzzOrderThrough(tb, confirmed, domain.PayOrder{AmountCents: confirmed.TotalCents, PaymentRef: "pay-1", At: fuzzNow})
 	shipped := fuzzOrderThrough(tb, paid, domain.ShipOrder{Carrier: "DHL", TrackingNumber: "JD0001", At: fuzzNow})
+	delivered := fuzzOrderThrough(tb, shipped, domain.DeliverOrder{At: fuzzNow})
 	events, err := domain.DecideSKU(domain.SKU{}, domain.SetOnHand{SKU: "gear", OnHand: 10, At: fuzzNow})
 	if err != nil {
 		tb.Fatalf("set on hand: %v", err)
@@ -145,6 +146,8 @@ func fuzzCases(tb testing.TB) []fuzzCase {
 		fuzzOrderCase("ShipOrder", paid, shipCommand),
 		fuzzOrderCase("DeliverOrder", shipped, deliverCommand),
 		fuzzOrderCase("CancelOrder", paid, cancelCommand),
+		fuzzOrderCase("RefundOrder", delivered, refundCommand),
+		fuzzOrderCase("ReturnOrder", delivered, returnCommand),
 		fuzzSKUCase("SetOnHand", domain.SKU{}, setOnHand),
 		fuzzSKUCase("SetOnHand on an existing SKU", gear, setOnHand),
 		fuzzSKUCase("Restock", gear, restock),

@@ -20,7 +20,7 @@ func EncodeOrderEvent(e OrderEvent) (typ string, data []byte, err error) {
 	switch e.(type) {
 	case OrderPlaced, OrderConfirmed, OrderRejected, OrderPaid,
 		OrderShipped, OrderDelivered, OrderCancelled, OrderExpired,
-		LineReserved, LineRefused:
+		LineReserved, LineRefused, OrderRefunded, LinesReturned:
 	default:
 		return "", nil, errors.AssertionFailedf("domain: cannot encode order event %T", e)
 	}
@@ -63,6 +63,10 @@ func DecodeOrderEvent(typ string, schemaVersion int, data []byte) (OrderEvent, e
 		return decodeOrder[LineReserved](typ, data)
 	case LineRefused{}.EventType():
 		return decodeOrder[LineRefused](typ, data)
+	case OrderRefunded{}.EventType():
+		return decodeOrder[OrderRefunded](typ, data)
+	case LinesReturned{}.EventType():
+		return decodeOrder[LinesReturned](typ, data)
 	default:
 		return nil, errors.Newf("domain: unknown order event type %q", typ)
 	}

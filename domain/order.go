@@ -44,6 +44,13 @@ type Order struct {
 	TotalCents     int64
 	RefundDueCents int64
 	PaidCents      int64
+	// RefundedCents is the total of the partial refunds and the refunds of
+	// returns (OrderRefunded, LinesReturned); a cancellation's refund is
+	// RefundDueCents, apart. Together they never exceed PaidCents.
+	RefundedCents int64
+	// Returned holds, by SKU, the units of each line that came back.
+	// Treat it as read-only, as LineOutcomes.
+	Returned       map[string]int64
 	PaymentRef     string
 	Carrier        string
 	TrackingNumber string
@@ -86,7 +93,9 @@ func (o Order) Exists() bool {
 }
 
 // Terminal reports whether the order has reached a status no command can
-// move it out of: rejected, delivered, cancelled or expired.
+// move it out of: rejected, delivered, cancelled or expired. A delivered
+// order still takes refunds and returns, which record money and goods
+// but never change its status.
 func (o Order) Terminal() bool {
 	switch o.Status {
 	case StatusRejected, StatusDelivered, StatusCancelled, StatusExpired:
@@ -146,6 +155,10 @@ func EvolveOrder(s Order, e OrderEvent) Order {
 		s = withGrant(s, e.SKU, e.GrantedAt)
 	case LineRefused:
 		s.LineOutcomes = withLineOutcome(s.LineOutcomes, e.SKU, false)
+	case OrderRefunded:
+		s.RefundedCents = e.RefundedCents
+	case LinesReturned:
+		s = evolveReturn(s, e)
 	default:
 		panic(errors.AssertionFailedf("domain: unknown order event %T", e))
 	}

@@ -21,7 +21,9 @@ import (
 //   - ErrInvalidTransition: the order's status does not allow c (checked
 //     before the fields, so a client learns first that the action is
 //     impossible), or an expiry that is not due yet;
-//   - ErrValidation (a *ValidationError naming every bad field);
+//   - ErrValidation (a *ValidationError naming every bad field), among
+//     them a refund beyond what is left of the payment and a return of
+//     more units than were delivered and not returned yet;
 //   - an assertion failure for programming errors: a command outside the
 //     closed set, a command without a time, an expiry without a TTL.
 func DecideOrder(s Order, c OrderCommand) ([]OrderEvent, error) {
@@ -50,6 +52,10 @@ func DecideOrder(s Order, c OrderCommand) ([]OrderEvent, error) {
 		return decideExpire(s, c)
 	case RecordReservation:
 		return decideRecordReservation(s, c)
+	case RefundOrder:
+		return decideRefund(s, c)
+	case ReturnLines:
+		return decideReturn(s, c)
 	default:
 		return nil, errors.AssertionFailedf("domain: unknown order command %T", c)
 	}
@@ -83,7 +89,7 @@ func decidePlace(s Order, c PlaceOrder) ([]OrderEvent, error) {
 		fe.add("customer_id", TokenRule)
 	}
 	if !ValidCurrency(c.Currency) {
-		fe.add("currency", "must be an ISO 4217 code: three upper-case letters")
+		fe.add("currency", CurrencyRule)
 	}
 	total := checkLines(&fe, c.Lines)
 	if err := fe.err(); err != nil {
@@ -231,8 +237,9 @@ func decideCancel(s Order, c CancelOrder) ([]OrderEvent, error) {
 	switch s.Status {
 	case StatusPending, StatusConfirmed:
 	case StatusPaid:
-		// The whole payment is owed back: nothing has shipped yet.
-		refund = s.PaidCents
+		// The whole payment is owed back, less the partial refunds already
+		// made: nothing has shipped yet.
+		refund = s.Refundable()
 	default:
 		return nil, invalidTransition("an order can be cancelled while pending, confirmed or paid",
 			"cannot cancel an order in status %s", s.Status)

@@ -31,10 +31,14 @@ var orderEdges = map[[2]OrderStatus]bool{
 	{StatusPaid, StatusShipped}:        true,
 	{StatusPaid, StatusCancelled}:      true,
 	{StatusShipped, StatusDelivered}:   true,
+	// A refund or a return records money and goods, not a new status.
+	{StatusPaid, StatusPaid}:           true,
+	{StatusShipped, StatusShipped}:     true,
+	{StatusDelivered, StatusDelivered}: true,
 }
 
 func orderCommandFor(op, arg byte, s Order, now time.Time) OrderCommand {
-	switch op % 10 {
+	switch op % 12 {
 	case 0:
 		c := PlaceOrder{OrderID: testOrderID, CustomerID: "c1", Currency: "USD", At: now}
 		for i := 0; i < int(arg%4); i++ {
@@ -59,6 +63,17 @@ func orderCommandFor(op, arg byte, s Order, now time.Time) OrderCommand {
 		return CancelOrder{Reason: strings.Repeat("x", int(arg)*2), At: now}
 	case 7:
 		return ExpireOrder{TTL: time.Duration(arg%32+1) * time.Minute, At: now}
+	case 10:
+		// Sometimes more than is left, sometimes nothing.
+		return RefundOrder{AmountCents: int64(arg%8) * s.TotalCents / 4, Reason: strings.Repeat("r", int(arg%3)), At: now}
+	case 11:
+		c := ReturnLines{Reason: "damaged", At: now}
+		for i, l := range s.Lines {
+			if (int(arg)>>i)&1 == 1 {
+				c.Lines = append(c.Lines, ReturnLine{SKU: l.SKU, Qty: int64(arg%4) * l.Qty / 2})
+			}
+		}
+		return c
 	default:
 		// Two ops of ten, so that every line of an order is often
 		// granted; one pick in n+1 names a SKU the order lacks.
@@ -119,7 +134,11 @@ func runOrderScript(tb testing.TB, script []byte) (seen map[OrderStatus]bool, de
 				tb.Fatalf("step %d: %T: unexpected error kind %v", i/2, c, err)
 			}
 		}
-		if s.Terminal() && len(events) != 0 {
+		_, refundOrReturn := c.(RefundOrder)
+		if _, ok := c.(ReturnLines); ok {
+			refundOrReturn = true
+		}
+		if s.Terminal() && len(events) != 0 && !(refundOrReturn && s.Status == StatusDelivered) {
 			tb.Fatalf("step %d: terminal order in %s accepted %T", i/2, s.Status, c)
 		}
 		next := s
@@ -139,8 +158,13 @@ func runOrderScript(tb testing.TB, script []byte) (seen map[OrderStatus]bool, de
 		if next.Version != s.Version+uint64(len(events)) || next.Version != applied {
 			tb.Fatalf("step %d: version %d after %d events", i/2, next.Version, applied)
 		}
-		if next.RefundDueCents < 0 || next.RefundDueCents > next.PaidCents {
-			tb.Fatalf("step %d: refund %d, paid %d", i/2, next.RefundDueCents, next.PaidCents)
+		if next.RefundDueCents < 0 || next.RefundedCents < 0 || next.RefundedCents+next.RefundDueCents > next.PaidCents {
+			tb.Fatalf("step %d: refunded %d and due %d, paid %d", i/2, next.RefundedCents, next.RefundDueCents, next.PaidCents)
+		}
+		for _, l := range next.Lines {
+			if r := next.ReturnedQty(l.SKU); r < 0 || r > l.Qty {
+				tb.Fatalf("step %d: %d of %d units of %s returned", i/2, r, l.Qty, l.SKU)
+			}
 		}
 		if next.Exists() && (next.TotalCents < 0 || len(next.Lines) == 0) {
 			tb.Fatalf("step %d: order without lines or with a negative total: %+v", i/2, next)
@@ -291,7 +315,8 @@ func TestOrderLifecycleProperties(t *testing.T) {
 		}
 	}
 	for _, d := range []string{"domain.RecordReservation → LineReserved", "domain.RecordReservation → OrderConfirmed",
-		"domain.RecordReservation → OrderRejected"} {
+		"domain.RecordReservation → OrderRejected",
+		"domain.RefundOrder → OrderRefunded", "domain.ReturnLines → LinesReturned"} {
 		if !decided[d] {
 			t.Errorf("no script decided %s", d)
 		}

@@ -69,6 +69,9 @@ func ReservationRequestsFor(before Order, events []OrderEvent) []ReservationRequ
 		case OrderShipped:
 			action = ActionCommit
 		case OrderConfirmed, OrderPaid, OrderDelivered, LineReserved, LineRefused:
+		case OrderRefunded, LinesReturned:
+			// Returned units go back to stock only by a restock: the
+			// warehouse decides what is fit to sell again.
 		default:
 			panic(errors.AssertionFailedf("domain: unknown order event %T", e))
 		}

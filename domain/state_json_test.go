@@ -17,6 +17,10 @@ func TestStatesRoundTripThroughJSON(t *testing.T) {
 		orders[string(st)] = foldOrder(t, historyFor(st))
 	}
 	orders["pending, one line reserved"] = foldOrder(t, append(historyFor(StatusPending), LineReserved{SKU: "apple", At: at(time.Second)}))
+	orders["delivered, refunded and partly returned"] = foldOrder(t, delivered(
+		OrderRefunded{AmountCents: 100, Reason: "late", RefundedCents: 100, At: at(time.Hour)},
+		LinesReturned{Lines: []ReturnedLine{{SKU: "apple", Qty: 1, RefundCents: 150, ReturnedQty: 1}}, Reason: "r",
+			RefundCents: 150, RefundedCents: 250, At: at(time.Hour)}))
 	for name, o := range orders {
 		data, err := json.Marshal(o)
 		if err != nil {

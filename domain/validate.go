@@ -63,21 +63,6 @@ func ValidCustomerID(s string) bool {
 	return ValidSKU(s)
 }
 
-// ValidCurrency reports whether s is three upper-case ASCII letters, the
-// shape of an ISO 4217 code. Membership in the ISO list is not checked:
-// the engine never converts currencies, it only keeps totals apart.
-func ValidCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
 // ValidOrderID reports whether s is a UUID in canonical lower-case text
 // form (8-4-4-4-12 hex digits). Only one spelling is accepted so that one
 // order can never live on two subjects.

@@ -2,7 +2,9 @@ package projections
 
 import (
 	"context"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,6 +131,8 @@ type orderChange struct {
 	id        string
 	placed    bool // OrderPlaced is in the batch: the row is inserted
 	cancelled bool // refund_due_cents is set
+	refunded  bool // refunded_cents is set (a refund or a return)
+	returned  bool // some line's returned_qty is set
 	state     domain.Order
 	version   uint64
 }
@@ -213,6 +217,10 @@ func foldOrders(evs []decoded) (map[string]*orderChange, []string) {
 			c.placed = true
 		case domain.OrderCancelled:
 			c.cancelled = true
+		case domain.OrderRefunded:
+			c.refunded = true
+		case domain.LinesReturned:
+			c.refunded, c.returned = true, true
 		}
 		c.state = domain.EvolveOrder(c.state, d.order)
 		c.version = d.env.Version
@@ -297,24 +305,35 @@ func foldSKUs(r *skuRows, evs []decoded) []*skuChange {
 
 const (
 	upsertOrders = `INSERT INTO rm.orders
-	(order_id, customer_id, status, currency, total_cents, refund_due_cents, version, created_at, updated_at)
+	(order_id, customer_id, status, currency, total_cents, refund_due_cents, version, created_at, updated_at, refunded_cents)
 SELECT * FROM unnest($1::text[]::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
-	$8::timestamptz[], $9::timestamptz[])
+	$8::timestamptz[], $9::timestamptz[], $10::bigint[])
 ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, refund_due_cents = excluded.refund_due_cents,
-	version = excluded.version, updated_at = excluded.updated_at
+	version = excluded.version, updated_at = excluded.updated_at, refunded_cents = excluded.refunded_cents
 WHERE rm.orders.version < excluded.version`
 
-	insertLines = `INSERT INTO rm.order_lines (order_id, line_no, sku, qty, unit_price_cents)
-SELECT * FROM unnest($1::text[]::uuid[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])
+	insertLines = `INSERT INTO rm.order_lines (order_id, line_no, sku, qty, unit_price_cents, returned_qty)
+SELECT * FROM unnest($1::text[]::uuid[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
 ON CONFLICT (order_id, line_no) DO NOTHING`
 
 	// updateOrders leaves status and refund alone where the batch did not
 	// set them (NULL), e.g. a batch holding only a LineReserved.
 	updateOrders = `UPDATE rm.orders o SET status = COALESCE(v.status, o.status),
-	refund_due_cents = COALESCE(v.refund_due_cents, o.refund_due_cents), version = v.version, updated_at = v.updated_at
-FROM unnest($1::text[]::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[])
-	AS v(order_id, status, refund_due_cents, version, updated_at)
+	refund_due_cents = COALESCE(v.refund_due_cents, o.refund_due_cents),
+	refunded_cents = COALESCE(v.refunded_cents, o.refunded_cents), version = v.version, updated_at = v.updated_at
+FROM unnest($1::text[]::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::bigint[])
+	AS v(order_id, status, refund_due_cents, version, updated_at, refunded_cents)
 WHERE o.order_id = v.order_id AND o.version < v.version`
+
+	// updateReturned writes the returned quantities of the lines a batch
+	// returned. It runs before the order rows move, and only where the
+	// order row is behind the batch, the rule every order write follows,
+	// so a replayed batch cannot put back an older quantity. The events
+	// carry each line's total, so nothing is added up here.
+	updateReturned = `UPDATE rm.order_lines l SET returned_qty = v.returned_qty
+FROM unnest($1::text[]::uuid[], $2::text[], $3::bigint[], $4::bigint[]) AS v(order_id, sku, returned_qty, version)
+WHERE l.order_id = v.order_id AND l.sku = v.sku
+	AND EXISTS (SELECT 1 FROM rm.orders o WHERE o.order_id = v.order_id AND o.version < v.version)`
 
 	upsertInventory = `INSERT INTO rm.inventory (sku, on_hand, reserved, version, updated_at)
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])
@@ -329,11 +348,12 @@ type placedRows struct {
 		id, customer, status, currency []string
 		total, refund, version         []int64
 		created, updated               []time.Time
+		refunded                       []int64
 	}
 	lines struct {
-		id, sku    []string
-		no         []int32
-		qty, price []int64
+		id, sku              []string
+		no                   []int32
+		qty, price, returned []int64
 	}
 }
 
@@ -345,11 +365,16 @@ func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string, bu
 	p := &placedRows{}
 	ins, lines := &p.ins, &p.lines
 	var upd struct {
-		id      []string
-		status  []*string
-		refund  []*int64
-		version []int64
-		updated []time.Time
+		id       []string
+		status   []*string
+		refund   []*int64
+		version  []int64
+		updated  []time.Time
+		refunded []*int64
+	}
+	var ret struct {
+		id, sku      []string
+		qty, version []int64
 	}
 	for _, id := range ids {
 		c := changes[id]
@@ -357,6 +382,15 @@ func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string, bu
 			continue
 		}
 		s := c.state
+		if c.returned {
+			// In SKU order, so that writers lock rows in one order.
+			for _, sku := range slices.Sorted(maps.Keys(s.Returned)) {
+				ret.id = append(ret.id, id)
+				ret.sku = append(ret.sku, sku)
+				ret.qty = append(ret.qty, s.Returned[sku])
+				ret.version = append(ret.version, int64(c.version))
+			}
+		}
 		if c.placed {
 			ins.id = append(ins.id, id)
 			ins.customer = append(ins.customer, s.CustomerID)
@@ -367,12 +401,14 @@ func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string, bu
 			ins.version = append(ins.version, int64(c.version))
 			ins.created = append(ins.created, s.CreatedAt)
 			ins.updated = append(ins.updated, s.UpdatedAt)
+			ins.refunded = append(ins.refunded, s.RefundedCents)
 			for i, l := range s.Lines {
 				lines.id = append(lines.id, id)
 				lines.no = append(lines.no, int32(i))
 				lines.sku = append(lines.sku, l.SKU)
 				lines.qty = append(lines.qty, l.Qty)
 				lines.price = append(lines.price, l.UnitPriceCents)
+				lines.returned = append(lines.returned, s.ReturnedQty(l.SKU))
 			}
 			continue
 		}
@@ -391,19 +427,28 @@ func queueOrders(b *pgx.Batch, changes map[string]*orderChange, ids []string, bu
 		upd.refund = append(upd.refund, refund)
 		upd.version = append(upd.version, int64(c.version))
 		upd.updated = append(upd.updated, s.UpdatedAt)
+		var refunded *int64
+		if c.refunded {
+			r := s.RefundedCents
+			refunded = &r
+		}
+		upd.refunded = append(upd.refunded, refunded)
+	}
+	if len(ret.id) > 0 {
+		b.Queue(updateReturned, ret.id, ret.sku, ret.qty, ret.version)
 	}
 	if len(upd.id) > 0 {
-		b.Queue(updateOrders, upd.id, upd.status, upd.refund, upd.version, upd.updated)
+		b.Queue(updateOrders, upd.id, upd.status, upd.refund, upd.version, upd.updated, upd.refunded)
 	}
 	if bulk {
 		return p
 	}
 	if len(ins.id) > 0 {
 		b.Queue(upsertOrders, ins.id, ins.customer, ins.status, ins.currency, ins.total, ins.refund, ins.version,
-			ins.created, ins.updated)
+			ins.created, ins.updated, ins.refunded)
 	}
 	if len(lines.id) > 0 {
-		b.Queue(insertLines, lines.id, lines.no, lines.sku, lines.qty, lines.price)
+		b.Queue(insertLines, lines.id, lines.no, lines.sku, lines.qty, lines.price, lines.returned)
 	}
 	return nil
 }

@@ -67,8 +67,8 @@ func TestApplyEvents(t *testing.T) {
 	h.sku("A", domain.Restocked{SKU: "A", Qty: 4, At: at.Add(2 * time.Second)})
 
 	want := []string{
-		fmt.Sprintf(`orders {"order_id":"%s","customer_id":"c1","status":"shipped","currency":"USD","total_cents":3000,"refund_due_cents":0,"version":5,"created_at":"2026-01-02T03:04:05+00:00","updated_at":"2026-01-02T03:04:05+00:00"}`, o1),
-		fmt.Sprintf(`orders {"order_id":"%s","customer_id":"c2","status":"rejected","currency":"EUR","total_cents":500,"refund_due_cents":0,"version":3,"created_at":"2026-01-02T03:04:05+00:00","updated_at":"2026-01-02T03:04:05+00:00"}`, o2),
+		fmt.Sprintf(`orders {"order_id":"%s","customer_id":"c1","status":"shipped","currency":"USD","total_cents":3000,"refund_due_cents":0,"version":5,"created_at":"2026-01-02T03:04:05+00:00","updated_at":"2026-01-02T03:04:05+00:00","refunded_cents":0}`, o1),
+		fmt.Sprintf(`orders {"order_id":"%s","customer_id":"c2","status":"rejected","currency":"EUR","total_cents":500,"refund_due_cents":0,"version":3,"created_at":"2026-01-02T03:04:05+00:00","updated_at":"2026-01-02T03:04:05+00:00","refunded_cents":0}`, o2),
 		`inventory {"sku":"A","on_hand":12,"reserved":0,"version":5,"updated_at":"2026-01-02T03:04:07+00:00"}`,
 		`inventory {"sku":"GHOST","on_hand":0,"reserved":0,"version":1,"updated_at":"2026-01-02T03:04:05+00:00"}`,
 	}

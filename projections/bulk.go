@@ -100,10 +100,11 @@ func (p *placedRows) copy(ctx context.Context, tx pgx.Tx) error {
 	}
 	ins := &p.ins
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"rm", "orders"},
-		[]string{"order_id", "customer_id", "status", "currency", "total_cents", "refund_due_cents", "version", "created_at", "updated_at"},
+		[]string{"order_id", "customer_id", "status", "currency", "total_cents", "refund_due_cents", "version", "created_at", "updated_at",
+			"refunded_cents"},
 		pgx.CopyFromSlice(len(ins.id), func(i int) ([]any, error) {
 			return []any{ids[ins.id[i]], ins.customer[i], ins.status[i], ins.currency[i], ins.total[i], ins.refund[i],
-				ins.version[i], ins.created[i], ins.updated[i]}, nil
+				ins.version[i], ins.created[i], ins.updated[i], ins.refunded[i]}, nil
 		}))
 	if err != nil {
 		return errors.Wrap(err, "copy placed orders")
@@ -113,9 +114,9 @@ func (p *placedRows) copy(ctx context.Context, tx pgx.Tx) error {
 		return nil
 	}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"rm", "order_lines"},
-		[]string{"order_id", "line_no", "sku", "qty", "unit_price_cents"},
+		[]string{"order_id", "line_no", "sku", "qty", "unit_price_cents", "returned_qty"},
 		pgx.CopyFromSlice(len(l.id), func(i int) ([]any, error) {
-			return []any{ids[l.id[i]], l.no[i], l.sku[i], l.qty[i], l.price[i]}, nil
+			return []any{ids[l.id[i]], l.no[i], l.sku[i], l.qty[i], l.price[i], l.returned[i]}, nil
 		}))
 	return errors.Wrap(err, "copy the lines of placed orders")
 }

@@ -47,6 +47,10 @@ func orderMetric(e domain.OrderEvent) (metric string, delta int64, ok bool) {
 		return queries.MetricRevenueCents, e.AmountCents, e.AmountCents != 0
 	case domain.OrderCancelled:
 		return queries.MetricRevenueCents, -e.RefundDueCents, e.RefundDueCents > 0
+	case domain.OrderRefunded:
+		return queries.MetricRevenueCents, -e.AmountCents, e.AmountCents > 0
+	case domain.LinesReturned:
+		return queries.MetricRevenueCents, -e.RefundCents, e.RefundCents > 0
 	}
 	return "", 0, false
 }

@@ -22,9 +22,9 @@ var _ queries.OrderReader = OrderReads{}
 // orderSelect reads orders with their lines in one round trip: the lines
 // come as a JSON array in line_no order, [] for an order without lines.
 const orderSelect = `SELECT o.order_id::text, o.customer_id, o.status, o.currency, o.total_cents,
-       o.refund_due_cents, o.version, o.created_at, o.updated_at,
+       o.refund_due_cents, o.refunded_cents, o.version, o.created_at, o.updated_at,
        COALESCE((SELECT json_agg(json_build_object('sku', l.sku, 'qty', l.qty,
-                    'unit_price_cents', l.unit_price_cents) ORDER BY l.line_no)
+                    'unit_price_cents', l.unit_price_cents, 'returned_qty', l.returned_qty) ORDER BY l.line_no)
                  FROM rm.order_lines l WHERE l.order_id = o.order_id), '[]'::json)
 FROM rm.orders o`
 
@@ -90,7 +90,7 @@ func scanOrder(row pgx.CollectableRow) (queries.OrderView, error) {
 	var o queries.OrderView
 	var version int64
 	err := row.Scan(&o.OrderID, &o.CustomerID, &o.Status, &o.Currency, &o.TotalCents,
-		&o.RefundDueCents, &version, &o.CreatedAt, &o.UpdatedAt, &o.Lines)
+		&o.RefundDueCents, &o.RefundedCents, &version, &o.CreatedAt, &o.UpdatedAt, &o.Lines)
 	if err != nil {
 		return o, err
 	}
@@ -100,7 +100,7 @@ func scanOrder(row pgx.CollectableRow) (queries.OrderView, error) {
 	o.Version = uint64(version)
 	o.CreatedAt, o.UpdatedAt = utc(o.CreatedAt), utc(o.UpdatedAt)
 	if o.Lines == nil {
-		o.Lines = []domain.Line{}
+		o.Lines = []queries.OrderLineView{}
 	}
 	return o, nil
 }

@@ -245,6 +245,21 @@ func scenario(t *testing.T, f *fixture) (orders, skus []string) {
 	if _, err := f.app.Restock(ctx, f.meta(), "SKU-B", commands.Restock{Qty: 7}); err != nil {
 		t.Fatalf("restock: %v", err)
 	}
+	// After the money: a partial refund of a paid order, and of a
+	// delivered one whose line then partly comes back.
+	if _, err := f.app.RefundOrder(ctx, f.meta(), orders[6], commands.RefundOrder{AmountCents: 50, Reason: "late"}); err != nil {
+		t.Fatalf("refund: %v", err)
+	}
+	if _, err := f.app.DeliverOrder(ctx, f.meta(), orders[1], commands.DeliverOrder{}); err != nil {
+		t.Fatalf("deliver: %v", err)
+	}
+	if _, err := f.app.RefundOrder(ctx, f.meta(), orders[1], commands.RefundOrder{AmountCents: 100, Reason: "dented box"}); err != nil {
+		t.Fatalf("refund: %v", err)
+	}
+	if _, err := f.app.ReturnOrder(ctx, f.meta(), orders[1], commands.ReturnOrder{
+		Lines: []domain.ReturnLine{{SKU: "SKU-B", Qty: 1}}, Reason: "wrong size"}); err != nil {
+		t.Fatalf("return: %v", err)
+	}
 	f.quiesce(t)
 	return orders, skus
 }
@@ -267,23 +282,24 @@ func checkAgainstStore(t *testing.T, f *fixture, pool *pgxpool.Pool, orders, sku
 		var (
 			customer, status, currency string
 			total, refund, version     int64
+			refunded                   int64
 			created, updated           time.Time
 		)
 		err = pool.QueryRow(ctx, `SELECT customer_id, status, currency, total_cents, refund_due_cents, version,
-			created_at, updated_at FROM rm.orders WHERE order_id = $1`, id).
-			Scan(&customer, &status, &currency, &total, &refund, &version, &created, &updated)
+			created_at, updated_at, refunded_cents FROM rm.orders WHERE order_id = $1`, id).
+			Scan(&customer, &status, &currency, &total, &refund, &version, &created, &updated, &refunded)
 		if err != nil {
 			t.Fatalf("read order %s: %v", id, err)
 		}
-		got := fmt.Sprint(customer, status, currency, total, refund, version)
-		want := fmt.Sprint(o.CustomerID, o.Status, o.Currency, o.TotalCents, o.RefundDueCents, o.Version)
+		got := fmt.Sprint(customer, status, currency, total, refund, version, refunded)
+		want := fmt.Sprint(o.CustomerID, o.Status, o.Currency, o.TotalCents, o.RefundDueCents, o.Version, o.RefundedCents)
 		if got != want {
 			t.Errorf("order %s: row %s, store %s", id, got, want)
 		}
 		if !sameTime(created, o.CreatedAt) || !sameTime(updated, o.UpdatedAt) {
 			t.Errorf("order %s: times %v %v, store %v %v", id, created, updated, o.CreatedAt, o.UpdatedAt)
 		}
-		rows, err := pool.Query(ctx, `SELECT line_no, sku, qty, unit_price_cents FROM rm.order_lines
+		rows, err := pool.Query(ctx, `SELECT line_no, sku, qty, unit_price_cents, returned_qty FROM rm.order_lines
 			WHERE order_id = $1 ORDER BY line_no`, id)
 		if err != nil {
 			t.Fatalf("read lines: %v", err)
@@ -291,11 +307,15 @@ func checkAgainstStore(t *testing.T, f *fixture, pool *pgxpool.Pool, orders, sku
 		var lines []domain.Line
 		for rows.Next() {
 			var (
-				no int
-				l  domain.Line
+				no       int
+				l        domain.Line
+				returned int64
 			)
-			if err := rows.Scan(&no, &l.SKU, &l.Qty, &l.UnitPriceCents); err != nil {
+			if err := rows.Scan(&no, &l.SKU, &l.Qty, &l.UnitPriceCents, &returned); err != nil {
 				t.Fatalf("read lines: %v", err)
+			}
+			if returned != o.ReturnedQty(l.SKU) {
+				t.Errorf("order %s: %d units of %s returned, store %d", id, returned, l.SKU, o.ReturnedQty(l.SKU))
 			}
 			if no != len(lines) {
 				t.Errorf("order %s: line_no %d at position %d", id, no, len(lines))

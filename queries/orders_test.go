@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/queries"
 )
 
@@ -34,7 +33,7 @@ func TestGetOrder(t *testing.T) {
 		}
 		want := queries.OrderView{
 			OrderID: id, CustomerID: "cust-7", Status: "confirmed", Currency: "USD",
-			Lines:      []domain.Line{{SKU: "z", Qty: 1, UnitPriceCents: 100}, {SKU: "a", Qty: 3, UnitPriceCents: 7}, {SKU: "b", Qty: 2, UnitPriceCents: 50}},
+			Lines:      []queries.OrderLineView{{SKU: "z", Qty: 1, UnitPriceCents: 100}, {SKU: "a", Qty: 3, UnitPriceCents: 7}, {SKU: "b", Qty: 2, UnitPriceCents: 50}},
 			TotalCents: 221, Version: 3, CreatedAt: base, UpdatedAt: base.Add(time.Minute),
 		}
 		if fmt.Sprint(o) != fmt.Sprint(want) {

@@ -14,23 +14,40 @@ import (
 
 // OrderView is an order as the API shows it.
 type OrderView struct {
-	OrderID        string        `json:"order_id"`
-	CustomerID     string        `json:"customer_id"`
-	Status         string        `json:"status"`
-	Currency       string        `json:"currency"`
-	Lines          []domain.Line `json:"lines"`
-	TotalCents     int64         `json:"total_cents"`
-	RefundDueCents int64         `json:"refund_due_cents"`
-	Version        uint64        `json:"version"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
+	OrderID        string          `json:"order_id"`
+	CustomerID     string          `json:"customer_id"`
+	Status         string          `json:"status"`
+	Currency       string          `json:"currency"`
+	Lines          []OrderLineView `json:"lines"`
+	TotalCents     int64           `json:"total_cents"`
+	RefundDueCents int64           `json:"refund_due_cents"`
+	// RefundedCents is what partial refunds and returns refunded;
+	// RefundDueCents what a cancellation owes back. Amounts are in minor
+	// units of Currency.
+	RefundedCents int64     `json:"refunded_cents"`
+	Version       uint64    `json:"version"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// OrderLineView is an order line as the API shows it: the line as
+// ordered and how many of its units came back.
+type OrderLineView struct {
+	SKU            string `json:"sku"`
+	Qty            int64  `json:"qty"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+	ReturnedQty    int64  `json:"returned_qty"`
 }
 
 // NewOrderView renders an order state at version.
 func NewOrderView(o domain.Order, version uint64) OrderView {
+	lines := make([]OrderLineView, len(o.Lines))
+	for i, l := range o.Lines {
+		lines[i] = OrderLineView{SKU: l.SKU, Qty: l.Qty, UnitPriceCents: l.UnitPriceCents, ReturnedQty: o.ReturnedQty(l.SKU)}
+	}
 	return OrderView{
 		OrderID: o.ID, CustomerID: o.CustomerID, Status: string(o.Status), Currency: o.Currency,
-		Lines: o.Lines, TotalCents: o.TotalCents, RefundDueCents: o.RefundDueCents,
+		Lines: lines, TotalCents: o.TotalCents, RefundDueCents: o.RefundDueCents, RefundedCents: o.RefundedCents,
 		Version: version, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 	}
 }

@@ -42,7 +42,10 @@ type demoLoad struct {
 	catalog []demoSKU
 	flash   atomic.Value // the SKU on sale now, which the restocker leaves alone
 	live    chan struct{}
-	n       struct{ placed, confirmed, rejected, paid, shipped, delivered, cancelled, abandoned, skipped atomic.Int64 }
+	n       struct {
+		placed, confirmed, rejected, paid, shipped, delivered, cancelled, abandoned, skipped atomic.Int64
+		returned                                                                             atomic.Int64
+	}
 }
 
 type demoSKU struct {
@@ -157,9 +160,10 @@ func (d *demoLoad) order(ctx context.Context, lines []map[string]any) {
 		}
 		if err := d.call(ctx, http.MethodPost, "/v1/orders/"+o.OrderID+"/"+action, body, nil); err != nil {
 			var refused *demoRefusal
-			if action == "payment" && errors.As(err, &refused) && refused.status == http.StatusConflict {
-				// Paid too late: the reservation's TTL (from its grant)
-				// ran out first and the order expired, as in a real shop.
+			if (action == "payment" || action == "cancellation") && errors.As(err, &refused) && refused.status == http.StatusConflict {
+				// Paid or cancelled too late: the reservation's TTL (from
+				// its grant) ran out first and the order expired, as in a
+				// real shop (seen under -race with the test's 1 s TTL).
 				d.n.abandoned.Add(1)
 				return false
 			}
@@ -184,8 +188,11 @@ func (d *demoLoad) order(ctx context.Context, lines []map[string]any) {
 		step(&d.n.cancelled, "cancellation", map[string]string{"reason": "refund requested"})
 		return
 	}
-	if step(&d.n.shipped, "shipment", map[string]string{"carrier": "DHL", "tracking_number": "JD" + strconv.Itoa(rand.IntN(1e9))}) && rand.Float64() < 0.95 {
-		step(&d.n.delivered, "delivery", map[string]any{})
+	if step(&d.n.shipped, "shipment", map[string]string{"carrier": "DHL", "tracking_number": "JD" + strconv.Itoa(rand.IntN(1e9))}) && rand.Float64() < 0.95 &&
+		step(&d.n.delivered, "delivery", map[string]any{}) && rand.Float64() < 0.05 {
+		// A few deliveries come back in part: revenue on the dashboard is
+		// net of their refunds.
+		step(&d.n.returned, "returns", map[string]any{"lines": []map[string]any{{"sku": lines[0]["sku"], "qty": 1}}, "reason": "damaged in transit"})
 	}
 }
 
@@ -236,8 +243,8 @@ func (d *demoLoad) restock(ctx context.Context) {
 
 func (d *demoLoad) report(context.Context) {
 	n := &d.n
-	_, _ = fmt.Fprintf(d.out, "demo: placed %d (confirmed %d, rejected %d), paid %d, shipped %d, delivered %d, cancelled %d, left to expire %d; %d in play, %d ticks skipped\n",
-		n.placed.Load(), n.confirmed.Load(), n.rejected.Load(), n.paid.Load(), n.shipped.Load(), n.delivered.Load(),
+	_, _ = fmt.Fprintf(d.out, "demo: placed %d (confirmed %d, rejected %d), paid %d, shipped %d, delivered %d (returned in part %d), cancelled %d, left to expire %d; %d in play, %d ticks skipped\n",
+		n.placed.Load(), n.confirmed.Load(), n.rejected.Load(), n.paid.Load(), n.shipped.Load(), n.delivered.Load(), n.returned.Load(),
 		n.cancelled.Load(), n.abandoned.Load(), len(d.live), n.skipped.Load())
 }
 

@@ -33,6 +33,8 @@ var roleMatrix = map[string][]string{
 	"POST /v1/orders/{id}/shipment":     {tokClient, tokAdmin},
 	"POST /v1/orders/{id}/delivery":     {tokClient, tokAdmin},
 	"POST /v1/orders/{id}/cancellation": {tokClient, tokAdmin},
+	"POST /v1/orders/{id}/refunds":      {tokClient, tokAdmin},
+	"POST /v1/orders/{id}/returns":      {tokClient, tokAdmin},
 	"PUT /v1/inventory/{sku}":           {tokAdmin},
 	"POST /v1/inventory/{sku}/restock":  {tokAdmin},
 

@@ -90,6 +90,8 @@ func newServer(d serverDeps) http.Handler {
 	r.With(orders).Post("/v1/orders/{id}/shipment", commands.HandleShipOrder(d.app))
 	r.With(orders).Post("/v1/orders/{id}/delivery", commands.HandleDeliverOrder(d.app))
 	r.With(orders).Post("/v1/orders/{id}/cancellation", commands.HandleCancelOrder(d.app))
+	r.With(orders).Post("/v1/orders/{id}/refunds", commands.HandleRefundOrder(d.app))
+	r.With(orders).Post("/v1/orders/{id}/returns", commands.HandleReturnOrder(d.app))
 	r.With(admin).Put("/v1/inventory/{sku}", commands.HandleSetOnHand(d.app))
 	r.With(admin).Post("/v1/inventory/{sku}/restock", commands.HandleRestock(d.app))
 

@@ -348,14 +348,15 @@
     add('customer', o.customer_id);
     add('total', money(o.total_cents, o.currency));
     if (o.refund_due_cents) add('refund due', money(o.refund_due_cents, o.currency));
+    if (o.refunded_cents) add('refunded', money(o.refunded_cents, o.currency));
     add('version', o.version);
     add('created', new Date(o.created_at).toLocaleString());
     add('updated', new Date(o.updated_at).toLocaleString());
     const lines = el('tbody');
     rowsInto(lines, o.lines || [], (l) => [el('td', null, l.sku), el('td', { class: 'num' }, num(l.qty)),
-      el('td', { class: 'num' }, money(l.unit_price_cents, o.currency))]);
+      el('td', { class: 'num' }, money(l.unit_price_cents, o.currency)), el('td', { class: 'num' }, num(l.returned_qty || 0))]);
     const table = el('table', null, el('thead', null, el('tr', null, el('th', null, 'SKU'), el('th', { class: 'num' }, 'qty'),
-      el('th', { class: 'num' }, 'unit price'))), lines);
+      el('th', { class: 'num' }, 'unit price'), el('th', { class: 'num' }, 'returned'))), lines);
     return el('div', null, dl, el('div', { class: 'scroll' }, table));
   }
 
