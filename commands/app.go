@@ -67,11 +67,13 @@ type Response struct {
 	Body   any
 }
 
-// Outcome is a handled command: its response and the stream sequence of its
-// last event (the consistency token), or the replay of an earlier response.
+// Outcome is a handled command: its response and the position of its last
+// event, Seq in the stream of shard Shard (the consistency token), or the
+// replay of an earlier response.
 type Outcome struct {
 	Response Response
 	Seq      uint64
+	Shard    int
 	Replay   *eventstore.IdemRecord
 }
 
@@ -106,7 +108,29 @@ func updateAggregate[S, E any](ctx context.Context, repo *eventstore.Repository[
 	if res.Replay != nil {
 		return Outcome{Replay: res.Replay}, nil
 	}
-	return Outcome{Response: render(res.After), Seq: res.After.LastSeq}, nil
+	return Outcome{Response: render(res.After), Seq: res.After.LastSeq, Shard: repo.ShardOf(id)}, nil
+}
+
+// newOrderID returns a new order id. With an idempotency key in a sharded
+// store, the id is drawn until it falls on the key's shard: the key's
+// record is stored on the shard of the order the command creates, so a
+// retry, which draws another id, must land on the same shard to find it.
+func (a *App) newOrderID(m Meta) string {
+	id := a.NewID()
+	n := a.Store.Shards()
+	if m.IdemKey == "" || n == 1 {
+		return id
+	}
+	want := eventstore.ShardOf(m.IdemKey, n)
+	// Each draw hits with probability 1/n: 64n draws all miss about
+	// once in e^64 keys.
+	for range 64 * n {
+		if eventstore.ShardOf(id, n) == want {
+			return id
+		}
+		id = a.NewID()
+	}
+	return id
 }
 
 // record turns a response into the idempotency record stored with the events.

@@ -196,8 +196,10 @@ func startVictim(t *testing.T, conn natsConn) *victim {
 	a := v.app
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for p := range eventstore.ReservationPartitions {
-		wg.Go(func() { _ = a.Store.ConsumeReservations(ctx, p, a.Log, a.ProcessReservations) })
+	for k := range a.Store.Shards() {
+		for p := range eventstore.ReservationPartitions {
+			wg.Go(func() { _ = a.Store.ConsumeReservations(ctx, k, p, a.Log, a.ProcessReservations) })
+		}
 	}
 	wg.Go(func() {
 		_ = a.Store.ConsumeOutcomes(ctx, a.Log, func(ctx context.Context, envs []eventstore.Envelope) error {

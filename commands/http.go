@@ -67,7 +67,7 @@ func serve[Req any](a *App, w http.ResponseWriter, r *http.Request, exec func(co
 	for k, v := range out.Response.Header {
 		w.Header().Set(k, v)
 	}
-	w.Header().Set("Consistency-Token", strconv.FormatUint(out.Seq, 10))
+	w.Header().Set("Consistency-Token", eventstore.TokenAt(eventstore.Position{Shard: out.Shard, Seq: out.Seq}).String())
 	httpx.WriteJSON(w, out.Response.Status, out.Response.Body)
 }
 
@@ -85,7 +85,7 @@ func replay(w http.ResponseWriter, m Meta, rec eventstore.IdemRecord) (outcome s
 	}
 	w.Header().Set("Idempotent-Replayed", "true")
 	// The record is stored right after the command's events, in one batch.
-	w.Header().Set("Consistency-Token", strconv.FormatUint(rec.Seq-1, 10))
+	w.Header().Set("Consistency-Token", eventstore.TokenAt(eventstore.Position{Shard: rec.Shard, Seq: rec.Seq - 1}).String())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rec.Status)
 	_, _ = w.Write(append(rec.Body, '\n'))

@@ -24,7 +24,7 @@ type PlaceOrder struct {
 // every bad field, or ErrUnavailable when the event store is down (nothing
 // stored).
 func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (Outcome, error) {
-	id := a.NewID()
+	id := a.newOrderID(m)
 	cmd := domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
 	return updateAggregate(ctx, a.Orders, id, true, m, func(s domain.Order) ([]domain.OrderEvent, error) {
 		return domain.DecideOrder(s, cmd)
@@ -58,7 +58,7 @@ func HandlePlaceOrder(a *App) http.HandlerFunc {
 			snap, err := a.AwaitReservation(ctx, id, wait)
 			if err == nil && snap.State.Status != domain.StatusPending {
 				w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
-				return Outcome{Response: orderResponse(http.StatusCreated)(snap), Seq: snap.LastSeq}, nil
+				return Outcome{Response: orderResponse(http.StatusCreated)(snap), Seq: snap.LastSeq, Shard: a.Store.ShardOf(id)}, nil
 			}
 			return out, nil // the order is placed; only the wait ended
 		})

@@ -54,9 +54,14 @@ type committer struct {
 type CommitStats struct{ Batches, Messages uint64 }
 
 // CommitStats reports how many publishes (batches) carried how many messages
-// since the store was opened.
+// since the store was opened, over all shards.
 func (s *Store) CommitStats() CommitStats {
-	return CommitStats{Batches: s.commit.batches.Load(), Messages: s.commit.msgs.Load()}
+	var st CommitStats
+	for _, sh := range s.shards {
+		st.Batches += sh.commit.batches.Load()
+		st.Messages += sh.commit.msgs.Load()
+	}
+	return st
 }
 
 func newCommitter(nc *nats.Conn, watch *connWatch, stream string, workers int, timeout time.Duration) *committer {

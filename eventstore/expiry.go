@@ -39,14 +39,17 @@ const (
 	expiryPurgeEvery = 5 * time.Second
 )
 
-var expiryConsumerConfig = jetstream.ConsumerConfig{
-	Durable:        ExpiryConsumer,
-	FilterSubjects: []string{TimerSubjects + ".*", ExpirySubjects + ".*"},
-	AckPolicy:      jetstream.AckExplicitPolicy,
-	AckWait:        expiryAckWait,
-	MaxAckPending:  expiryWaiting + expiryConcurrency,
-	MaxDeliver:     -1,
-	DeliverPolicy:  jetstream.DeliverAllPolicy,
+// expiryConsumerConfig is the expiry consumer of shard sh.
+func expiryConsumerConfig(sh *shard) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        ExpiryConsumer,
+		FilterSubjects: []string{sh.subject(TimerSubjects + ".*"), sh.subject(ExpirySubjects + ".*")},
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        expiryAckWait,
+		MaxAckPending:  expiryWaiting + expiryConcurrency,
+		MaxDeliver:     -1,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
 }
 
 // ConsumeExpiries calls handle with the order id of every expiry timer once
@@ -66,9 +69,15 @@ var expiryConsumerConfig = jetstream.ConsumerConfig{
 // hands each to handle when its time comes. A timer that is out of order
 // (the TTL was shortened between two runs) waits for those before it.
 // Fired schedules of earlier versions (expire.<order_id>) are due at once.
+// Every shard has its timers and its consumer, worked at once (each with
+// up to 256 timers in hand).
 func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
+	return s.perShard(func(sh *shard) error { return s.consumeExpiries(ctx, sh, log, handle) })
+}
+
+func (s *Store) consumeExpiries(ctx context.Context, sh *shard, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
 	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
-		return s.js.CreateOrUpdateConsumer(ctx, s.stream, expiryConsumerConfig)
+		return s.js.CreateOrUpdateConsumer(ctx, sh.stream, expiryConsumerConfig(sh))
 	})
 	if err != nil || cons == nil {
 		return err
@@ -77,7 +86,7 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { held.keepAlive(ctx, expiryAckWait/2) })
-	wg.Go(func() { s.purgeHandledTimers(ctx, log) })
+	wg.Go(func() { s.purgeHandledTimers(ctx, sh, log) })
 	slots := make(chan struct{}, expiryConcurrency)
 	var waiting []timer
 	var ahead time.Time // due of the last timer fetched
@@ -164,8 +173,9 @@ func earliest(ts []timer) time.Time {
 }
 
 func handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle func(context.Context, string) (time.Duration, error)) {
+	// timer.<order_id> or s<k>.timer.<order_id>: an order id is a token.
 	id := m.Subject()
-	id = id[strings.IndexByte(id, '.')+1:]
+	id = id[strings.LastIndexByte(id, '.')+1:]
 	retry, err := handle(ctx, id)
 	switch {
 	case err != nil:

@@ -21,9 +21,11 @@ type IdemRecord struct {
 	Header      map[string]string `json:"header,omitempty"`
 	Body        json.RawMessage   `json:"body"`
 	StoredAt    time.Time         `json:"stored_at"`
-	// Seq is the record's stream sequence; the command's events are the
-	// messages just before it, in the same atomic batch.
-	Seq uint64 `json:"-"`
+	// Seq is the record's stream sequence, in the stream of shard Shard;
+	// the command's events are the messages just before it, in the same
+	// atomic batch.
+	Seq   uint64 `json:"-"`
+	Shard int    `json:"-"`
 }
 
 // idemMsg builds the message that stores rec under key. It expects the key's
@@ -43,10 +45,21 @@ func idemMsg(key, commandID string, rec IdemRecord) (*nats.Msg, error) {
 	return m, nil
 }
 
-// LookupIdempotency returns the record stored under key, if any. key must be
-// a subject token (the HTTP layer passes a hex digest).
+// LookupIdempotency returns the record stored under key, if any, on any
+// shard. key must be a subject token (the HTTP layer passes a hex digest).
+// A record is stored on the shard of the aggregate its command addressed.
 func (s *Store) LookupIdempotency(ctx context.Context, key string) (IdemRecord, bool, error) {
-	m, ok, err := s.lastMsg(ctx, IdemSubjects+"."+key)
+	for _, sh := range s.shards {
+		if rec, ok, err := s.lookupIdem(ctx, sh, key); err != nil || ok {
+			return rec, ok, err
+		}
+	}
+	return IdemRecord{}, false, nil
+}
+
+// lookupIdem returns the record stored under key on shard sh, if any.
+func (s *Store) lookupIdem(ctx context.Context, sh *shard, key string) (IdemRecord, bool, error) {
+	m, ok, err := s.lastMsg(ctx, sh, IdemSubjects+"."+key)
 	if err != nil || !ok {
 		return IdemRecord{}, false, err
 	}
@@ -54,7 +67,7 @@ func (s *Store) LookupIdempotency(ctx context.Context, key string) (IdemRecord, 
 	if err := json.Unmarshal(m.Data, &rec); err != nil {
 		return IdemRecord{}, false, errors.Wrap(err, "decode idempotency record")
 	}
-	rec.Seq = m.Seq
+	rec.Seq, rec.Shard = m.Seq, sh.index
 	if time.Since(rec.StoredAt) > IdempotencyTTL {
 		return IdemRecord{}, false, nil // expired, the server has not removed it yet
 	}

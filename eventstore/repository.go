@@ -77,6 +77,9 @@ func NewRepository[S, E any](s *Store, kind Kind[S, E], cacheSize int) *Reposito
 	return &Repository[S, E]{store: s, kind: kind, cache: newSnapshotCache[S](cacheSize)}
 }
 
+// ShardOf returns the shard that holds aggregate id.
+func (r *Repository[S, E]) ShardOf(id string) int { return r.store.ShardOf(id) }
+
 // Subject returns the subject of aggregate id. The id must have been
 // validated as a subject token by the caller.
 func (r *Repository[S, E]) Subject(id string) string { return r.kind.Prefix + "." + id }
@@ -91,7 +94,7 @@ func (r *Repository[S, E]) Subject(id string) string { return r.kind.Prefix + ".
 // its sequence (else it is ignored and the whole history read).
 func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], error) {
 	subject := r.Subject(id)
-	last, ok, err := r.store.lastMsg(ctx, subject)
+	last, ok, err := r.store.lastMsg(ctx, r.store.shardFor(id), subject)
 	if err != nil || !ok {
 		return Snapshot[S]{}, err
 	}
@@ -155,7 +158,7 @@ func (r *Repository[S, E]) replay(ctx context.Context, subject string, start Sna
 	}
 	snap := start
 	var page []E
-	err := r.store.readSubject(ctx, subject, from, upTo, func(m RawMsg) error {
+	err := r.store.readSubject(ctx, r.store.shardFor(subject[len(r.kind.Prefix)+1:]), subject, from, upTo, func(m RawMsg) error {
 		env, err := DecodeEnvelope(m.Data)
 		if !matched {
 			if err != nil || m.Seq != start.LastSeq || env.Version != start.Version || env.Hash != start.LastHash {
@@ -311,7 +314,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		if err != nil || len(events) == 0 {
 			// A retry of a command that succeeded may be refused (an order
 			// paid twice) or have nothing left to do: answer it as first.
-			rec, ok, lerr := r.lookupRecord(ctx, o)
+			rec, ok, lerr := r.lookupRecord(ctx, id, o)
 			if lerr != nil {
 				return Result[S]{}, lerr
 			}
@@ -338,7 +341,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 			// Our own earlier publish got through, or a twin of this command
 			// with the same idempotency key did: answer from the store.
 			r.cache.remove(subject)
-			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr == nil && ok {
+			if rec, ok, lerr := r.lookupRecord(ctx, id, o); lerr == nil && ok {
 				return Result[S]{Replay: &rec}, nil
 			}
 			after, err := r.Load(ctx, id)
@@ -346,7 +349,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		case errors.Is(err, domain.ErrConflict):
 			metrics.AppendConflicts.WithLabelValues(r.kind.Name).Inc()
 			r.cache.remove(subject)
-			if rec, ok, lerr := r.lookupRecord(ctx, o); lerr == nil && ok {
+			if rec, ok, lerr := r.lookupRecord(ctx, id, o); lerr == nil && ok {
 				return Result[S]{Replay: &rec}, nil
 			}
 			if attempt >= o.MaxAttempts {
@@ -365,11 +368,12 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 
 // lookupRecord finds the record of a twin command that won the race for
 // the same idempotency key.
-func (r *Repository[S, E]) lookupRecord(ctx context.Context, o UpdateOptions[S]) (IdemRecord, bool, error) {
+// The record is on the shard of the aggregate the command addressed.
+func (r *Repository[S, E]) lookupRecord(ctx context.Context, id string, o UpdateOptions[S]) (IdemRecord, bool, error) {
 	if o.IdemKey == "" {
 		return IdemRecord{}, false, nil
 	}
-	return r.store.LookupIdempotency(ctx, o.IdemKey)
+	return r.store.lookupIdem(ctx, r.store.shardFor(id), o.IdemKey)
 }
 
 // append seals events into envelopes chained after snap and commits them,
@@ -434,8 +438,14 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		}
 		msgs = append(msgs, out...)
 	}
+	// Everything the command stores goes to its aggregate's shard, in one
+	// atomic batch of that shard's stream.
+	sh := r.store.shardFor(subject[len(r.kind.Prefix)+1:])
+	for _, m := range msgs {
+		m.Subject = sh.subject(m.Subject)
+	}
 	start := time.Now()
-	cr := r.store.commit.submit(ctx, &pending{subject: subject, msgs: msgs, settle: o.Settle})
+	cr := sh.commit.submit(ctx, &pending{subject: subject, msgs: msgs, settle: o.Settle})
 	metrics.AppendDuration.WithLabelValues(r.kind.Name).Observe(time.Since(start).Seconds())
 	if cr.err != nil {
 		return Result[S]{}, cr.err

@@ -35,7 +35,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	_, nc := testnats.Start(t)
-	store, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+	store, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -22,7 +22,7 @@ func TestHeadCacheNeverRefusesATokenJustHandedOut(t *testing.T) {
 	t.Parallel()
 	_, nc := testnats.Start(t)
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func startEngineWith(t *testing.T, ns *server.Server, limits limitConfig) *apiEn
 func startEngineConn(t *testing.T, ns *server.Server, nc *nats.Conn, limits limitConfig) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -20,6 +21,10 @@ type config struct {
 	PprofAddr string
 	// MetricsAddr is a listener for /metrics without a token; empty: none.
 	MetricsAddr string
+	// EventShards is how many streams a new event store is spread over
+	// (ENGINE_EVENT_SHARDS); 0 means eventstore.DefaultShards. An existing
+	// store keeps its own count.
+	EventShards int
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -43,6 +48,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.NATSAuth, err = loadNATSAuth(getenv); err != nil {
 		return config{}, err
+	}
+	if v := getenv("ENGINE_EVENT_SHARDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return config{}, envError("ENGINE_EVENT_SHARDS", v, "a whole number from 1 to 64")
+		}
+		c.EventShards = n
 	}
 	return c, nil
 }
