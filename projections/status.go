@@ -83,7 +83,13 @@ func (r *Runner) applied(p prepared) {
 	if n := len(p.evs); n > 0 && !p.evs[n-1].env.OccurredAt.IsZero() {
 		at = p.evs[n-1].env.OccurredAt
 	}
-	k := p.events[0].Shard
+	k := 0
+	switch {
+	case len(p.events) > 0:
+		k = p.events[0].Shard
+	case len(p.evs) > 0:
+		k = p.evs[0].Shard
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.st[k].lag = p.info.pending
@@ -144,7 +150,7 @@ func (r *Runner) Status(ctx context.Context) (ProjectionStatus, error) {
 	if err != nil {
 		return ProjectionStatus{}, readErr(err, "read status of projection %s", r.name)
 	}
-	full := make([]uint64, r.store.Shards())
+	full := make([]uint64, len(r.st))
 	for k := range full {
 		full[k] = at(cps, k)
 	}

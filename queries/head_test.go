@@ -35,13 +35,20 @@ func TestHeadCacheNeverRefusesATokenJustHandedOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := head.Covers(ctx, out.Seq); err != nil || !ok {
-			t.Fatalf("write %d: its token %d is not covered (%v)", i, out.Seq, err)
+		token := eventstore.TokenAt(eventstore.Position{Shard: out.Shard, Seq: out.Seq})
+		if ok, err := head.Covers(ctx, token); err != nil || !ok {
+			t.Fatalf("write %d: its token %s is not covered (%v)", i, token, err)
 		}
+		past := eventstore.TokenAt(eventstore.Position{Shard: out.Shard, Seq: out.Seq + 1_000_000})
+		beyond := eventstore.TokenAt(eventstore.Position{Shard: store.Shards(), Seq: 1}) // a shard the store does not have
 		var wg sync.WaitGroup
-		for range 50 {
+		for i := range 50 {
 			wg.Go(func() {
-				if ok, err := head.Covers(ctx, out.Seq+1_000_000); err != nil || ok {
+				tok := past
+				if i%2 == 1 {
+					tok = beyond
+				}
+				if ok, err := head.Covers(ctx, tok); err != nil || ok {
 					t.Errorf("a token past the store is covered (%v)", err)
 				}
 			})
