@@ -1,12 +1,12 @@
 package projections
 
 import (
-	"strings"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
