@@ -293,6 +293,12 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 	unlock := r.store.locks.lock(subject)
 	defer unlock()
 
+	if rec, ok, err := r.keyUsedOnItsShard(ctx, id, o); err != nil || ok {
+		if ok {
+			return Result[S]{Replay: &rec}, nil
+		}
+		return Result[S]{}, err
+	}
 	snap, cached := r.cache.get(subject)
 	fresh := !cached
 	if fresh && !o.New { // a new aggregate's snapshot is the zero one, as Load's
@@ -364,6 +370,26 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 			return Result[S]{}, err
 		}
 	}
+}
+
+// keyUsedOnItsShard looks the command's idempotency key up on the key's
+// own shard when that is not the aggregate's: a keyed create is stored on
+// its key's shard (commands draws the new id so), so a key used first to
+// create an order and then on a command of an aggregate elsewhere is found
+// (and answered as a reuse). A key used first on an aggregate of one shard
+// and then on one of another is not: the records of keys used on existing
+// aggregates are on their aggregate's shard (see
+// docs/design/sharded-store.md). A new aggregate is on the key's shard,
+// and a one-shard store has no other: no read then.
+func (r *Repository[S, E]) keyUsedOnItsShard(ctx context.Context, id string, o UpdateOptions[S]) (IdemRecord, bool, error) {
+	if o.IdemKey == "" || o.New {
+		return IdemRecord{}, false, nil
+	}
+	k := r.store.ShardOf(o.IdemKey)
+	if k == r.store.ShardOf(id) {
+		return IdemRecord{}, false, nil
+	}
+	return r.store.lookupIdem(ctx, r.store.shards[k], o.IdemKey)
 }
 
 // lookupRecord finds the record of a twin command that won the race for

@@ -157,9 +157,10 @@ func (d *demoLoad) order(ctx context.Context, lines []map[string]any) {
 		}
 		if err := d.call(ctx, http.MethodPost, "/v1/orders/"+o.OrderID+"/"+action, body, nil); err != nil {
 			var refused *demoRefusal
-			if action == "payment" && errors.As(err, &refused) && refused.status == http.StatusConflict {
-				// Paid too late: the reservation's TTL (from its grant)
-				// ran out first and the order expired, as in a real shop.
+			if (action == "payment" || action == "cancellation") && errors.As(err, &refused) && refused.status == http.StatusConflict {
+				// Paid or cancelled too late: the reservation's TTL (from
+				// its grant) ran out first and the order expired, as in a
+				// real shop.
 				d.n.abandoned.Add(1)
 				return false
 			}
