@@ -49,12 +49,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.NATSAuth, err = loadNATSAuth(getenv); err != nil {
 		return config{}, err
 	}
-	if v := getenv("ENGINE_EVENT_SHARDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 64 {
-			return config{}, envError("ENGINE_EVENT_SHARDS", v, "a whole number from 1 to 64")
-		}
-		c.EventShards = n
+	if c.EventShards, err = parseEventShards(getenv("ENGINE_EVENT_SHARDS")); err != nil {
+		return config{}, err
 	}
 	return c, nil
 }
@@ -68,4 +64,16 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// parseEventShards reads ENGINE_EVENT_SHARDS; empty is 0 (the default).
+func parseEventShards(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 64 {
+		return 0, envError("ENGINE_EVENT_SHARDS", v, "a whole number from 1 to 64")
+	}
+	return n, nil
 }
