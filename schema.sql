@@ -6,13 +6,26 @@
 
 CREATE SCHEMA IF NOT EXISTS rm;
 
--- Where each projection stands: the last stream sequence it applied, written
--- in the same transaction as the rows it changed.
+-- Where each projection stands: per event-store shard, the last sequence of
+-- that shard's stream it applied, written in the same transaction as the rows
+-- it changed. A row from before sharding (no shard column) is shard 0, the
+-- one stream of a one-shard store.
 CREATE TABLE IF NOT EXISTS rm.checkpoints (
-    projection text PRIMARY KEY,
+    projection text        NOT NULL,
+    shard      int         NOT NULL DEFAULT 0,
     last_seq   bigint      NOT NULL DEFAULT 0,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (projection, shard)
 );
+ALTER TABLE rm.checkpoints ADD COLUMN IF NOT EXISTS shard int NOT NULL DEFAULT 0;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'rm.checkpoints'::regclass AND contype = 'p' AND cardinality(conkey) = 2) THEN
+        ALTER TABLE rm.checkpoints DROP CONSTRAINT IF EXISTS checkpoints_pkey;
+        ALTER TABLE rm.checkpoints ADD PRIMARY KEY (projection, shard);
+    END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS rm.orders (
     order_id         uuid        PRIMARY KEY,
@@ -65,8 +78,19 @@ CREATE TABLE IF NOT EXISTS rm.dead_letters (
     envelope    jsonb       NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     resolved_at timestamptz,
-    UNIQUE (projection, seq)
+    shard       int         NOT NULL DEFAULT 0,
+    UNIQUE (projection, shard, seq)
 );
+-- Dead letters from before sharding are of shard 0.
+ALTER TABLE rm.dead_letters ADD COLUMN IF NOT EXISTS shard int NOT NULL DEFAULT 0;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_constraint
+               WHERE conrelid = 'rm.dead_letters'::regclass AND conname = 'dead_letters_projection_seq_key') THEN
+        ALTER TABLE rm.dead_letters DROP CONSTRAINT dead_letters_projection_seq_key;
+        ALTER TABLE rm.dead_letters ADD CONSTRAINT dead_letters_projection_shard_seq_key UNIQUE (projection, shard, seq);
+    END IF;
+END $$;
 
 -- Counters of the dashboard per time bucket (UTC minute and hour, taken from
 -- the event's own time): orders_placed, orders_confirmed, orders_rejected

@@ -76,7 +76,7 @@ type Meta struct {
 type Result[S, E any] struct {
 	State    S
 	Version  uint64
-	Position uint64
+	Position eventstore.Position
 	Events   []E
 	Replayed bool
 }
@@ -114,7 +114,9 @@ func update[S, E any](ctx context.Context, repo *eventstore.Repository[S, E], id
 		if rp.Fingerprint != m.Fingerprint {
 			return Result[S, E]{}, domain.ErrIdempotencyKeyReused
 		}
-		return Result[S, E]{State: rp.After.State, Version: rp.After.Version, Position: rp.After.LastSeq, Replayed: true}, nil
+		return Result[S, E]{State: rp.After.State, Version: rp.After.Version, Replayed: true,
+			Position: eventstore.Position{Shard: repo.ShardOf(id), Seq: rp.After.LastSeq}}, nil
 	}
-	return Result[S, E]{State: res.After.State, Version: res.After.Version, Position: res.After.LastSeq, Events: events}, nil
+	return Result[S, E]{State: res.After.State, Version: res.After.Version, Events: events,
+		Position: eventstore.Position{Shard: repo.ShardOf(id), Seq: res.After.LastSeq}}, nil
 }

@@ -90,10 +90,11 @@ func saleWithAKill(t *testing.T, sku string) (wait, last time.Duration) {
 	// line behind it.
 	warm := samePartition(sku)
 	v.setStock(t, warm, 0)
-	if got := v.settle(t, v.place(t, line(warm, 1))); got != domain.StatusRejected {
+	warmOrder := v.place(t, line(warm, 1))
+	if got := v.settle(t, warmOrder); got != domain.StatusRejected {
 		t.Fatalf("warm-up order %s, want rejected", got)
 	}
-	waitPinned(t, v.engine, eventstore.PartitionOf(sku))
+	waitPinned(t, v.engine, v.app.Store.ShardOf(warmOrder), eventstore.PartitionOf(sku))
 	survivor := newEngine(t, nc, handOverTTL, true)
 	survivor.setStock(t, sku, handOverStock)
 
@@ -196,8 +197,10 @@ func startVictim(t *testing.T, conn natsConn) *victim {
 	a := v.app
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for p := range eventstore.ReservationPartitions {
-		wg.Go(func() { _ = a.Store.ConsumeReservations(ctx, p, a.Log, a.ProcessReservations) })
+	for k := range a.Store.Shards() {
+		for p := range eventstore.ReservationPartitions {
+			wg.Go(func() { _ = a.Store.ConsumeReservations(ctx, k, p, a.Log, a.ProcessReservations) })
+		}
 	}
 	wg.Go(func() {
 		_ = a.Store.ConsumeOutcomes(ctx, a.Log, func(ctx context.Context, envs []eventstore.Envelope) error {
@@ -251,11 +254,15 @@ func samePartition(sku string) string {
 	}
 }
 
-// waitPinned waits until a processor is pinned to partition p.
-func waitPinned(t *testing.T, e *engine, p int) {
+// waitPinned waits until a processor is pinned to partition p of shard k.
+func waitPinned(t *testing.T, e *engine, k, p int) {
 	t.Helper()
+	js, err := jetstream.New(e.app.Store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "a processor pinned to the partition", func() bool {
-		cons, err := e.app.Store.JetStream().Consumer(context.Background(), e.app.Store.Stream(), eventstore.ReservationConsumers()[p])
+		cons, err := js.Consumer(context.Background(), e.app.Store.Stream(k), eventstore.ReservationConsumers()[p])
 		if err != nil {
 			return false
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/testnats"
 )
 
 // engine is one engine instance on a NATS connection: a store, the command
@@ -31,7 +32,7 @@ func setOnHand(n int64) commands.SetOnHand { return commands.SetOnHand{OnHand: n
 
 func newEngine(t *testing.T, nc *nats.Conn, ttl time.Duration, workers bool) *engine {
 	t.Helper()
-	store, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+	store, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

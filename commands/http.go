@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/metrics"
 	"github.com/orderengine/engine/queries"
@@ -70,7 +71,7 @@ func serve[Req, S, E any](a *App, w http.ResponseWriter, r *http.Request,
 		metrics.IdempotentReplays.Inc()
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	w.Header().Set("Consistency-Token", strconv.FormatUint(res.Position, 10))
+	w.Header().Set("Consistency-Token", eventstore.TokenAt(res.Position).String())
 	httpx.WriteJSON(w, status, view)
 }
 

@@ -82,7 +82,7 @@ func HandlePlaceOrder(a *App) http.HandlerFunc {
 			if err == nil && snap.State.Status != domain.StatusPending {
 				status = http.StatusCreated
 				w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
-				return OrderResult{State: snap.State, Version: snap.Version, Position: snap.LastSeq, Events: res.Events}, nil
+				return OrderResult{State: snap.State, Version: snap.Version, Position: eventstore.Position{Shard: res.Position.Shard, Seq: snap.LastSeq}, Events: res.Events}, nil
 			}
 			return res, nil // the order is placed; only the wait ended
 		}, func(h http.Header, res OrderResult) (int, any) { return renderOrder(status)(h, res) })

@@ -52,8 +52,8 @@ func explainPending(t *testing.T, engines []*engine, id, sku string) string {
 	r, held := s.Held.Qty(domain.ReservationID(id, sku))
 	pending, unacked, err := engines[0].app.Store.Backlog(context.Background(), eventstore.ReservationConsumers()[eventstore.PartitionOf(sku)])
 	sp, su, _ := engines[0].app.Store.Backlog(context.Background(), eventstore.SagaConsumer)
-	return fmt.Sprintf("held by the SKU: %v (%d), SKU through request %d; now %s; partition backlog %d pending %d unacked (%v); saga %d/%d",
-		held, r, s.RequestSeq, engines[len(engines)-1].order(t, id).Status, pending, unacked, err, sp, su)
+	return fmt.Sprintf("held by the SKU: %v (%d), SKU through requests %v; now %s; partition backlog %d pending %d unacked (%v); saga %d/%d",
+		held, r, s.RequestSeqs, engines[len(engines)-1].order(t, id).Status, pending, unacked, err, sp, su)
 }
 
 // TestFlashSaleConfirmsExactlyTheStock: 1000 concurrent single-unit orders
@@ -79,9 +79,28 @@ func TestFlashSaleConfirmsExactlyTheStock(t *testing.T) {
 	}
 }
 
+// onShardZero makes e's new ids, orders' included, fall on shard 0.
+// Must be called before e's workers start.
+func onShardZero(e *engine) {
+	newID := e.app.NewID
+	e.app.NewID = func() string {
+		for {
+			if id := newID(); e.app.Store.ShardOf(id) == 0 {
+				return id
+			}
+		}
+	}
+}
+
+// TestOrdersOnTheLastUnitsAreServedFirstComeFirstServed: a SKU decides the
+// requests of one shard in their stream order. Requests of orders on
+// different shards have no order among them (each shard's processors run
+// on their own), so the orders here are all on one shard.
 func TestOrdersOnTheLastUnitsAreServedFirstComeFirstServed(t *testing.T) {
 	_, nc := testnats.Start(t)
-	e := newEngine(t, nc, time.Hour, true)
+	e := newEngine(t, nc, time.Hour, false)
+	onShardZero(e)
+	e.startWorkers(t)
 	e.setStock(t, "LAST", 3)
 	// Placed one after another: 2 fits, the next 2 does not (1 left) even
 	// though the 1 after it would; the 1 gets the last unit.
@@ -203,11 +222,15 @@ func reservationMsg(t *testing.T, m jetstream.Msg) eventstore.ReservationMsg {
 }
 
 // waitingBacklog starts an engine without processors, sets sku's stock and
-// places that many single-unit orders on it, whose requests wait.
+// places that many single-unit orders on it, whose requests wait. The
+// orders are all on shard 0, so their requests are in one partition
+// consumer, in the order they were placed (requests of different shards
+// have no order among them).
 func waitingBacklog(t *testing.T, sku string, stock int64, orders int) (*server.Server, *engine, []string) {
 	t.Helper()
 	ns, nc := testnats.Start(t)
 	e := newEngine(t, nc, time.Hour, false)
+	onShardZero(e)
 	e.setStock(t, sku, stock)
 	ids := make([]string, orders)
 	for i := range ids {
@@ -226,10 +249,10 @@ func victimFetch(t *testing.T, e *engine, victim natsConn, sku string, n int) []
 		t.Fatal(err)
 	}
 	p := eventstore.PartitionOf(sku)
-	if _, err := e.app.Store.ReservationConsumer(context.Background(), p); err != nil {
+	if _, err := e.app.Store.ReservationConsumer(context.Background(), 0, p); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(), eventstore.ReservationConsumers()[p])
+	cons, err := js.Consumer(context.Background(), e.app.Store.Stream(0), eventstore.ReservationConsumers()[p])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,21 +31,27 @@ type outcome struct {
 // merges the SKUs): this is what makes a hot SKU fast. The orders learn the
 // outcomes from the SKU's events through the order saga (RecordOutcomes), so
 // a hot partition never waits for order writes. Everything is idempotent: a
-// request at or before the SKU's RequestSeq is skipped.
+// request at or before the SKU's request sequence of the batch's shard is
+// skipped. A batch comes from one shard's partition.
 func (a *App) ProcessReservations(ctx context.Context, reqs []eventstore.ReservationMsg) error {
-	bySKU := map[string][]eventstore.ReservationMsg{}
-	var skus []string
-	for _, m := range reqs {
-		sku := m.Request.SKU
-		if _, seen := bySKU[sku]; !seen {
-			skus = append(skus, sku)
-		}
-		bySKU[sku] = append(bySKU[sku], m)
+	// Per SKU and shard: sequences of different shards do not compare.
+	type key struct {
+		sku   string
+		shard int
 	}
-	return forEach(skus, 16, func(sku string) error {
-		reqs := bySKU[sku]
+	bySKU := map[key][]eventstore.ReservationMsg{}
+	var skus []key
+	for _, m := range reqs {
+		k := key{m.Request.SKU, m.Shard}
+		if _, seen := bySKU[k]; !seen {
+			skus = append(skus, k)
+		}
+		bySKU[k] = append(bySKU[k], m)
+	}
+	return forEach(skus, 16, func(k key) error {
+		reqs := bySKU[k]
 		slices.SortFunc(reqs, func(x, y eventstore.ReservationMsg) int { return cmp.Compare(x.Seq, y.Seq) })
-		return a.decideSKU(ctx, sku, reqs)
+		return a.decideSKU(ctx, k.sku, reqs)
 	})
 }
 
@@ -73,23 +79,23 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 	return forEach(outs, max(len(outs), 1), func(o outcome) error { return a.recordOutcome(ctx, o) })
 }
 
-// decideSKU decides sku's requests past its RequestSeq, in order, and
-// appends their events at once.
+// decideSKU decides sku's requests past its request sequence of their
+// shard, in order, and appends their events at once.
 func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.ReservationMsg) error {
 	now := a.Now()
-	through := reqs[len(reqs)-1].Seq
+	through, shard := reqs[len(reqs)-1].Seq, reqs[0].Shard
 	var next []eventstore.ReservationMsg
 	var refused []error
 	var decided []domain.SKUEvent
 	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20, Settle: true},
 		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
-			i, _ := slices.BinarySearchFunc(reqs, s.State.RequestSeq+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
+			i, _ := slices.BinarySearchFunc(reqs, s.State.RequestSeqOf(shard)+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
 			next = reqs[i:]
 			cmds := make([]domain.SKUCommand, len(next))
 			for i, r := range next {
 				cmds[i] = r.Request.Command(now)
 			}
-			after, events, errs := domain.DecideReservations(s.State, cmds, through, now)
+			after, events, errs := domain.DecideReservations(s.State, cmds, shard, through, now)
 			refused, decided = errs, events
 			return events, after, nil
 		})

@@ -28,7 +28,7 @@ func TestCommandsReturnDomainResults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("place: %v", err)
 	}
-	if first.Replayed || first.Version != 1 || first.Position == 0 || len(first.Events) != 1 ||
+	if first.Replayed || first.Version != 1 || first.Position.Seq == 0 || len(first.Events) != 1 ||
 		first.State.Status != domain.StatusPending || first.State.ID != commands.KeyedOrderID("k1") {
 		t.Fatalf("place answered %+v", first)
 	}

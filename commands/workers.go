@@ -15,13 +15,16 @@ func (a *App) RunWorkers(ctx context.Context) error {
 	return runAll(ctx, a.RunProcessors, a.RunSaga, a.RunExpiries)
 }
 
-// RunProcessors runs the reservation processor of every partition.
+// RunProcessors runs the reservation processor of every partition of every
+// shard.
 func (a *App) RunProcessors(ctx context.Context) error {
 	var runs []func(context.Context) error
-	for p := range eventstore.ReservationPartitions {
-		runs = append(runs, func(ctx context.Context) error {
-			return a.Store.ConsumeReservations(ctx, p, a.Log, a.ProcessReservations)
-		})
+	for k := range a.Store.Shards() {
+		for p := range eventstore.ReservationPartitions {
+			runs = append(runs, func(ctx context.Context) error {
+				return a.Store.ConsumeReservations(ctx, k, p, a.Log, a.ProcessReservations)
+			})
+		}
 	}
 	return runAll(ctx, runs...)
 }

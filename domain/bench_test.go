@@ -92,7 +92,7 @@ func BenchmarkDecideDrain(b *testing.B) {
 	for b.Loop() {
 		s := start
 		for i := 0; i < requests; i += batch {
-			s, _, _ = DecideReservations(s, cmds[i:i+batch], uint64(i+batch), t0)
+			s, _, _ = DecideReservations(s, cmds[i:i+batch], 0, uint64(i+batch), t0)
 		}
 		if s.Reserved != requests/2 {
 			b.Fatalf("reserved %d", s.Reserved)

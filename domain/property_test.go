@@ -266,7 +266,7 @@ func runSKUScript(tb testing.TB, script []byte) map[string]bool {
 // and the stored events.
 func decideRequest(tb testing.TB, step int, s SKU, c SKUCommand, seq uint64, single []SKUEvent, singleErr error) (SKU, []SKUEvent) {
 	tb.Helper()
-	after, events, errs := DecideReservations(s, []SKUCommand{c}, seq, t0)
+	after, events, errs := DecideReservations(s, []SKUCommand{c}, 0, seq, t0)
 	if (errs[0] == nil) != (singleErr == nil) || len(events) != 1 {
 		tb.Fatalf("step %d: batch of %T: %v, %v; alone %v", step, c, events, errs[0], singleErr)
 	}
@@ -280,7 +280,7 @@ func decideRequest(tb testing.TB, step int, s SKU, c SKUCommand, seq uint64, sin
 	// At-least-once delivery: the same request again, alone or in a
 	// batch read from an earlier sequence, is no decision at all.
 	for _, through := range []uint64{seq, seq - 1} {
-		again, evs, _ := DecideReservations(after, []SKUCommand{c}, through, t0.Add(time.Hour))
+		again, evs, _ := DecideReservations(after, []SKUCommand{c}, 0, through, t0.Add(time.Hour))
 		if len(evs) != 0 || !reflect.DeepEqual(again, after) {
 			tb.Fatalf("step %d: redelivered %T through %d gave %v", step, c, through, evs)
 		}

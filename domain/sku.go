@@ -15,10 +15,13 @@ type SKU struct {
 	Reserved int64
 	// Version is the number of events applied, refusals included.
 	Version uint64
-	// RequestSeq is the stream sequence of the last reservation request
-	// decided (ReservationsDecided.ThroughSeq): every request of the SKU up
-	// to it has been decided, in order.
-	RequestSeq uint64
+	// RequestSeqs holds, per shard of the event store (index k for shard
+	// k), the stream sequence of the last reservation request from that
+	// shard decided (ReservationsDecided.ThroughSeq): every request of the
+	// SKU from that shard up to it has been decided, in order. A SKU's
+	// requests come from orders on every shard, and each shard's stream
+	// numbers them on its own. Read it with RequestSeqOf.
+	RequestSeqs []uint64
 	// Created is set by the first OnHandSet. A SKU can have events before
 	// that (refused reservations), so Version > 0 does not imply it.
 	Created bool
@@ -29,6 +32,27 @@ type SKU struct {
 	// docs/design/reservation-idempotency.md). The sum of Held is Reserved.
 	Held      HeldSet
 	UpdatedAt time.Time
+}
+
+// RequestSeqOf returns the sequence of the last request from shard k that
+// the SKU decided, 0 when none.
+func (s SKU) RequestSeqOf(k int) uint64 {
+	if k < 0 || k >= len(s.RequestSeqs) {
+		return 0
+	}
+	return s.RequestSeqs[k]
+}
+
+// withRequestSeq returns seqs with shard k's entry raised to seq, in a new
+// slice when it changes anything: a state is never written in place.
+func withRequestSeq(seqs []uint64, k int, seq uint64) []uint64 {
+	if k < 0 || (k < len(seqs) && seqs[k] >= seq) || (k >= len(seqs) && seq == 0) {
+		return seqs
+	}
+	out := make([]uint64, max(len(seqs), k+1))
+	copy(out, seqs)
+	out[k] = seq
+	return out
 }
 
 // Available is the stock that can still be reserved.
@@ -86,7 +110,7 @@ func (f *skuFold) fact(e SKUEvent) {
 				f.fact(inner)
 			}
 		}
-		s.RequestSeq = max(s.RequestSeq, e.ThroughSeq)
+		s.RequestSeqs = withRequestSeq(s.RequestSeqs, e.Shard, e.ThroughSeq)
 	case OnHandSet:
 		s.SKU = e.SKU
 		s.OnHand = e.OnHand
@@ -99,7 +123,7 @@ func (f *skuFold) fact(e SKUEvent) {
 		f.held.put(&s.Held, e.ReservationID, e.Qty)
 	case ReservationRefused:
 		// Nothing is held; the refusal is in the history, and the request
-		// is behind RequestSeq, so it is never decided again.
+		// is behind RequestSeqs, so it is never decided again.
 	case ReservationReleased:
 		s.Reserved -= e.Qty
 		f.held.remove(&s.Held, e.ReservationID)

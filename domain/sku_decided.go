@@ -18,8 +18,14 @@ import (
 // next batch right after it, which is what keeps one SKU's requests
 // sequenced whatever the delivery did (a lost or repeated delivery, or two
 // processors during a hand-over). Events stored before it existed read 0.
+//
+// Shard is the event store shard whose stream the requests were read from
+// and ThroughSeq counts in: each shard's requests are sequenced on their
+// own. Events stored before the store was sharded read shard 0, which is
+// the one stream of a store in one-shard mode.
 type ReservationsDecided struct {
 	Decisions  []ReservationDecision `json:"decisions"`
+	Shard      int                   `json:"shard,omitempty"`
 	ThroughSeq uint64                `json:"through_seq,omitempty"`
 	At         time.Time             `json:"at"`
 }
@@ -73,18 +79,18 @@ func decisionOf(e SKUEvent) (d ReservationDecision, ok bool) {
 }
 
 // DecideReservations decides a processor's batch of reservation requests,
-// the SKU's requests from s.RequestSeq+1 through the stream sequence
-// through, like DecideSKUBatch, and records all the decisions as one
+// the SKU's requests from shard's stream from s.RequestSeqOf(shard)+1
+// through the stream sequence through, like DecideSKUBatch, and records all the decisions as one
 // ReservationsDecided at time at. The event is stored even when no request
 // changed anything, so the next batch does not read them again. A batch
 // through a sequence the SKU has already read past is a no-op. after's
 // Version counts the events returned, so it matches the store.
-func DecideReservations(s SKU, cmds []SKUCommand, through uint64, at time.Time) (after SKU, events []SKUEvent, errs []error) {
-	if through <= s.RequestSeq {
+func DecideReservations(s SKU, cmds []SKUCommand, shard int, through uint64, at time.Time) (after SKU, events []SKUEvent, errs []error) {
+	if through <= s.RequestSeqOf(shard) {
 		return s, nil, make([]error, len(cmds))
 	}
 	after, events, errs = DecideSKUBatch(s, cmds)
-	batch := ReservationsDecided{Decisions: make([]ReservationDecision, 0, len(events)), ThroughSeq: through, At: at.UTC().Round(0)}
+	batch := ReservationsDecided{Decisions: make([]ReservationDecision, 0, len(events)), Shard: shard, ThroughSeq: through, At: at.UTC().Round(0)}
 	for _, e := range events {
 		d, ok := decisionOf(e)
 		if !ok {
@@ -94,6 +100,6 @@ func DecideReservations(s SKU, cmds []SKUCommand, through uint64, at time.Time) 
 	}
 	after.Version = s.Version + 1
 	after.UpdatedAt = batch.At
-	after.RequestSeq = through
+	after.RequestSeqs = withRequestSeq(s.RequestSeqs, shard, through)
 	return after, []SKUEvent{batch}, errs
 }

@@ -18,7 +18,7 @@ func TestDecideReservationsStoresOneEventPerBatch(t *testing.T) {
 		Release{SKU: testSKU, ReservationID: "r1", At: at(4)},
 		CommitReservation{SKU: testSKU, ReservationID: "r2", At: at(5)}, // refused, so not held: a no-op
 	}
-	after, events, errs := DecideReservations(start, cmds, 40, at(6))
+	after, events, errs := DecideReservations(start, cmds, 0, 40, at(6))
 	want := ReservationsDecided{At: at(6), ThroughSeq: 40, Decisions: []ReservationDecision{
 		{Reserved: &StockReserved{ReservationID: "r1", OrderID: "o1", Qty: 2, At: at(1)}},
 		{Refused: &ReservationRefused{ReservationID: "r2", OrderID: "o2", Qty: 2, Available: 1, At: at(2)}},
@@ -32,8 +32,8 @@ func TestDecideReservationsStoresOneEventPerBatch(t *testing.T) {
 			t.Errorf("errs[%d] = %v: a reserve of a held reservation and a commit of one not held are no-ops", i, err)
 		}
 	}
-	if after.Version != start.Version+1 || after.Reserved != 0 || after.OnHand != 3 || after.RequestSeq != 40 {
-		t.Errorf("after: version %d reserved %d on_hand %d request seq %d", after.Version, after.Reserved, after.OnHand, after.RequestSeq)
+	if after.Version != start.Version+1 || after.Reserved != 0 || after.OnHand != 3 || after.RequestSeqOf(0) != 40 {
+		t.Errorf("after: version %d reserved %d on_hand %d request seq %d", after.Version, after.Reserved, after.OnHand, after.RequestSeqOf(0))
 	}
 	if folded := EvolveSKU(start, events[0]); !reflect.DeepEqual(folded, after) {
 		t.Errorf("folding the stored event\n got %#v\nwant %#v", folded, after)
@@ -74,7 +74,7 @@ func TestDecideReservationsRecordsHowFarItRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			after, events, errs := DecideReservations(start, tt.cmds, tt.through, at(3))
+			after, events, errs := DecideReservations(start, tt.cmds, 0, tt.through, at(3))
 			if !reflect.DeepEqual(events, tt.want) {
 				t.Fatalf("events %#v\nwant %#v", events, tt.want)
 			}
@@ -89,8 +89,8 @@ func TestDecideReservationsRecordsHowFarItRead(t *testing.T) {
 				}
 				return
 			}
-			if after.RequestSeq != tt.through || !reflect.DeepEqual(EvolveSKUAll(start, events), after) {
-				t.Errorf("after %#v: request seq %d, want %d and the fold of the events", after, after.RequestSeq, tt.through)
+			if after.RequestSeqOf(0) != tt.through || !reflect.DeepEqual(EvolveSKUAll(start, events), after) {
+				t.Errorf("after %#v: request seq %d, want %d and the fold of the events", after, after.RequestSeqOf(0), tt.through)
 			}
 		})
 	}
@@ -122,7 +122,7 @@ func TestDecideReservationsEqualsDecidingOneByOne(t *testing.T) {
 			}
 			oneByOne, _, wantErrs := DecideSKUBatch(s, cmds)
 			through += uint64(len(cmds))
-			after, events, errs := DecideReservations(s, cmds, through, t0.Add(time.Hour))
+			after, events, errs := DecideReservations(s, cmds, 0, through, t0.Add(time.Hour))
 			for i := range cmds {
 				if (errs[i] == nil) != (wantErrs[i] == nil) {
 					t.Fatalf("command %d: err %v, one by one %v", i, errs[i], wantErrs[i])
@@ -143,5 +143,73 @@ func TestDecideReservationsEqualsDecidingOneByOne(t *testing.T) {
 			}
 			s = after
 		}
+	}
+}
+
+// TestDecideReservationsPerShard: a SKU's requests come from every shard of
+// the event store, each numbered by its own stream, so how far the SKU has
+// read is kept per shard: a redelivery from any shard is skipped, and a
+// shard's sequence never holds back another's.
+func TestDecideReservationsPerShard(t *testing.T) {
+	t.Parallel()
+	start := foldSKU(t, []SKUEvent{
+		OnHandSet{SKU: testSKU, OnHand: 3, At: t0},
+		ReservationsDecided{ThroughSeq: 10, At: at(1)}, // stored before sharding: shard 0
+		ReservationsDecided{Shard: 2, ThroughSeq: 5, At: at(1)},
+	})
+	reserve := Reserve{SKU: testSKU, ReservationID: "r", OrderID: "o", Qty: 1, At: at(2)}
+	tests := []struct {
+		name    string
+		shard   int
+		through uint64
+		decides bool
+		want    []uint64 // RequestSeqOf(0..3) after
+	}{
+		{"a shard not seen yet, below another's sequence", 1, 3, true, []uint64{10, 3, 5, 0}},
+		{"redelivery from shard 2", 2, 5, false, []uint64{10, 0, 5, 0}},
+		{"behind on shard 2", 2, 4, false, []uint64{10, 0, 5, 0}},
+		{"ahead on shard 2", 2, 7, true, []uint64{10, 0, 7, 0}},
+		{"redelivery from shard 0", 0, 10, false, []uint64{10, 0, 5, 0}},
+		{"ahead on shard 0", 0, 11, true, []uint64{11, 0, 5, 0}},
+		{"a shard past the others", 3, 1, true, []uint64{10, 0, 5, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			after, events, _ := DecideReservations(start, []SKUCommand{reserve}, tt.shard, tt.through, at(3))
+			if decided := len(events) > 0; decided != tt.decides {
+				t.Fatalf("decided %v, want %v (%#v)", decided, tt.decides, events)
+			}
+			if tt.decides {
+				if e := events[0].(ReservationsDecided); e.Shard != tt.shard || e.ThroughSeq != tt.through {
+					t.Errorf("stored shard %d through %d, want %d through %d", e.Shard, e.ThroughSeq, tt.shard, tt.through)
+				}
+				if !reflect.DeepEqual(EvolveSKUAll(start, events), after) {
+					t.Errorf("folding the stored event differs from the decided state")
+				}
+			}
+			for k, want := range tt.want {
+				if got := after.RequestSeqOf(k); got != want {
+					t.Errorf("RequestSeqOf(%d) = %d, want %d", k, got, want)
+				}
+			}
+			if start.RequestSeqOf(2) != 5 || start.RequestSeqOf(1) != 0 {
+				t.Errorf("deciding changed the state it started from: %v", start.RequestSeqs)
+			}
+		})
+	}
+}
+
+// TestReservationsDecidedWithoutShardIsShardZero: events stored before the
+// store was sharded carry no shard and count on shard 0.
+func TestReservationsDecidedWithoutShardIsShardZero(t *testing.T) {
+	t.Parallel()
+	ev, err := DecodeSKUEvent("ReservationsDecided", SchemaVersion, []byte(`{"decisions":[],"through_seq":42,"at":"2025-03-14T09:26:53Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := EvolveSKU(SKU{}, ev)
+	if s.RequestSeqOf(0) != 42 || s.RequestSeqOf(1) != 0 {
+		t.Errorf("request seqs %v, want [42]", s.RequestSeqs)
 	}
 }

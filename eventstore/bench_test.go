@@ -54,7 +54,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, n := range []int{64, 256} {
 		b.Run(fmt.Sprintf("group-commit/appenders=%d", n), func(b *testing.B) {
 			_, nc := testnats.Start(b)
-			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func BenchmarkAppend(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("raw-sync-publish/appenders=%d", n), func(b *testing.B) {
 			_, nc := testnats.Start(b)
-			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -79,7 +79,8 @@ func BenchmarkAppend(b *testing.B) {
 			js, _ := jetstream.New(nc)
 			payload := make([]byte, 420) // about the size of one envelope
 			runConcurrently(b, n, func(w, i int) error {
-				_, err := js.Publish(context.Background(), fmt.Sprintf("orders.b%d", w), payload)
+				_, subject := locate(s, fmt.Sprintf("orders.b%d", w))
+				_, err := js.Publish(context.Background(), subject, payload)
 				return err
 			})
 		})

@@ -18,13 +18,13 @@ func TestStreamIsReplicatedThreeTimesOnAThreeNodeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeNATS()
-	s, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	s, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	js, _ := jetstream.New(nc)
-	st, err := js.Stream(ctx, s.Stream())
+	st, err := js.Stream(ctx, s.Stream(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,11 +83,15 @@ func kindOf(subject string) int {
 }
 
 // CommitStats reports how many publishes (batches) carried how many messages
-// since the store was opened.
+// since the store was opened, over all shards.
 func (s *Store) CommitStats() CommitStats {
-	st := CommitStats{Batches: s.commit.batches.Load(), Messages: s.commit.msgs.Load(), ByKind: map[string]uint64{}}
-	for i, k := range messageKinds {
-		st.ByKind[k] = s.commit.byKind[i].Load()
+	st := CommitStats{ByKind: map[string]uint64{}}
+	for _, sh := range s.shards {
+		st.Batches += sh.commit.batches.Load()
+		st.Messages += sh.commit.msgs.Load()
+		for i, k := range messageKinds {
+			st.ByKind[k] += sh.commit.byKind[i].Load()
+		}
 	}
 	return st
 }

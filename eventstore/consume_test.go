@@ -24,9 +24,10 @@ func TestALongBatchStaysWithTheLiveProcessThatHandlesIt(t *testing.T) {
 	_, nc := testnats.Start(t)
 	ctx := context.Background()
 	s := openStore(t, nc)
-	js, subject := s.JetStream(), eventstore.InventorySubjects+".LONG"
+	js, _ := jetstream.New(nc)
+	stream, subject := locate(s, eventstore.InventorySubjects+".LONG")
 	const ackWait, n = 1500 * time.Millisecond, 20
-	cons, err := js.CreateOrUpdateConsumer(ctx, s.Stream(), jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable: "long-batch", FilterSubject: subject,
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
 	})

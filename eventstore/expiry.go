@@ -39,18 +39,22 @@ const (
 	expiryPurgeEvery = 5 * time.Second
 )
 
-var expiryConsumerConfig = jetstream.ConsumerConfig{
-	Durable: ExpiryConsumer,
-	// The order subjects, where confirmations carry their due, and the
-	// timers and fired schedules that earlier versions stored.
-	FilterSubjects: []string{OrderSubjects + ".*", TimerSubjects + ".*", ExpirySubjects + ".*"},
-	// The worker needs the subject (the order id) and the due header only.
-	HeadersOnly:   true,
-	AckPolicy:     jetstream.AckExplicitPolicy,
-	AckWait:       expiryAckWait,
-	MaxAckPending: expiryWaiting + expiryConcurrency,
-	MaxDeliver:    -1,
-	DeliverPolicy: jetstream.DeliverAllPolicy,
+// expiryConsumerConfig is the expiry consumer of shard sh: its order
+// subjects, where confirmations carry their due, and the timers and fired
+// schedules that earlier versions stored; headers only, since the worker
+// needs the subject (the order id) and the due header only.
+func expiryConsumerConfig(sh *shard) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable: ExpiryConsumer,
+		FilterSubjects: []string{sh.subject(OrderSubjects + ".*"), sh.subject(TimerSubjects + ".*"),
+			sh.subject(ExpirySubjects + ".*")},
+		HeadersOnly:   true,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       expiryAckWait,
+		MaxAckPending: expiryWaiting + expiryConcurrency,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
 }
 
 // ConsumeExpiries calls handle with the order id of every expiry timer once
@@ -74,9 +78,15 @@ var expiryConsumerConfig = jetstream.ConsumerConfig{
 // confirmation) waits for those before it. Timers stored by earlier
 // versions (timer.<order_id>) are read the same way, and their fired
 // schedules (expire.<order_id>) are due at once.
+// Every shard has its consumer, worked at once (each with up to 256 in
+// hand).
 func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
+	return s.perShard(func(sh *shard) error { return s.consumeExpiries(ctx, sh, log, handle) })
+}
+
+func (s *Store) consumeExpiries(ctx context.Context, sh *shard, log *slog.Logger, handle func(ctx context.Context, orderID string) (retryIn time.Duration, err error)) error {
 	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
-		return s.js.CreateOrUpdateConsumer(ctx, s.stream, expiryConsumerConfig)
+		return s.js.CreateOrUpdateConsumer(ctx, sh.stream, expiryConsumerConfig(sh))
 	})
 	if err != nil || cons == nil {
 		return err
@@ -85,8 +95,8 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { held.keepAlive(ctx, expiryAckWait/2) })
-	if s.hasLegacyTimers(ctx) {
-		wg.Go(func() { s.purgeHandledTimers(ctx, log) })
+	if s.hasLegacyTimers(ctx, sh) {
+		wg.Go(func() { s.purgeHandledTimers(ctx, sh, log) })
 	}
 	slots := make(chan struct{}, expiryConcurrency)
 	var waiting []timer
@@ -115,7 +125,7 @@ func (s *Store) ConsumeExpiries(ctx context.Context, log *slog.Logger, handle fu
 		}
 		msgs := fetch(cons, min(size, expiryWaiting-len(waiting)), 100*time.Millisecond, nil)
 		for _, m := range msgs {
-			if !isTimer(m) {
+			if !isTimer(sh, m) {
 				// An order event that sets no expiry: passed over.
 				_ = m.Ack()
 				continue
@@ -144,8 +154,8 @@ type timer struct {
 
 // isTimer says whether m sets an expiry: a confirmation (its due in the
 // header), or a timer or fired schedule of an earlier version.
-func isTimer(m jetstream.Msg) bool {
-	if !strings.HasPrefix(m.Subject(), OrderSubjects+".") {
+func isTimer(sh *shard, m jetstream.Msg) bool {
+	if !strings.HasPrefix(sh.logical(m.Subject()), OrderSubjects+".") {
 		return true
 	}
 	h := m.Headers()
@@ -189,8 +199,10 @@ func earliest(ts []timer) time.Time {
 }
 
 func handleExpiry(ctx context.Context, log *slog.Logger, m jetstream.Msg, handle func(context.Context, string) (time.Duration, error)) {
+	// orders.<id>, timer.<id>, expire.<id>, or any of them behind a shard
+	// prefix: an order id is a token.
 	id := m.Subject()
-	id = id[strings.IndexByte(id, '.')+1:]
+	id = id[strings.LastIndexByte(id, '.')+1:]
 	retry, err := handle(ctx, id)
 	switch {
 	case err != nil:

@@ -9,12 +9,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// hasLegacyTimers says whether the stream holds timers or fired schedules
+// hasLegacyTimers says whether shard sh's stream holds timers or fired schedules
 // of earlier versions, which purgeHandledTimers removes once handled; a
 // store that never had any needs no purging.
-func (s *Store) hasLegacyTimers(ctx context.Context) bool {
+func (s *Store) hasLegacyTimers(ctx context.Context, sh *shard) bool {
 	for _, subj := range []string{TimerSubjects + ".*", ExpirySubjects + ".*"} {
-		if _, _, ok, err := s.nextMsg(ctx, subj, 1); err != nil || ok {
+		if _, _, ok, err := s.nextMsg(ctx, sh, subj, 1); err != nil || ok {
 			return true // when unsure, purge: it is cheap when there is nothing
 		}
 	}
@@ -26,7 +26,7 @@ func (s *Store) hasLegacyTimers(ctx context.Context) bool {
 // order ever confirmed would leave a subject behind, and nats-server keeps
 // an index entry in memory per subject. One purge removes them all with
 // one fsync; removing each on its own would cost one fsync per timer.
-func (s *Store) purgeHandledTimers(ctx context.Context, log *slog.Logger) {
+func (s *Store) purgeHandledTimers(ctx context.Context, sh *shard, log *slog.Logger) {
 	var purged uint64
 	every := time.NewTicker(expiryPurgeEvery)
 	defer every.Stop()
@@ -36,11 +36,11 @@ func (s *Store) purgeHandledTimers(ctx context.Context, log *slog.Logger) {
 			return
 		case <-every.C:
 		}
-		floor, err := s.expiryAckFloor(ctx)
+		floor, err := s.expiryAckFloor(ctx, sh)
 		if err != nil || floor <= purged {
 			continue
 		}
-		if err := s.purgeBelow(ctx, floor+1); err != nil {
+		if err := s.purgeBelow(ctx, sh, floor+1); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("cannot remove handled expiry timers", "err", err)
 			}
@@ -50,10 +50,10 @@ func (s *Store) purgeHandledTimers(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-func (s *Store) expiryAckFloor(ctx context.Context) (uint64, error) {
+func (s *Store) expiryAckFloor(ctx context.Context, sh *shard) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	cons, err := s.js.Consumer(ctx, s.stream, ExpiryConsumer)
+	cons, err := s.js.Consumer(ctx, sh.stream, ExpiryConsumer)
 	if err != nil {
 		return 0, errors.Wrap(unavailable(err), "read the expiry consumer")
 	}
@@ -61,22 +61,23 @@ func (s *Store) expiryAckFloor(ctx context.Context) (uint64, error) {
 }
 
 // purgeBelow removes the timers and fired schedules stored before seq.
-func (s *Store) purgeBelow(ctx context.Context, seq uint64) error {
+func (s *Store) purgeBelow(ctx context.Context, sh *shard, seq uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	stream, err := s.js.Stream(ctx, s.stream)
+	stream, err := s.js.Stream(ctx, sh.stream)
 	if err != nil {
 		return errors.Wrap(unavailable(err), "remove handled expiry timers")
 	}
 	for _, subj := range []string{TimerSubjects + ".*", ExpirySubjects + ".*"} {
-		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(seq)); err != nil {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(sh.subject(subj)), jetstream.WithPurgeSequence(seq)); err != nil {
 			return errors.Wrap(unavailable(err), "remove handled expiry timers")
 		}
 	}
 	return nil
 }
 
-// ExpiryBacklog returns how many messages the expiry worker has still to
+// ExpiryBacklog returns how many messages the expiry workers (over all
+// shards) have still to
 // pass or handle (order events since the oldest confirmation not yet due or
 // handled, and timers of earlier versions), and how far past its due the
 // oldest of them is (an event without a due was due when stored): an
@@ -84,9 +85,21 @@ func (s *Store) purgeBelow(ctx context.Context, seq uint64) error {
 // held past its TTL. Both are zero when the expiry consumer was not
 // created yet.
 func (s *Store) ExpiryBacklog(ctx context.Context) (n uint64, overdue time.Duration, err error) {
+	for _, sh := range s.shards {
+		shn, shOverdue, err := s.expiryBacklog(ctx, sh)
+		if err != nil {
+			return n, overdue, err
+		}
+		n += shn
+		overdue = max(overdue, shOverdue)
+	}
+	return n, overdue, nil
+}
+
+func (s *Store) expiryBacklog(ctx context.Context, sh *shard) (n uint64, overdue time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	cons, err := s.js.Consumer(ctx, s.stream, ExpiryConsumer)
+	cons, err := s.js.Consumer(ctx, sh.stream, ExpiryConsumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return 0, 0, nil
 	}
@@ -101,7 +114,7 @@ func (s *Store) ExpiryBacklog(ctx context.Context) (n uint64, overdue time.Durat
 	// Everything up to the ack floor is handled: the first timer after it
 	// is the oldest one waiting.
 	for _, subj := range []string{OrderSubjects + ".*", ExpirySubjects + ".*", TimerSubjects + ".*"} {
-		m, h, ok, err := s.nextMsg(ctx, subj, info.AckFloor.Stream+1)
+		m, h, ok, err := s.nextMsg(ctx, sh, subj, info.AckFloor.Stream+1)
 		if err != nil {
 			return n, 0, err
 		}

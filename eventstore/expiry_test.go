@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -19,10 +20,11 @@ import (
 
 // fireTimers stores n fired expiry timers, expire.<prefix>-<i>, as the
 // server's scheduler does when their time comes.
-func fireTimers(t *testing.T, nc *nats.Conn, prefix string, n int) {
+func fireTimers(t *testing.T, s *eventstore.Store, prefix string, n int) {
 	t.Helper()
 	for i := range n {
-		if _, err := nc.Request(fmt.Sprintf("%s.%s-%d", eventstore.ExpirySubjects, prefix, i), []byte("x"), 5*time.Second); err != nil {
+		_, subject := locate(s, fmt.Sprintf("%s.%s-%d", eventstore.ExpirySubjects, prefix, i))
+		if _, err := s.Conn().Request(subject, []byte("x"), 5*time.Second); err != nil {
 			t.Fatalf("fire a timer: %v", err)
 		}
 	}
@@ -57,7 +59,7 @@ func TestExpiriesAreHandledManyAtOnce(t *testing.T) {
 	_, nc := testnats.Start(t)
 	s := openStore(t, nc)
 	const n = 64
-	fireTimers(t, nc, "many", n)
+	fireTimers(t, s, "many", n)
 	var (
 		mu      sync.Mutex
 		running int
@@ -112,7 +114,7 @@ func TestExpiriesHandOverWithinFiveSeconds(t *testing.T) {
 		return 0, ctx.Err()
 	})
 	const n = 4
-	fireTimers(t, nc, "handover", n)
+	fireTimers(t, victim, "handover", n)
 	for range n {
 		select {
 		case <-got:
@@ -174,26 +176,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestHandledExpiryTimersLeaveTheStream(t *testing.T) {
 	_, nc := testnats.Start(t)
 	s := openStore(t, nc)
-	fireTimers(t, nc, "done", 10)
-	fireTimers(t, nc, "failing", 1)
+	fireTimers(t, s, "done", 10)
+	fireTimers(t, s, "failing", 1)
 	consumeExpiries(t, s, func(_ context.Context, id string) (time.Duration, error) {
 		if id == "failing-0" {
 			return 0, errors.New("the store is down")
 		}
 		return 0, nil
 	})
-	stream, err := s.JetStream().Stream(context.Background(), s.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var left map[string]uint64
+	js, _ := jetstream.New(nc)
+	_, failing := locate(s, eventstore.ExpirySubjects+".failing-0")
 	waitFor(t, "only the failing timer is left", func() bool {
-		info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(eventstore.ExpirySubjects+".*"))
-		if err != nil {
-			t.Fatal(err)
+		left := map[string]uint64{}
+		for k := range s.Shards() {
+			name, filter := s.Locate(k, eventstore.ExpirySubjects+".*")
+			stream, err := js.Stream(context.Background(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(filter))
+			if err != nil {
+				t.Fatal(err)
+			}
+			maps.Copy(left, info.State.Subjects)
 		}
-		left = info.State.Subjects
-		return len(left) == 1 && left[eventstore.ExpirySubjects+".failing-0"] == 1
+		return len(left) == 1 && left[failing] == 1
 	})
 }
 
@@ -208,7 +215,8 @@ func TestTimersFireWhenDue(t *testing.T) {
 	for i, after := range []time.Duration{-time.Second, 0, 1500 * time.Millisecond, 3 * time.Second, 3 * time.Second} {
 		id := fmt.Sprintf("due-%d", i)
 		dues[id] = start.Add(after)
-		m := nats.NewMsg(eventstore.TimerSubjects + "." + id)
+		_, subject := locate(s, eventstore.TimerSubjects+"."+id)
+		m := nats.NewMsg(subject)
 		m.Header.Set("Engine-Due", dues[id].UTC().Format(time.RFC3339Nano))
 		if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
 			t.Fatal(err)
@@ -257,7 +265,8 @@ func TestConfirmationsExpireFromTheirOwnMessage(t *testing.T) {
 	dues := map[string]time.Time{}
 	publish := func(subject string, due time.Time) {
 		t.Helper()
-		m := nats.NewMsg(subject)
+		_, stored := locate(s, subject)
+		m := nats.NewMsg(stored)
 		m.Data = []byte(`{}`)
 		if !due.IsZero() {
 			m.Header.Set("Engine-Due", due.UTC().Format(time.RFC3339Nano))
@@ -301,17 +310,24 @@ func TestConfirmationsExpireFromTheirOwnMessage(t *testing.T) {
 			t.Errorf("%s handled %s after its due, want within [0, 1s]", id, late.Round(time.Millisecond))
 		}
 	}
-	stream, err := s.JetStream().Stream(context.Background(), s.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(eventstore.OrderSubjects+".*"))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
+	for k := range s.Shards() {
+		name, filter := s.Locate(k, eventstore.OrderSubjects+".*")
+		stream, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range info.State.Subjects {
+			n += c
+		}
 	}
 	if n != 9 {
 		t.Errorf("the order subjects hold %d messages after expiry, want the 9 events untouched", n)

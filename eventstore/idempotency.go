@@ -23,9 +23,10 @@ type IdemRecord struct {
 	Fingerprint string    `json:"fingerprint"` // identifies the request: method, path and body
 	CommandID   string    `json:"command_id"`
 	StoredAt    time.Time `json:"stored_at"`
-	// EventSeq is the stream sequence of the command's last event: its
-	// consistency token.
+	// EventSeq is the stream sequence of the command's last event, in the
+	// stream of shard Shard: its consistency token.
 	EventSeq uint64 `json:"-"`
+	Shard    int    `json:"-"`
 }
 
 // idemMsg builds the message that stores rec under key. It expects the key's
@@ -45,10 +46,21 @@ func idemMsg(key, commandID string, rec IdemRecord) (*nats.Msg, error) {
 	return m, nil
 }
 
-// LookupIdempotency returns the record stored under key, if any. key must be
-// a subject token (the HTTP layer passes a hex digest).
+// LookupIdempotency returns the record stored under key, if any, on any
+// shard. key must be a subject token (the HTTP layer passes a hex digest).
+// A record is stored on the shard of the aggregate its command addressed.
 func (s *Store) LookupIdempotency(ctx context.Context, key string) (IdemRecord, bool, error) {
-	m, ok, err := s.lastMsg(ctx, IdemSubjects+"."+key)
+	for _, sh := range s.shards {
+		if rec, ok, err := s.lookupIdem(ctx, sh, key); err != nil || ok {
+			return rec, ok, err
+		}
+	}
+	return IdemRecord{}, false, nil
+}
+
+// lookupIdem returns the record stored under key on shard sh, if any.
+func (s *Store) lookupIdem(ctx context.Context, sh *shard, key string) (IdemRecord, bool, error) {
+	m, ok, err := s.lastMsg(ctx, sh, IdemSubjects+"."+key)
 	if err != nil || !ok {
 		return IdemRecord{}, false, err
 	}
@@ -57,7 +69,7 @@ func (s *Store) LookupIdempotency(ctx context.Context, key string) (IdemRecord, 
 		return IdemRecord{}, false, errors.Wrap(err, "decode idempotency record")
 	}
 	// The record is stored right after the command's events, in one batch.
-	rec.EventSeq = m.Seq - 1
+	rec.EventSeq, rec.Shard = m.Seq-1, sh.index
 	if time.Since(rec.StoredAt) > IdempotencyTTL {
 		return IdemRecord{}, false, nil // expired, the server has not removed it yet
 	}

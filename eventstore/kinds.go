@@ -56,6 +56,7 @@ var SKUKind = Kind[domain.SKU, domain.SKUEvent]{
 	Evolve: domain.EvolveSKU, EvolveAll: domain.EvolveSKUAll,
 	Encode: domain.EncodeSKUEvent, Decode: domain.DecodeSKUEvent,
 	// Format 1: the SKU holds only its held reservations (domain.HeldSet).
-	SnapshotFormat: 1,
+	// Format 2: its request sequences are per shard (SKU.RequestSeqs).
+	SnapshotFormat: 2,
 	OccurredAt:     func(e domain.SKUEvent) time.Time { return e.OccurredAt() },
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,15 +26,21 @@ func ReservationConsumers() []string {
 	return names
 }
 
-// ReservationConsumer returns the durable consumer of partition p,
-// creating it if needed. Processors pull from it in the priority group
+// ReservationConsumer returns the durable consumer of partition p of shard
+// k, creating it if needed. Every shard has its own partition consumers: a
+// SKU's requests come from orders on every shard, each shard's in its own
+// order. Processors pull from it in the priority group
 // "processor" with the pinned-client policy, so one processor at a time
 // works a partition and two engines do not fight over its hot SKUs; see
 // HandOverPinnedTTL for how soon another takes over a dead one.
-func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
+func (s *Store) ReservationConsumer(ctx context.Context, k, p int) (jetstream.Consumer, error) {
+	sh, err := s.shardAt(k)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, sh.stream, jetstream.ConsumerConfig{
 		Durable:       ReservationConsumers()[p],
-		FilterSubject: partitionSubjects(p),
+		FilterSubject: sh.subject(partitionSubjects(p)),
 		// ConsumeReservations decides every request up to the last one of
 		// a batch before acknowledging it, so one ack covers the batch.
 		AckPolicy:      jetstream.AckAllPolicy,
@@ -46,20 +53,23 @@ func (s *Store) ReservationConsumer(ctx context.Context, p int) (jetstream.Consu
 		PinnedTTL:      HandOverPinnedTTL,
 	})
 	if err != nil {
-		return nil, errors.Wrapf(unavailable(err), "create reservation consumer %d", p)
+		return nil, errors.Wrapf(unavailable(err), "create reservation consumer %d of shard %d", p, k)
 	}
 	return cons, nil
 }
 
 func partitionSubjects(p int) string { return fmt.Sprintf("%s.%d.*", ReservationSubjects, p) }
 
-// ReservationMsg is a stored reservation request and its stream sequence.
+// ReservationMsg is a stored reservation request, its shard and its
+// sequence in that shard's stream.
 type ReservationMsg struct {
+	Shard   int
 	Seq     uint64
 	Request domain.ReservationRequest
 }
 
-// ConsumeReservations runs the processor of partition p until ctx ends.
+// ConsumeReservations runs the processor of partition p of shard k until
+// ctx ends.
 // It hands handle the partition's requests a batch at a time, and
 // acknowledges a batch only after handle succeeded; on failure the batch is
 // redelivered. Of several processes consuming one partition, JetStream pins
@@ -73,8 +83,12 @@ type ReservationMsg struct {
 // pull the client gave up on) or held by a processor that died or lost its
 // pin can therefore neither be skipped by the acknowledgement of a later
 // batch nor make a SKU decide its requests out of order.
-func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger, handle func(context.Context, []ReservationMsg) error) error {
-	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) { return s.ReservationConsumer(ctx, p) })
+func (s *Store) ConsumeReservations(ctx context.Context, k, p int, log *slog.Logger, handle func(context.Context, []ReservationMsg) error) error {
+	sh, err := s.shardAt(k)
+	if err != nil {
+		return err
+	}
+	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) { return s.ReservationConsumer(ctx, k, p) })
 	if err != nil || cons == nil {
 		return err
 	}
@@ -90,7 +104,7 @@ func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger
 				// A redelivery means an earlier delivery went astray.
 				whole = whole && meta.NumDelivered == 1
 				if r, ok := decodeRequest(log, m.Subject(), m.Data()); ok {
-					reqs = append(reqs, ReservationMsg{Seq: meta.Sequence.Stream, Request: r})
+					reqs = append(reqs, ReservationMsg{Shard: k, Seq: meta.Sequence.Stream, Request: r})
 				}
 			}
 			info, err := cons.Info(ctx)
@@ -101,7 +115,7 @@ func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger
 			// this batch is unacknowledged, every earlier request was
 			// delivered before it and acknowledged, hence decided.
 			if !whole || info.NumAckPending != len(msgs) {
-				if reqs, err = s.partitionRequests(ctx, p, log, info.AckFloor.Stream, last); err != nil {
+				if reqs, err = s.partitionRequests(ctx, sh, p, log, info.AckFloor.Stream, last); err != nil {
 					return err
 				}
 			}
@@ -109,17 +123,17 @@ func (s *Store) ConsumeReservations(ctx context.Context, p int, log *slog.Logger
 		})
 }
 
-// partitionRequests reads partition p's requests with a stream sequence in
-// (after, through] from the stream, in order.
-func (s *Store) partitionRequests(ctx context.Context, p int, log *slog.Logger, after, through uint64) ([]ReservationMsg, error) {
+// partitionRequests reads partition p's requests on shard sh with a stream
+// sequence in (after, through] from the stream, in order.
+func (s *Store) partitionRequests(ctx context.Context, sh *shard, p int, log *slog.Logger, after, through uint64) ([]ReservationMsg, error) {
 	var out []ReservationMsg
-	err := s.readSubject(ctx, partitionSubjects(p), after+1, through, func(m RawMsg) error {
+	err := s.readSubject(ctx, sh, partitionSubjects(p), after+1, through, func(m RawMsg) error {
 		if r, ok := decodeRequest(log, m.Subject, m.Data); ok {
-			out = append(out, ReservationMsg{Seq: m.Seq, Request: r})
+			out = append(out, ReservationMsg{Shard: sh.index, Seq: m.Seq, Request: r})
 		}
 		return nil
 	})
-	return out, errors.Wrapf(err, "read the requests of partition %d", p)
+	return out, errors.Wrapf(err, "read the requests of partition %d of shard %d", p, sh.index)
 }
 
 func decodeRequest(log *slog.Logger, subject string, data []byte) (domain.ReservationRequest, bool) {
@@ -138,7 +152,7 @@ func decodeRequest(log *slog.Logger, subject string, data []byte) (domain.Reserv
 // being read (a saga that appends and then acknowledges between two reads
 // would otherwise look idle with its release requests still unread).
 func (s *Store) ReservationFlowIdle(ctx context.Context) (bool, error) {
-	before, err := s.lastSeq(ctx)
+	before, err := s.LastSeqs(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -146,12 +160,12 @@ func (s *Store) ReservationFlowIdle(ctx context.Context) (bool, error) {
 	if err != nil || pending+unacked > 0 {
 		return false, err
 	}
-	after, err := s.lastSeq(ctx)
-	return err == nil && after == before, err
+	after, err := s.LastSeqs(ctx)
+	return err == nil && slices.Equal(after, before), err
 }
 
-func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
-	stream, err := s.js.Stream(ctx, s.stream)
+func (s *Store) lastSeq(ctx context.Context, sh *shard) (uint64, error) {
+	stream, err := s.js.Stream(ctx, sh.stream)
 	if err != nil {
 		return 0, errors.Wrap(unavailable(err), "read stream state")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -26,13 +27,13 @@ const readBatch = 256
 // lastMsg returns the last message stored on subject through a direct get,
 // which reads without creating a consumer. ok is false when the subject has
 // no message.
-func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool, err error) {
+func (s *Store) lastMsg(ctx context.Context, sh *shard, subject string) (m RawMsg, ok bool, err error) {
 	if !s.nc.IsConnected() {
 		return RawMsg{}, false, errNotConnected
 	}
 	ctx, cancel := s.watch.bind(ctx, s.timeout)
 	defer cancel()
-	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream+"."+subject, nil)
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+sh.stream+"."+sh.subject(subject), nil)
 	if err != nil {
 		return RawMsg{}, false, errors.Wrapf(requestError(ctx, err), "read last event of %s", subject)
 	}
@@ -43,21 +44,21 @@ func (s *Store) lastMsg(ctx context.Context, subject string) (m RawMsg, ok bool,
 	default:
 		return RawMsg{}, false, statusError("read last event of "+subject, status, resp.Header.Get("Description"))
 	}
-	m, err = rawFromDirect(resp)
+	m, err = rawFromDirect(sh, resp)
 	return m, err == nil, err
 }
 
 // nextMsg returns the first message on subject (wildcards allowed) at or
 // after sequence from, and its headers, through one direct get; ok is false
 // when there is none.
-func (s *Store) nextMsg(ctx context.Context, subject string, from uint64) (m RawMsg, h nats.Header, ok bool, err error) {
+func (s *Store) nextMsg(ctx context.Context, sh *shard, subject string, from uint64) (m RawMsg, h nats.Header, ok bool, err error) {
 	if !s.nc.IsConnected() {
 		return RawMsg{}, nil, false, errNotConnected
 	}
 	ctx, cancel := s.watch.bind(ctx, s.timeout)
 	defer cancel()
-	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: subject})
-	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.stream, req)
+	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: sh.subject(subject)})
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+sh.stream, req)
 	if err != nil {
 		return RawMsg{}, nil, false, errors.Wrapf(requestError(ctx, err), "read the next message of %s", subject)
 	}
@@ -68,20 +69,20 @@ func (s *Store) nextMsg(ctx context.Context, subject string, from uint64) (m Raw
 	default:
 		return RawMsg{}, nil, false, statusError("read the next message of "+subject, status, resp.Header.Get("Description"))
 	}
-	m, err = rawFromDirect(resp)
+	m, err = rawFromDirect(sh, resp)
 	return m, resp.Header, err == nil, err
 }
 
 // readSubject calls fn for every message on subject (which may contain
-// wildcards) with a sequence in [from, upTo], in stream order, using batched
+// wildcards) of shard sh with a sequence in [from, upTo], in stream order, using batched
 // direct gets: no consumer is created, however often it is called.
 // upTo 0 means up to the end of the stream.
-func (s *Store) readSubject(ctx context.Context, subject string, from, upTo uint64, fn func(RawMsg) error) error {
+func (s *Store) readSubject(ctx context.Context, sh *shard, subject string, from, upTo uint64, fn func(RawMsg) error) error {
 	if from == 0 {
 		from = 1
 	}
 	for {
-		next, done, err := s.readPage(ctx, subject, from, upTo, fn)
+		next, done, err := s.readPage(ctx, sh, subject, from, upTo, fn)
 		if err != nil || done {
 			return err
 		}
@@ -98,7 +99,7 @@ type directBatchRequest struct {
 
 // readPage reads one batch; it returns the sequence to continue from and
 // whether the range is exhausted.
-func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64, fn func(RawMsg) error) (uint64, bool, error) {
+func (s *Store) readPage(ctx context.Context, sh *shard, subject string, from, upTo uint64, fn func(RawMsg) error) (uint64, bool, error) {
 	if !s.nc.IsConnected() {
 		return 0, false, errNotConnected
 	}
@@ -114,8 +115,8 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 		return 0, false, errors.Wrap(unavailable(err), "subscribe for direct get")
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: subject, Batch: readBatch, UpToSeq: upTo})
-	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+s.stream, inbox, req); err != nil {
+	req, _ := json.Marshal(directBatchRequest{Seq: from, NextFor: sh.subject(subject), Batch: readBatch, UpToSeq: upTo})
+	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+sh.stream, inbox, req); err != nil {
 		return 0, false, errors.Wrap(unavailable(err), "request direct get")
 	}
 	check := time.NewTicker(100 * time.Millisecond)
@@ -148,7 +149,7 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 		default:
 			return 0, false, statusError("read events of "+subject, status, msg.Header.Get("Description"))
 		}
-		m, err := rawFromDirect(msg)
+		m, err := rawFromDirect(sh, msg)
 		if err != nil {
 			return 0, false, err
 		}
@@ -165,22 +166,25 @@ func (s *Store) readPage(ctx context.Context, subject string, from, upTo uint64,
 	}
 }
 
-func rawFromDirect(msg *nats.Msg) (RawMsg, error) {
+// rawFromDirect reads a direct get's answer; its subject comes back
+// logical, without the shard prefix.
+func rawFromDirect(sh *shard, msg *nats.Msg) (RawMsg, error) {
 	seq, err := strconv.ParseUint(msg.Header.Get("Nats-Sequence"), 10, 64)
 	if err != nil {
 		return RawMsg{}, errors.Wrap(err, "direct get answer without a sequence")
 	}
 	ts, _ := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp"))
-	return RawMsg{Seq: seq, Subject: msg.Header.Get("Nats-Subject"), Time: ts, Data: msg.Data}, nil
+	return RawMsg{Seq: seq, Subject: sh.logical(msg.Header.Get("Nats-Subject")), Time: ts, Data: msg.Data}, nil
 }
 
-// History calls fn with every stored envelope of one aggregate subject, in
-// stream order, as stored: it does not judge the hash chain, so that an
+// History calls fn with every stored envelope of one aggregate subject
+// (orders.<id>, inventory.<sku>), in stream order of its shard, as stored: it does not judge the hash chain, so that an
 // auditor can see a broken one (CheckLink does). It returns
 // domain.ErrNotFound when the subject holds no event.
 func (s *Store) History(ctx context.Context, subject string, fn func(seq uint64, e Envelope) error) error {
 	found := false
-	err := s.readSubject(ctx, subject, 1, 0, func(m RawMsg) error {
+	sh := s.shardFor(subject[strings.IndexByte(subject, '.')+1:])
+	err := s.readSubject(ctx, sh, subject, 1, 0, func(m RawMsg) error {
 		e, err := DecodeEnvelope(m.Data)
 		if err != nil {
 			return errors.Wrapf(err, "%s seq %d", subject, m.Seq)

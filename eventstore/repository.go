@@ -82,6 +82,9 @@ func NewRepository[S, E any](s *Store, kind Kind[S, E], cacheSize int) *Reposito
 	return &Repository[S, E]{store: s, kind: kind, cache: newSnapshotCache[S](cacheSize)}
 }
 
+// ShardOf returns the shard that holds aggregate id.
+func (r *Repository[S, E]) ShardOf(id string) int { return r.store.ShardOf(id) }
+
 // Subject returns the subject of aggregate id. The id must have been
 // validated as a subject token by the caller.
 func (r *Repository[S, E]) Subject(id string) string { return r.kind.Prefix + "." + id }
@@ -96,7 +99,7 @@ func (r *Repository[S, E]) Subject(id string) string { return r.kind.Prefix + ".
 // its sequence (else it is ignored and the whole history read).
 func (r *Repository[S, E]) Load(ctx context.Context, id string) (Snapshot[S], error) {
 	subject := r.Subject(id)
-	last, ok, err := r.store.lastMsg(ctx, subject)
+	last, ok, err := r.store.lastMsg(ctx, r.store.shardFor(id), subject)
 	if err != nil || !ok {
 		return Snapshot[S]{}, err
 	}
@@ -160,7 +163,7 @@ func (r *Repository[S, E]) replay(ctx context.Context, subject string, start Sna
 	}
 	snap := start
 	var page []E
-	err := r.store.readSubject(ctx, subject, from, upTo, func(m RawMsg) error {
+	err := r.store.readSubject(ctx, r.store.shardFor(subject[len(r.kind.Prefix)+1:]), subject, from, upTo, func(m RawMsg) error {
 		env, err := DecodeEnvelope(m.Data)
 		if !matched {
 			if err != nil || m.Seq != start.LastSeq || env.Version != start.Version || env.Hash != start.LastHash {
@@ -423,7 +426,8 @@ func (r *Repository[S, E]) lookupRecord(ctx context.Context, id string, o Update
 	if o.IdemKey == "" {
 		return Replay[S]{}, false, nil
 	}
-	rec, ok, err := r.store.LookupIdempotency(ctx, o.IdemKey)
+	// The record is on the shard of the aggregate the command addressed.
+	rec, ok, err := r.store.lookupIdem(ctx, r.store.shardFor(id), o.IdemKey)
 	if err != nil || !ok {
 		return Replay[S]{}, false, err
 	}
@@ -462,7 +466,7 @@ const fingerprintHeader = "Engine-Request-Fingerprint"
 // stored with it.
 func (r *Repository[S, E]) createRecord(ctx context.Context, id string) (Replay[S], bool, error) {
 	subject := r.Subject(id)
-	m, h, ok, err := r.store.nextMsg(ctx, subject, 1)
+	m, h, ok, err := r.store.nextMsg(ctx, r.store.shardFor(id), subject, 1)
 	if err != nil || !ok {
 		return Replay[S]{}, false, err
 	}
@@ -546,8 +550,14 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		}
 		msgs = append(msgs, out...)
 	}
+	// Everything the command stores goes to its aggregate's shard, in one
+	// atomic batch of that shard's stream.
+	sh := r.store.shardFor(subject[len(r.kind.Prefix)+1:])
+	for _, m := range msgs {
+		m.Subject = sh.subject(m.Subject)
+	}
 	start := time.Now()
-	cr := r.store.commit.submit(ctx, &pending{subject: subject, msgs: msgs, settle: o.Settle})
+	cr := sh.commit.submit(ctx, &pending{subject: subject, msgs: msgs, settle: o.Settle})
 	metrics.AppendDuration.WithLabelValues(r.kind.Name).Observe(time.Since(start).Seconds())
 	if cr.err != nil {
 		return Result[S]{}, cr.err

@@ -57,43 +57,54 @@ func reservationMsg(r domain.ReservationRequest) (*nats.Msg, error) {
 // SagaConsumer is the durable consumer of the order saga.
 const SagaConsumer = "order-saga"
 
-// Backlog returns how many messages the named consumers have not yet
-// delivered and how many they delivered but have not seen acknowledged. It
-// only reads the consumers' state; consumers not created yet count as empty.
+// Backlog returns how many messages the named consumers, on every shard,
+// have not yet delivered and how many they delivered but have not seen
+// acknowledged. It only reads the consumers' state; consumers not created
+// yet count as empty.
 func (s *Store) Backlog(ctx context.Context, consumers ...string) (pending, unacked uint64, err error) {
-	for _, name := range consumers {
-		cons, err := s.js.Consumer(ctx, s.stream, name)
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			continue
+	for _, sh := range s.shards {
+		for _, name := range consumers {
+			cons, err := s.js.Consumer(ctx, sh.stream, name)
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				continue
+			}
+			if err != nil {
+				return 0, 0, errors.Wrap(unavailable(err), "read consumer state")
+			}
+			info := cons.CachedInfo()
+			pending += info.NumPending
+			unacked += uint64(info.NumAckPending)
 		}
-		if err != nil {
-			return 0, 0, errors.Wrap(unavailable(err), "read consumer state")
-		}
-		info := cons.CachedInfo()
-		pending += info.NumPending
-		unacked += uint64(info.NumAckPending)
 	}
 	return pending, unacked, nil
 }
 
-var sagaConsumerConfig = jetstream.ConsumerConfig{
-	Durable:       SagaConsumer,
-	FilterSubject: InventorySubjects + ".*",
-	AckPolicy:     jetstream.AckExplicitPolicy,
-	AckWait:       HandOverAckWait,
-	MaxAckPending: 4 * reservationBatch,
-	MaxDeliver:    -1,
-	DeliverPolicy: jetstream.DeliverAllPolicy,
+// sagaConsumerConfig is the saga's consumer on shard sh.
+func sagaConsumerConfig(sh *shard) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       SagaConsumer,
+		FilterSubject: sh.subject(InventorySubjects + ".*"),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       HandOverAckWait,
+		MaxAckPending: 4 * reservationBatch,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
 }
 
 // ConsumeOutcomes hands handle, in batches, every inventory event stored
 // after the last acknowledged one, until ctx ends: the order saga learns
 // reservation outcomes from it. The consumer is durable and shared, so
 // several engine processes split the work; a batch is acknowledged after
-// handle succeeded and redelivered otherwise.
+// handle succeeded and redelivered otherwise. Each shard has its consumer,
+// and handle is called for the shards concurrently.
 func (s *Store) ConsumeOutcomes(ctx context.Context, log *slog.Logger, handle func(context.Context, []Envelope) error) error {
+	return s.perShard(func(sh *shard) error { return s.consumeOutcomes(ctx, sh, log, handle) })
+}
+
+func (s *Store) consumeOutcomes(ctx context.Context, sh *shard, log *slog.Logger, handle func(context.Context, []Envelope) error) error {
 	cons, err := retryCreate(ctx, log, func() (jetstream.Consumer, error) {
-		return s.js.CreateOrUpdateConsumer(ctx, s.stream, sagaConsumerConfig)
+		return s.js.CreateOrUpdateConsumer(ctx, sh.stream, sagaConsumerConfig(sh))
 	})
 	if err != nil || cons == nil {
 		return err

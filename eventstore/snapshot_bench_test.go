@@ -43,7 +43,7 @@ func BenchmarkColdLoadSKU1MDecisions(b *testing.B) {
 		}
 		_, err := w.UpdateFolded(ctx, "SKU1M", eventstore.UpdateOptions[domain.SKU]{CommandID: fmt.Sprint("batch-", batch)},
 			func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
-				after, events, _ := domain.DecideReservations(s.State, cmds, uint64(batch+1), at)
+				after, events, _ := domain.DecideReservations(s.State, cmds, 0, uint64(batch+1), at)
 				decisions += len(events[0].(domain.ReservationsDecided).Decisions)
 				return events, after, nil
 			})

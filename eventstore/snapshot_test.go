@@ -37,7 +37,7 @@ type stored struct {
 
 func openSnapStore(t testing.TB, nc *nats.Conn, every int) *eventstore.Store {
 	t.Helper()
-	s, err := eventstore.Open(context.Background(), nc, eventstore.Options{SnapshotEvery: every})
+	s, err := eventstore.Open(context.Background(), nc, eventstore.Options{SnapshotEvery: every, Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -48,7 +48,7 @@ func openSnapStore(t testing.TB, nc *nats.Conn, every int) *eventstore.Store {
 func snapshotBucket(t testing.TB, nc *nats.Conn, s *eventstore.Store) jetstream.KeyValue {
 	t.Helper()
 	js, _ := jetstream.New(nc)
-	kv, err := js.KeyValue(context.Background(), s.Stream()+"_snapshots")
+	kv, err := js.KeyValue(context.Background(), "EVENTS_snapshots")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestSKUSnapshotLoadsLikeAReplay(t *testing.T) {
 		}
 		_, err := w.UpdateFolded(ctx, "LONG", eventstore.UpdateOptions[domain.SKU]{CommandID: fmt.Sprint("b", b)},
 			func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
-				after, events, _ := domain.DecideReservations(s.State, cmds, uint64(b+1), at)
+				after, events, _ := domain.DecideReservations(s.State, cmds, 0, uint64(b+1), at)
 				return events, after, nil
 			})
 		if err != nil {

@@ -6,7 +6,9 @@ package eventstore
 
 import (
 	"context"
+	"maps"
 	"reflect"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,14 +28,21 @@ const (
 
 // Options configures Open.
 type Options struct {
-	// Stream is the JetStream stream name; "EVENTS" when empty.
+	// Stream is the JetStream stream name; "EVENTS" when empty. In N-shard
+	// mode the streams are named <Stream>_S<k> (see shards.go).
 	Stream string
+	// Shards is how many streams a new store spreads its aggregates over;
+	// DefaultShards when 0. A store that exists keeps its own count: a
+	// stream named Stream (from before sharding) means one-shard mode
+	// whatever Shards says, so an upgrade never splits a history.
+	Shards int
 	// Replicas forces the stream's replica count; 0 picks 3 when the
 	// connected cluster has at least three servers and 1 otherwise.
 	Replicas int
 	// RequestTimeout bounds one publish or read; 10s when zero.
 	RequestTimeout time.Duration
-	// Committers is how many group-commit batches may be in flight at once.
+	// Committers is how many group-commit batches may be in flight at once
+	// per shard.
 	Committers int
 	// Linger bounds how long a busy group committer waits for more
 	// commands before it publishes a batch; DefaultLinger when zero, no
@@ -60,9 +69,9 @@ const duplicateWindow = 30 * time.Second
 type Store struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	stream  string
+	stream  string   // the base name (Options.Stream)
+	shards  []*shard // one per stream; one in one-shard mode
 	timeout time.Duration
-	commit  *committer
 	snaps   *snapshots // nil when snapshots are off
 	watch   *connWatch
 	locks   keyedMutex
@@ -94,27 +103,43 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Wrap(err, "open JetStream")
 	}
-	cfg := jetstream.StreamConfig{
-		Name:        o.Stream,
-		Description: "order engine event store",
-		Subjects: []string{OrderSubjects + ".*", InventorySubjects + ".*", IdemSubjects + ".*",
-			ReservationSubjects + ".*.*", ScheduleSubjects + ".*", ExpirySubjects + ".*", TimerSubjects + ".*"},
-		Storage:            jetstream.FileStorage,
-		Retention:          jetstream.LimitsPolicy,
-		Replicas:           o.Replicas,
-		Duplicates:         duplicateWindow,
-		AllowDirect:        true,
-		AllowAtomicPublish: true,
-		AllowMsgTTL:        true,
-		AllowMsgSchedules:  true,
-		MaxMsgsPerSubject:  -1,
-		MaxMsgs:            -1,
-		MaxBytes:           -1,
-	}
-	if err := ensureStream(ctx, js, cfg); err != nil {
+	n, err := shardCount(ctx, js, o)
+	if err != nil {
 		return nil, err
 	}
 	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout, watch: watchConn(nc)}
+	for k := range n {
+		sh := &shard{index: k, stream: shardStream(o.Stream, n, k), prefix: shardPrefix(n, k)}
+		subjects := logicalSubjects()
+		for i := range subjects {
+			subjects[i] = sh.subject(subjects[i])
+		}
+		cfg := jetstream.StreamConfig{
+			Name:               sh.stream,
+			Description:        "order engine event store",
+			Subjects:           subjects,
+			Storage:            jetstream.FileStorage,
+			Retention:          jetstream.LimitsPolicy,
+			Replicas:           o.Replicas,
+			Duplicates:         duplicateWindow,
+			AllowDirect:        true,
+			AllowAtomicPublish: true,
+			AllowMsgTTL:        true,
+			AllowMsgSchedules:  true,
+			MaxMsgsPerSubject:  -1,
+			MaxMsgs:            -1,
+			MaxBytes:           -1,
+		}
+		if n > 1 {
+			cfg.Description = "order engine event store, shard " + strconv.Itoa(k) + " of " + strconv.Itoa(n)
+			cfg.Metadata = map[string]string{metaShards: strconv.Itoa(n), metaShard: strconv.Itoa(k)}
+		}
+		if err := ensureStream(ctx, js, cfg); err != nil {
+			s.watch.close()
+			return nil, err
+		}
+		s.shards = append(s.shards, sh)
+	}
 	if err := s.awaitDirectGets(ctx); err != nil {
 		s.watch.close()
 		return nil, err
@@ -128,9 +153,26 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.commit = newCommitter(nc, s.watch, s.stream, o.Committers, o.RequestTimeout)
-	s.commit.tune(o.Linger, o.MaxBatch)
+	for _, sh := range s.shards {
+		sh.commit = newCommitter(nc, s.watch, sh.stream, o.Committers, o.RequestTimeout)
+		sh.commit.tune(o.Linger, o.MaxBatch)
+	}
 	return s, nil
+}
+
+// shardCount decides how many shards the store has: the count it already
+// has, or o.Shards (DefaultShards when 0) for a new one.
+func shardCount(ctx context.Context, js jetstream.JetStream, o Options) (int, error) {
+	want := o.Shards
+	if want <= 0 {
+		want = DefaultShards
+	}
+	have, err := existingShards(ctx, js, o.Stream)
+	if err != nil || have == 0 {
+		return want, err
+	}
+	// Store.Shards tells the caller, who may log the difference.
+	return have, nil
 }
 
 // awaitDirectGets waits until the stream answers direct gets, which every
@@ -138,13 +180,19 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 // the stream is created, and a read in between finds no responder.
 func (s *Store) awaitDirectGets(ctx context.Context) error {
 	deadline := time.Now().Add(s.timeout)
-	for {
-		_, _, err := s.lastMsg(ctx, OrderSubjects+".direct-get-probe")
-		if err == nil || !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
-			return err
+	for _, sh := range s.shards {
+		for {
+			_, _, err := s.lastMsg(ctx, sh, OrderSubjects+".direct-get-probe")
+			if err == nil || !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+				if err != nil {
+					return err
+				}
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return nil
 }
 
 // ensureStream creates the stream, or updates it when it differs from cfg.
@@ -169,6 +217,14 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	want.Replicas, want.Duplicates, want.AllowDirect, want.AllowAtomicPublish = cfg.Replicas, cfg.Duplicates, cfg.AllowDirect, cfg.AllowAtomicPublish
 	want.AllowMsgTTL, want.AllowMsgSchedules = cfg.AllowMsgTTL, cfg.AllowMsgSchedules
 	want.MaxMsgsPerSubject, want.MaxMsgs, want.MaxBytes = cfg.MaxMsgsPerSubject, cfg.MaxMsgs, cfg.MaxBytes
+	if len(cfg.Metadata) > 0 {
+		// The server keeps metadata of its own beside ours.
+		want.Metadata = maps.Clone(have.Metadata)
+		if want.Metadata == nil {
+			want.Metadata = map[string]string{}
+		}
+		maps.Copy(want.Metadata, cfg.Metadata)
+	}
 	if reflect.DeepEqual(want, have) {
 		return nil
 	}
@@ -184,7 +240,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 // connection, which the caller owns.
 func (s *Store) Close() {
 	s.closeMu.Do(func() {
-		s.commit.close()
+		for _, sh := range s.shards {
+			sh.commit.close()
+		}
 		if s.snaps != nil {
 			s.snaps.close()
 		}
@@ -192,12 +250,9 @@ func (s *Store) Close() {
 	})
 }
 
-// Stream returns the name of the events stream.
-func (s *Store) Stream() string { return s.stream }
-
-// JetStream returns the JetStream context the store uses, for components that
-// consume the stream (projections, reservations).
-func (s *Store) JetStream() jetstream.JetStream { return s.js }
+// Stream returns the name of the stream of shard k (the one stream in
+// one-shard mode).
+func (s *Store) Stream(k int) string { return s.shards[k].stream }
 
 // Conn returns the NATS connection the store uses.
 func (s *Store) Conn() *nats.Conn { return s.nc }
@@ -209,8 +264,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := s.js.Stream(ctx, s.stream); err != nil {
-		return errors.Wrap(unavailable(err), "ping event store")
+	for _, sh := range s.shards {
+		if _, err := s.js.Stream(ctx, sh.stream); err != nil {
+			return errors.Wrap(unavailable(err), "ping event store")
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,12 +51,18 @@ var tallyKind = eventstore.Kind[tally, noted]{
 
 func openStore(t *testing.T, nc *nats.Conn) *eventstore.Store {
 	t.Helper()
-	s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+	s, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// locate returns the stream and stored subject of a logical subject whose
+// last token is an aggregate id (orders.<id>, expire.<id>…): on its shard.
+func locate(s *eventstore.Store, subject string) (stream, stored string) {
+	return s.Locate(s.ShardOf(subject[strings.LastIndexByte(subject, '.')+1:]), subject)
 }
 
 func note(n string) func(eventstore.Snapshot[tally]) ([]noted, error) {
@@ -173,8 +180,9 @@ func TestRepublishedCommandIsStoredOnce(t *testing.T) {
 	}
 
 	// The same holds for a raw re-publish of a multi-event batch.
+	rawStream, rawSubject := locate(s, "orders.raw")
 	msg := func(i int) *nats.Msg {
-		m := nats.NewMsg("orders.raw")
+		m := nats.NewMsg(rawSubject)
 		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw:%d", i))
 		m.Data = []byte(`{}`)
 		return m
@@ -185,12 +193,12 @@ func TestRepublishedCommandIsStoredOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	info, err := js.Stream(ctx, s.Stream())
+	info, err := js.Stream(ctx, rawStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, _ := info.Info(ctx, jetstream.WithSubjectFilter("orders.raw"))
-	if got := sub.State.Subjects["orders.raw"]; got != 1 {
+	sub, _ := info.Info(ctx, jetstream.WithSubjectFilter(rawSubject))
+	if got := sub.State.Subjects[rawSubject]; got != 1 {
 		t.Errorf("raw re-publish stored %d messages, want 1", got)
 	}
 }
@@ -283,10 +291,12 @@ func TestLoadReadsOnlyTheTailAndCreatesNoConsumer(t *testing.T) {
 		}
 	}
 	js, _ := jetstream.New(nc)
-	st, _ := js.Stream(ctx, s.Stream())
-	info, _ := st.Info(ctx)
-	if info.State.Consumers != 0 {
-		t.Errorf("loading created %d consumers", info.State.Consumers)
+	for k := range s.Shards() {
+		st, _ := js.Stream(ctx, s.Stream(k))
+		info, _ := st.Info(ctx)
+		if info.State.Consumers != 0 {
+			t.Errorf("loading created %d consumers on shard %d", info.State.Consumers, k)
+		}
 	}
 }
 
@@ -302,7 +312,7 @@ func TestOpenRepairsTheStreamAndOtherwiseLeavesItAlone(t *testing.T) {
 	}
 	open := func() {
 		t.Helper()
-		store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+		store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,7 +355,7 @@ func TestOpenRepairsTheStreamAndOtherwiseLeavesItAlone(t *testing.T) {
 func TestAppendsRacingCloseAllReturn(t *testing.T) {
 	_, nc := testnats.Start(t)
 	for round := range 20 {
-		s, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+		s, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
 		if err != nil {
 			t.Fatal(err)
 		}

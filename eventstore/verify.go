@@ -79,7 +79,24 @@ func (s *Store) VerifyChains(ctx context.Context, progress func(done uint64)) (V
 			rep.ProblemsOmitted++
 		}
 	}
-	err := s.readSubject(ctx, ">", 1, 0, func(m RawMsg) error {
+	// Shard by shard: a chain lives on one shard, so no merge is needed.
+	var err error
+	for _, sh := range s.shards {
+		if err = s.verifyShard(ctx, sh, tips, &rep, report, progress); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	rep.Aggregates = len(tips)
+	rep.OK = len(rep.Problems) == 0 && rep.ProblemsOmitted == 0
+	return rep, nil
+}
+
+// verifyShard checks the chains of shard sh into rep.
+func (s *Store) verifyShard(ctx context.Context, sh *shard, tips map[string]chainTip, rep *VerifyReport, report func(Problem), progress func(uint64)) error {
+	return s.readSubject(ctx, sh, ">", 1, 0, func(m RawMsg) error {
 		if !IsEventSubject(m.Subject) {
 			return nil
 		}
@@ -114,12 +131,6 @@ func (s *Store) VerifyChains(ctx context.Context, progress func(done uint64)) (V
 		}
 		return nil
 	})
-	if err != nil {
-		return VerifyReport{}, err
-	}
-	rep.Aggregates = len(tips)
-	rep.OK = len(rep.Problems) == 0 && rep.ProblemsOmitted == 0
-	return rep, nil
 }
 
 // checkEvent checks e against the tip of its chain. It returns the new tip

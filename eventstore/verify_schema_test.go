@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -22,7 +24,8 @@ func TestOldSchemaVersionsReadBack(t *testing.T) {
 	_, nc := testnats.Start(t)
 	store := openStore(t, nc)
 	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
-	f := verifyFixture{store: store, js: store.JetStream()}
+	js, _ := jetstream.New(store.Conn())
+	f := verifyFixture{store: store, js: js}
 	ctx := context.Background()
 	place := func() string {
 		out, err := app.PlaceOrder(ctx, commands.Meta{CommandID: app.NewID()}, commands.PlaceOrder{CustomerID: "c1", Currency: "USD",

@@ -45,7 +45,8 @@ func newVerifyFixture(t *testing.T) verifyFixture {
 	if _, err := app.SetOnHand(context.Background(), meta(), "SKU-1", commands.SetOnHand{OnHand: 100}); err != nil {
 		t.Fatalf("set on hand: %v", err)
 	}
-	f := verifyFixture{store: store, js: store.JetStream()}
+	js, _ := jetstream.New(store.Conn())
+	f := verifyFixture{store: store, js: js}
 	for range 3 {
 		out, err := app.PlaceOrder(context.Background(), meta(), commands.PlaceOrder{CustomerID: "c1", Currency: "USD",
 			Lines: []domain.Line{{SKU: "SKU-1", Qty: 1, UnitPriceCents: 1000}}})
@@ -90,7 +91,8 @@ func (f verifyFixture) events(t *testing.T, subject string) ([]uint64, []eventst
 // publish stores body on subject past the engine and returns its sequence.
 func (f verifyFixture) publish(t *testing.T, subject string, body []byte) uint64 {
 	t.Helper()
-	ack, err := f.js.Publish(context.Background(), subject, body)
+	_, stored := locate(f.store, subject)
+	ack, err := f.js.Publish(context.Background(), stored, body)
 	if err != nil {
 		t.Fatalf("publish on %s: %v", subject, err)
 	}
@@ -129,7 +131,7 @@ func TestVerifyChains(t *testing.T) {
 	f := newVerifyFixture(t)
 	var events uint64
 	aggregates := map[string]bool{}
-	err := f.store.Export(context.Background(), 0, 0, func(_ uint64, subject string, _ eventstore.Envelope) error {
+	err := f.store.Export(context.Background(), 0, 0, func(_ eventstore.Position, subject string, _ eventstore.Envelope) error {
 		events++
 		aggregates[subject] = true
 		return nil
@@ -167,7 +169,8 @@ func TestVerifyChains(t *testing.T) {
 		if len(envs) < 4 {
 			t.Fatalf("only %d events on %s", len(envs), subject)
 		}
-		stream, err := f.js.Stream(context.Background(), f.store.Stream())
+		name, _ := locate(f.store, subject)
+		stream, err := f.js.Stream(context.Background(), name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -112,7 +112,7 @@ func (a Admin) find(ctx context.Context, id int64) (queries.DeadLetterReport, *R
 	return queries.DeadLetterReport{}, nil, errors.Wrapf(domain.ErrNotFound, "no dead letter %d", id)
 }
 
-const deadLetterColumns = `id, projection, seq, subject, event_type, error, attempts, envelope, created_at, resolved_at`
+const deadLetterColumns = `id, projection, shard, seq, subject, event_type, error, attempts, envelope, created_at, resolved_at`
 
 func scanDeadLetter(row pgx.CollectableRow) (queries.DeadLetterReport, error) {
 	var (
@@ -120,7 +120,7 @@ func scanDeadLetter(row pgx.CollectableRow) (queries.DeadLetterReport, error) {
 		seq int64
 		env []byte
 	)
-	err := row.Scan(&d.ID, &d.Projection, &seq, &d.Subject, &d.EventType, &d.Error, &d.Attempts, &env,
+	err := row.Scan(&d.ID, &d.Projection, &d.Shard, &seq, &d.Subject, &d.EventType, &d.Error, &d.Attempts, &env,
 		&d.CreatedAt, &d.ResolvedAt)
 	d.Seq, d.Envelope = uint64(seq), env
 	return d, err

@@ -18,8 +18,10 @@ import (
 )
 
 // streamEvent is one message of the events stream as the projection sees it:
-// its place in the stream, its subject and the raw envelope.
+// its place in the store (shard and sequence in that shard's stream), its
+// logical subject and the raw envelope. A batch holds events of one shard.
 type streamEvent struct {
+	Shard   int
 	Seq     uint64
 	Subject string
 	Data    []byte

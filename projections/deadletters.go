@@ -20,6 +20,7 @@ import (
 type DeadLetter struct {
 	ID         int64
 	Projection string
+	Shard      int // the event-store shard whose stream Seq counts in
 	Seq        uint64
 	Subject    string
 	EventType  string // empty when the envelope could not be decoded
@@ -54,15 +55,15 @@ func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, ev streamEvent) error 
 			return last
 		}
 	}
-	r.log.Error("event sent to the dead letters", "projection", r.name, "seq", ev.Seq, "subject", ev.Subject, "err", last)
+	r.log.Error("event sent to the dead letters", "projection", r.name, "shard", ev.Shard, "seq", ev.Seq, "subject", ev.Subject, "err", last)
 	typ := ""
 	if env, err := eventstore.DecodeEnvelope(ev.Data); err == nil {
 		typ = env.Type
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO rm.dead_letters (projection, seq, subject, event_type, error, attempts, envelope)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (projection, seq) DO NOTHING`,
+	_, err := tx.Exec(ctx, `INSERT INTO rm.dead_letters (projection, shard, seq, subject, event_type, error, attempts, envelope)
+VALUES ($1, $8, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (projection, shard, seq) DO NOTHING`,
 		r.name, int64(ev.Seq), storableText(ev.Subject), storableText(typ), storableText(last.Error()), poisonAttempts,
-		string(storableJSON(ev.Data)))
+		string(storableJSON(ev.Data)), ev.Shard)
 	return errors.Wrap(err, "file dead letter")
 }
 
@@ -87,7 +88,7 @@ func storableText(s string) string {
 // DeadLetters returns the projection's dead letters, resolved ones
 // included, oldest first.
 func (r *Runner) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	rows, err := r.pool.Query(ctx, `SELECT id, projection, seq, subject, event_type, error, attempts, envelope,
+	rows, err := r.pool.Query(ctx, `SELECT id, projection, shard, seq, subject, event_type, error, attempts, envelope,
 	created_at, resolved_at FROM rm.dead_letters WHERE projection = $1 ORDER BY id`, r.name)
 	if err != nil {
 		return nil, errors.Wrap(err, "read dead letters")
@@ -98,7 +99,7 @@ func (r *Runner) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 			seq int64
 			env []byte
 		)
-		err := row.Scan(&d.ID, &d.Projection, &seq, &d.Subject, &d.EventType, &d.Error, &d.Attempts, &env,
+		err := row.Scan(&d.ID, &d.Projection, &d.Shard, &seq, &d.Subject, &d.EventType, &d.Error, &d.Attempts, &env,
 			&d.CreatedAt, &d.ResolvedAt)
 		d.Seq, d.Envelope = uint64(seq), env
 		return d, err
@@ -135,28 +136,35 @@ func (r *Runner) retryTx(ctx context.Context, id int64, failure *error) error {
 		return errors.Wrap(err, "begin")
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// Taking the checkpoint lock keeps Retry from interleaving with a batch.
-	if _, err := lockCheckpoint(ctx, tx, r.name); err != nil {
-		return err
-	}
 	var (
+		shard    int
 		seq      int64
 		subject  string
 		env      []byte
 		resolved *time.Time
 	)
-	err = tx.QueryRow(ctx, `SELECT seq, subject, envelope, resolved_at FROM rm.dead_letters
-WHERE id = $1 AND projection = $2 FOR UPDATE`, id, r.name).Scan(&seq, &subject, &env, &resolved)
+	err = tx.QueryRow(ctx, `SELECT shard FROM rm.dead_letters WHERE id = $1 AND projection = $2`, id, r.name).Scan(&shard)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errors.Wrapf(domain.ErrNotFound, "no dead letter %d", id)
 	}
 	if err != nil {
 		return errors.Wrap(err, "read dead letter")
 	}
+	// Taking the checkpoint lock of the letter's shard keeps Retry from
+	// interleaving with a batch of that shard; it is taken before the
+	// letter's row, in the order a batch that files a letter takes them.
+	if _, err := lockCheckpoint(ctx, tx, r.name, shard); err != nil {
+		return err
+	}
+	err = tx.QueryRow(ctx, `SELECT seq, subject, envelope, resolved_at FROM rm.dead_letters
+WHERE id = $1 AND projection = $2 FOR UPDATE`, id, r.name).Scan(&seq, &subject, &env, &resolved)
+	if err != nil {
+		return errors.Wrap(err, "read dead letter")
+	}
 	if resolved != nil {
 		return nil
 	}
-	ev := streamEvent{Seq: uint64(seq), Subject: subject, Data: env}
+	ev := streamEvent{Shard: shard, Seq: uint64(seq), Subject: subject, Data: env}
 	if err := checkRetryable(ctx, tx, ev); err != nil {
 		*failure = err
 		return nil

@@ -71,7 +71,7 @@ func TestPoisonEventsGoToDeadLettersAndProjectionGoesOn(t *testing.T) {
 				Lines: []domain.Line{line("SKU-A", 1)}, TotalCents: 1250, At: time.Now().UTC()}),
 			"OrderPlaced", "invalid input syntax for type uuid"},
 	}
-	seqs := make(map[uint64]int)
+	seqs := make(map[eventstore.Position]int)
 	for i, p := range poisons {
 		seqs[publish(t, f, p.subject, p.data)] = i
 	}
@@ -93,9 +93,9 @@ func TestPoisonEventsGoToDeadLettersAndProjectionGoesOn(t *testing.T) {
 		t.Fatalf("%d dead letters, want %d: %+v", len(dead), len(poisons), dead)
 	}
 	for _, d := range dead {
-		i, ok := seqs[d.Seq]
+		i, ok := seqs[eventstore.Position{Shard: d.Shard, Seq: d.Seq}]
 		if !ok {
-			t.Fatalf("dead letter for seq %d, which is no poison", d.Seq)
+			t.Fatalf("dead letter for shard %d seq %d, which is no poison", d.Shard, d.Seq)
 		}
 		p := poisons[i]
 		t.Run(p.name, func(t *testing.T) {

@@ -19,17 +19,18 @@ type CheckpointReads struct {
 
 var _ queries.CheckpointReader = CheckpointReads{}
 
-// Checkpoint returns the projection's last applied stream sequence, 0 when
-// it has none yet. It returns an error matching domain.ErrUnavailable when
-// the database cannot be reached.
-func (r CheckpointReads) Checkpoint(ctx context.Context) (uint64, error) {
+// Checkpoints returns, per shard, the projection's last applied sequence
+// of that shard's stream (a shard it has none of yet is 0 or absent). It
+// returns an error matching domain.ErrUnavailable when the database
+// cannot be reached.
+func (r CheckpointReads) Checkpoints(ctx context.Context) ([]uint64, error) {
 	name := r.Projection
 	if name == "" {
 		name = MainProjection
 	}
-	seq, err := Checkpoint(ctx, r.Pool, name)
+	seqs, err := Checkpoints(ctx, r.Pool, name)
 	if err != nil {
-		return 0, readErr(err, "queries")
+		return nil, readErr(err, "queries")
 	}
-	return seq, nil
+	return seqs, nil
 }

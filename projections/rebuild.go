@@ -118,7 +118,7 @@ func rebuildOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 		return readErr(err, "rebuild")
 	}
 	r.bulk = true
-	applied, err := r.replayRange(ctx, 0, 0, sized)
+	applied, err := r.replayShards(ctx, nil, nil, sized)
 	r.bulk = false
 	if err != nil {
 		return readErr(err, "rebuild: replay into %s", NextSchema)
@@ -129,14 +129,18 @@ func rebuildOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 	// Catch up with the live projection without pausing it, until what is
 	// left fits in about a batch.
 	for range unpausedCatchUps {
-		cp, err := Checkpoint(ctx, conn, MainProjection)
+		cps, err := Checkpoints(ctx, conn, MainProjection)
 		if err != nil {
 			return readErr(err, "rebuild")
 		}
-		if cp <= applied+uint64(r.batch) {
+		behind := uint64(0)
+		for k := range applied {
+			behind += at(cps, k) - min(at(cps, k), applied[k])
+		}
+		if behind <= uint64(r.batch) {
 			break
 		}
-		if applied, err = r.replayRange(ctx, applied, cp, sized); err != nil {
+		if applied, err = r.replayShards(ctx, applied, full(cps, len(applied)), sized); err != nil {
 			return readErr(err, "rebuild: catch up in %s", NextSchema)
 		}
 	}
@@ -144,31 +148,36 @@ func rebuildOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 	if applied, err = swapIn(ctx, conn, r, applied, sized); err != nil {
 		return readErr(err, "rebuild: swap %s in", NextSchema)
 	}
-	log.Info("read models rebuilt and swapped in", "projection", MainProjection, "checkpoint", applied,
+	log.Info("read models rebuilt and swapped in", "projection", MainProjection, "checkpoints", applied,
 		"events", done, "took", time.Since(start).Round(time.Millisecond))
 	dropOld(ctx, conn, log)
 	return nil
 }
 
 // swapIn pauses the live projection, brings r's schema (NextSchema) up to
-// its checkpoint and renames the schemas, in one transaction on conn. It
-// returns the checkpoint of the swapped-in read models.
-func swapIn(ctx context.Context, conn *pgxpool.Conn, r *Runner, applied uint64, sized func(uint64)) (uint64, error) {
+// its checkpoints and renames the schemas, in one transaction on conn. It
+// returns the checkpoints of the swapped-in read models.
+func swapIn(ctx context.Context, conn *pgxpool.Conn, r *Runner, applied []uint64, sized func(uint64)) ([]uint64, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return applied, errors.Wrap(err, "begin")
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// The live Runner holds this row locked from the start to the commit
-	// of each batch: taking it waits for the batch in flight, and keeps
-	// the next one waiting until the swap commits. That batch then goes
-	// on in the new rm, whose checkpoint is where this one stands now.
-	cp, err := lockCheckpoint(ctx, tx, MainProjection)
-	if err != nil {
-		return applied, err
+	// The live Runner holds a shard's row locked from the start to the
+	// commit of each batch of that shard: taking them all (in shard order,
+	// as no batch takes two) waits for the batches in flight, and keeps the
+	// next ones waiting until the swap commits. They then go on in the new
+	// rm, whose checkpoints are where these stand now.
+	cps := make([]uint64, len(applied))
+	for k := range cps {
+		cp, err := lockCheckpoint(ctx, tx, MainProjection, k)
+		if err != nil {
+			return applied, err
+		}
+		cps[k] = cp
 	}
 	r.db = tx
-	if applied, err = r.replayRange(ctx, applied, cp, sized); err != nil {
+	if applied, err = r.replayShards(ctx, applied, cps, sized); err != nil {
 		return applied, err
 	}
 	if hook, ok := ctx.Value(beforeRenameKey{}).(func()); ok {
@@ -183,7 +192,10 @@ func swapIn(ctx context.Context, conn *pgxpool.Conn, r *Runner, applied uint64, 
 	if _, err := tx.Exec(ctx, `ALTER SCHEMA `+NextSchema+` RENAME TO `+LiveSchema); err != nil {
 		return applied, errors.Wrap(err, "rename the rebuilt schema")
 	}
-	return max(applied, cp), errors.Wrap(tx.Commit(ctx), "commit the swap")
+	for k := range applied {
+		applied[k] = max(applied[k], cps[k])
+	}
+	return applied, errors.Wrap(tx.Commit(ctx), "commit the swap")
 }
 
 // beforeRenameKey is the context key of a test's func(), which swapIn

@@ -7,7 +7,6 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/queries"
@@ -29,59 +28,26 @@ const verifyLock = 7281948
 var errReplayDone = errors.New("replay range read")
 
 // replayRange applies to r's schema, through r.commit (the live batching
-// and apply code), the events after from up to upTo, or with upTo 0 up to
-// the last one in the stream when it starts. sized hears, before the
-// first batch, how many events the stream holds after from. It returns
-// the sequence of the last event applied, from when there was none.
-func (r *Runner) replayRange(ctx context.Context, from, upTo uint64, sized func(pending uint64)) (uint64, error) {
+// and apply code), the events of shard k after from up to upTo, or with
+// upTo 0 up to the last one in the shard's stream when it starts. sized
+// hears, before the first batch, how many events the shard holds after
+// from. It returns the sequence of the last event applied, from when there
+// was none.
+func (r *Runner) replayRange(ctx context.Context, k int, from, upTo uint64, sized func(pending uint64)) (uint64, error) {
 	if upTo != 0 && from >= upTo {
 		return from, nil
 	}
-	js := r.store.JetStream()
-	// How many events there are comes from a consumer filtered on them, but
-	// the events are read unfiltered, skipping the other subjects: serving a
-	// consumer with two subject filters costs the server a subject-tree
-	// intersection per message (it was 73% of a rebuild's CPU, ~1,700
-	// events/s), reading in sequence costs it nothing.
-	counter, err := js.OrderedConsumer(ctx, r.store.Stream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{orderPrefix + "*", skuPrefix + "*"},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from + 1,
-	})
+	sub, err := r.store.ReplayRange(ctx, k, from, upTo, 2*r.batch)
 	if err != nil {
-		return from, errors.Wrap(err, "count the events to replay")
+		return from, err
 	}
-	counted := counter.CachedInfo()
-	if counted == nil {
-		return from, errors.AssertionFailedf("ordered consumer without info")
-	}
-	_ = js.DeleteConsumer(ctx, r.store.Stream(), counted.Name)
-	cons, err := js.OrderedConsumer(ctx, r.store.Stream(), jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from + 1,
-	})
-	if err != nil {
-		return from, errors.Wrap(err, "create ordered consumer")
-	}
-	info := cons.CachedInfo()
-	if info == nil {
-		return from, errors.AssertionFailedf("ordered consumer without info")
-	}
-	// The events existing now are the first counted.NumPending among the
-	// first info.NumPending messages; the range never needs more, so it
-	// never waits for new ones.
-	remaining, messages := counted.NumPending, info.NumPending
+	defer sub.Stop()
 	if sized != nil {
-		sized(remaining)
+		sized(sub.Pending())
 	}
-	if remaining == 0 {
+	if sub.Pending() == 0 {
 		return from, nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * r.batch))
-	if err != nil {
-		return from, errors.Wrap(err, "consume events")
-	}
-	defer it.Stop()
 	last := from
 	prev := r.committed
 	r.committed = func(seq uint64, n int) {
@@ -91,33 +57,21 @@ func (r *Runner) replayRange(ctx context.Context, from, upTo uint64, sized func(
 		}
 	}
 	defer func() { r.committed = prev }()
-	done := false
 	next := func(ctx context.Context) ([]streamEvent, batchInfo, error) {
 		var (
 			events []streamEvent
 			info   batchInfo
 		)
-		for !done && len(events) < r.batch {
-			m, err := it.Next(jetstream.NextContext(ctx))
-			if err != nil {
-				return nil, batchInfo{}, errors.Wrap(err, "next event")
+		for len(events) < r.batch {
+			m, err := sub.Next(ctx)
+			if errors.Is(err, eventstore.ErrEndOfRange) {
+				break
 			}
-			ev, bi, err := toStreamEvent(m)
 			if err != nil {
 				return nil, batchInfo{}, err
 			}
-			if upTo != 0 && ev.Seq > upTo {
-				done = true
-				break
-			}
-			messages--
-			if !eventstore.IsEventSubject(ev.Subject) {
-				done = messages == 0 || bi.pending == 0 || (upTo != 0 && ev.Seq >= upTo)
-				continue
-			}
+			ev, bi := toStreamEvent(m)
 			events, info = append(events, ev), bi
-			remaining--
-			done = remaining == 0 || messages == 0 || bi.pending == 0 || (upTo != 0 && ev.Seq >= upTo)
 		}
 		if len(events) == 0 {
 			return nil, batchInfo{}, errReplayDone
@@ -129,6 +83,27 @@ func (r *Runner) replayRange(ctx context.Context, from, upTo uint64, sized func(
 		err = nil
 	}
 	return last, err
+}
+
+// replayShards runs replayRange on every shard in turn, from applied[k]
+// up to upTo[k] (everything stored when it starts, for a nil upTo), and
+// returns where each shard then stands. Shards are independent, so their
+// order does not matter to the result.
+func (r *Runner) replayShards(ctx context.Context, applied, upTo []uint64, sized func(pending uint64)) ([]uint64, error) {
+	out := make([]uint64, r.store.Shards())
+	for k := range out {
+		from := at(applied, k)
+		out[k] = from
+		if upTo != nil && at(upTo, k) <= from {
+			continue
+		}
+		last, err := r.replayRange(ctx, k, from, at(upTo, k), sized)
+		out[k] = max(from, last)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // ReplayComparison compares the live read models with a fresh replay of
@@ -200,12 +175,12 @@ func compareOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 	}
 	r := NewRunner(store, pool, log)
 	r.schema, r.db = VerifySchema, conn
-	cp, err := Checkpoint(ctx, conn, MainProjection)
+	cps, err := Checkpoints(ctx, conn, MainProjection)
 	if err != nil {
 		return nil, err
 	}
 	// Most of the replay commits on its own, without holding a snapshot.
-	applied, err := r.replayRange(ctx, 0, cp, nil)
+	applied, err := r.replayShards(ctx, nil, full(cps, r.store.Shards()), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -216,12 +191,12 @@ func compareOn(ctx context.Context, conn *pgxpool.Conn, store *eventstore.Store,
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	// The first query fixes the snapshot: the live tables as of this
 	// checkpoint, which the replay then reaches in the same transaction.
-	cp, err = Checkpoint(ctx, tx, MainProjection)
+	cps, err = Checkpoints(ctx, tx, MainProjection)
 	if err != nil {
 		return nil, err
 	}
 	r.db = tx
-	if _, err := r.replayRange(ctx, applied, cp, nil); err != nil {
+	if _, err := r.replayShards(ctx, applied, full(cps, r.store.Shards()), nil); err != nil {
 		return nil, err
 	}
 	var diffs []Difference
@@ -248,4 +223,15 @@ ORDER BY 1 LIMIT $1`
 		}
 	}
 	return diffs, nil
+}
+
+// full returns per-shard sequences with an entry for each of n shards, so
+// that a shard without a checkpoint replays nothing (0) rather than
+// everything (replayShards reads a nil upTo as "up to the end").
+func full(seqs []uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for k := range out {
+		out[k] = at(seqs, k)
+	}
+	return out
 }

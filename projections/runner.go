@@ -12,8 +12,7 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	orderengine "github.com/orderengine/engine"
 	"github.com/orderengine/engine/eventstore"
@@ -75,7 +74,7 @@ type Runner struct {
 	bulk bool
 
 	mu sync.Mutex
-	st progress // guarded by mu
+	st []progress // per shard, guarded by mu
 }
 
 // NewRunner returns a Runner of the main projection; Run starts it.
@@ -83,8 +82,16 @@ func NewRunner(store *eventstore.Store, pool *pgxpool.Pool, log *slog.Logger) *R
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	n := 1 // a Runner without a store only retries dead letters
+	if store != nil {
+		n = store.Shards()
+	}
+	st := make([]progress, n)
+	for k := range st {
+		st[k].state = StateStarting
+	}
 	return &Runner{store: store, pool: pool, db: pool, schema: LiveSchema, log: log, name: MainProjection,
-		batch: maxBatch, now: time.Now, st: progress{state: StateStarting}}
+		batch: maxBatch, now: time.Now, st: st}
 }
 
 // NewRunnerInSchema returns a Runner of the main projection whose batches
@@ -122,119 +129,129 @@ func ApplySchema(ctx context.Context, pool *pgxpool.Pool) error {
 	return errors.Wrap(unlockErr, "apply schema: unlock")
 }
 
-// Checkpoint returns the last stream sequence the projection has applied, 0
-// when it has applied nothing yet.
-func Checkpoint(ctx context.Context, db Querier, projection string) (uint64, error) {
-	return checkpointIn(ctx, db, LiveSchema, projection)
+// Checkpoints returns, per shard of the event store (index k for shard
+// k), the last sequence of that shard's stream the projection has applied;
+// a shard it has applied nothing of yet is 0 or beyond the slice's end.
+func Checkpoints(ctx context.Context, db Querier, projection string) ([]uint64, error) {
+	return checkpointsIn(ctx, db, LiveSchema, projection)
 }
 
-// checkpointIn is Checkpoint in the read models under schema.
-func checkpointIn(ctx context.Context, db Querier, schema, projection string) (uint64, error) {
-	var seq int64
-	err := db.QueryRow(ctx, inSchema(`SELECT last_seq FROM rm.checkpoints WHERE projection = $1`, schema), projection).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+// checkpointsIn is Checkpoints in the read models under schema.
+func checkpointsIn(ctx context.Context, db Querier, schema, projection string) ([]uint64, error) {
+	var (
+		shards []int32
+		seqs   []int64
+	)
+	err := db.QueryRow(ctx, inSchema(`SELECT COALESCE(array_agg(shard ORDER BY shard), '{}'), COALESCE(array_agg(last_seq ORDER BY shard), '{}')
+FROM rm.checkpoints WHERE projection = $1`, schema), projection).Scan(&shards, &seqs)
 	if err != nil {
-		return 0, errors.Wrapf(err, "read checkpoint of projection %s", projection)
+		return nil, errors.Wrapf(err, "read checkpoints of projection %s", projection)
 	}
-	return uint64(seq), nil
+	var out []uint64
+	for i, k := range shards {
+		if k < 0 {
+			continue
+		}
+		for int(k) >= len(out) {
+			out = append(out, 0)
+		}
+		out[k] = uint64(seqs[i])
+	}
+	return out, nil
 }
 
-// Run applies events until ctx ends, then returns nil. It resumes after the
-// stored checkpoint with an ordered consumer filtered on the event subjects;
-// when Postgres or JetStream fail it logs, waits (backing off up to 5s) and
-// resumes from the checkpoint again, so a half-applied batch is never kept.
-// Status tells which of these it is doing.
+// at returns the entry of shard k in per-shard sequences, 0 when absent.
+func at(seqs []uint64, k int) uint64 {
+	if k < len(seqs) {
+		return seqs[k]
+	}
+	return 0
+}
+
+// Run applies events until ctx ends, then returns nil. It follows every
+// shard of the store at once, each from its own checkpoint with an ordered
+// consumer filtered on the event subjects; when Postgres or JetStream fail
+// it logs, waits (backing off up to 5s) and resumes that shard from its
+// checkpoint again, so a half-applied batch is never kept. Status tells
+// which of these it is doing.
 func (r *Runner) Run(ctx context.Context) error {
-	r.setState(StateStarting)
-	defer r.setState(StateStopped)
+	var g errgroup.Group
+	for k := range r.store.Shards() {
+		g.Go(func() error { r.runShard(ctx, k); return nil })
+	}
+	return g.Wait()
+}
+
+func (r *Runner) runShard(ctx context.Context, k int) {
+	r.setState(k, StateStarting)
+	defer r.setState(k, StateStopped)
 	const minBackoff = 100 * time.Millisecond
 	backoff := minBackoff
 	for ctx.Err() == nil {
-		progressed, err := r.follow(ctx)
+		progressed, err := r.follow(ctx, k)
 		if ctx.Err() != nil {
 			break
 		}
 		if progressed {
 			backoff = minBackoff
 		}
-		r.setState(StateInterrupted)
-		r.log.Warn("projection interrupted, resuming from its checkpoint", "projection", r.name, "err", err, "in", backoff)
+		r.setState(k, StateInterrupted)
+		r.log.Warn("projection interrupted, resuming from its checkpoint", "projection", r.name, "shard", k, "err", err, "in", backoff)
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, 5*time.Second)
 	}
-	return nil
 }
 
-// follow reads the stream from the checkpoint and applies it batch by batch
+// follow reads shard k from its checkpoint and applies it batch by batch
 // until an error or ctx ends. Every batch takes what the consumer holds, up
 // to r.batch events, without waiting to fill up: a quiet stream is applied
 // at once, a busy one in full batches.
-func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
-	cp, err := checkpointIn(ctx, r.pool, r.schema, r.name)
+func (r *Runner) follow(ctx context.Context, k int) (progressed bool, err error) {
+	cps, err := checkpointsIn(ctx, r.pool, r.schema, r.name)
 	if err != nil {
 		return false, err
 	}
-	js := r.store.JetStream()
-	cons, err := js.OrderedConsumer(ctx, r.store.Stream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{orderPrefix + "*", skuPrefix + "*"},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    cp + 1,
-	})
+	sub, err := r.store.Subscribe(ctx, k, at(cps, k)+1, 2*r.batch)
 	if err != nil {
-		return false, errors.Wrap(err, "create ordered consumer")
+		return false, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * r.batch))
-	if err != nil {
-		return false, errors.Wrap(err, "consume events")
-	}
-	defer it.Stop()
+	defer sub.Stop()
 	// The consumer's pending count at its creation is the lag until the
 	// first batch: zero on a stream with nothing new, so an idle
 	// projection is live at once.
-	if info := cons.CachedInfo(); info != nil {
-		r.resumed(info.NumPending)
-	}
-	return r.pipelineWith(ctx, func(ctx context.Context) ([]streamEvent, batchInfo, error) { return r.nextBatch(ctx, it) })
+	r.resumed(k, sub.Pending())
+	return r.pipelineWith(ctx, func(ctx context.Context) ([]streamEvent, batchInfo, error) { return r.nextBatch(ctx, sub) })
 }
 
 // nextBatch waits for the next event and takes the ones already there
 // after it, up to r.batch. The batchInfo is that of its last message.
-func (r *Runner) nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]streamEvent, batchInfo, error) {
-	m, err := it.Next(jetstream.NextContext(ctx))
+func (r *Runner) nextBatch(ctx context.Context, sub *eventstore.Subscription) ([]streamEvent, batchInfo, error) {
+	m, err := sub.Next(ctx)
 	if err != nil {
-		return nil, batchInfo{}, errors.Wrap(err, "next event")
+		return nil, batchInfo{}, err
 	}
 	events := make([]streamEvent, 0, r.batch)
 	for {
-		ev, info, err := toStreamEvent(m)
-		if err != nil {
-			return nil, batchInfo{}, err
-		}
+		ev, info := toStreamEvent(m)
 		events = append(events, ev)
 		if len(events) == r.batch {
 			return events, info, nil
 		}
-		m, err = it.Next(jetstream.NextMaxWait(time.Millisecond))
-		if errors.Is(err, nats.ErrTimeout) {
-			return events, info, nil
-		}
+		var ok bool
+		m, ok, err = sub.NextWithin(time.Millisecond)
 		if err != nil {
-			return nil, batchInfo{}, errors.Wrap(err, "next event")
+			return nil, batchInfo{}, err
+		}
+		if !ok {
+			return events, info, nil
 		}
 	}
 }
 
-// toStreamEvent takes what the projection needs from m; without its stream
-// sequence a message cannot be checkpointed, so that is an error.
-func toStreamEvent(m jetstream.Msg) (streamEvent, batchInfo, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return streamEvent{}, batchInfo{}, errors.Wrap(err, "event metadata")
-	}
-	return streamEvent{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data()},
-		batchInfo{pending: md.NumPending, stored: md.Timestamp}, nil
+// toStreamEvent takes what the projection needs from m.
+func toStreamEvent(m eventstore.StoredEvent) (streamEvent, batchInfo) {
+	return streamEvent{Shard: m.Pos.Shard, Seq: m.Pos.Seq, Subject: m.Subject, Data: m.Data},
+		batchInfo{pending: m.Pending, stored: m.Stored}
 }
 
 // prepared is a batch read and decoded ahead of its turn; decodeErr is set
@@ -341,7 +358,7 @@ func (r *Runner) inTx(ctx context.Context, fn func(tx pgx.Tx, from int) error, e
 	// even with ctx cancelled, or the connection returns to the pool dirty.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	tx = wrapTx(tx, r.schema)
-	cp, err := lockCheckpoint(ctx, tx, r.name)
+	cp, err := lockCheckpoint(ctx, tx, r.name, events[0].Shard)
 	if err != nil {
 		return err
 	}
@@ -358,15 +375,15 @@ func (r *Runner) inTx(ctx context.Context, fn func(tx pgx.Tx, from int) error, e
 	return errors.Wrap(tx.Commit(ctx), "commit")
 }
 
-// lockCheckpoint returns the projection's checkpoint, creating its row if
-// needed, and holds the row locked until tx ends.
-func lockCheckpoint(ctx context.Context, tx pgx.Tx, projection string) (uint64, error) {
+// lockCheckpoint returns the projection's checkpoint of shard k, creating
+// its row if needed, and holds the row locked until tx ends.
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, projection string, k int) (uint64, error) {
 	var seq int64
-	err := tx.QueryRow(ctx, `INSERT INTO rm.checkpoints (projection) VALUES ($1)
-ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
-RETURNING last_seq`, projection).Scan(&seq)
+	err := tx.QueryRow(ctx, `INSERT INTO rm.checkpoints (projection, shard) VALUES ($1, $2)
+ON CONFLICT (projection, shard) DO UPDATE SET projection = excluded.projection
+RETURNING last_seq`, projection, k).Scan(&seq)
 	if err != nil {
-		return 0, errors.Wrapf(err, "lock checkpoint of projection %s", projection)
+		return 0, errors.Wrapf(err, "lock checkpoint of projection %s shard %d", projection, k)
 	}
 	return uint64(seq), nil
 }
@@ -376,13 +393,13 @@ RETURNING last_seq`, projection).Scan(&seq)
 // a rebuild swapped in read models ahead of a batch already under way, that
 // batch's events are no-ops and must not pull the checkpoint back either.
 func (r *Runner) queueCheckpoint(events []streamEvent) func(*pgx.Batch) {
-	last := events[len(events)-1].Seq
+	last, k := events[len(events)-1].Seq, events[0].Shard
 	return func(b *pgx.Batch) {
 		if r.asyncCommit {
 			b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 		}
 		b.Queue(`UPDATE rm.checkpoints SET last_seq = GREATEST(last_seq, $2), updated_at = now()
-WHERE projection = $1`, r.name, int64(last))
+WHERE projection = $1 AND shard = $3`, r.name, int64(last), k)
 	}
 }
 

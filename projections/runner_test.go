@@ -6,11 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/errors"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,7 +35,16 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	_, nc := testnats.Start(t)
-	store, err := eventstore.Open(context.Background(), nc, eventstore.Options{})
+	f, _ := fixtureOn(t, nc, testnats.Shards())
+	return f
+}
+
+// fixtureOn opens a store on nc asking for that many shards and starts the
+// workers; stop stops them and closes the store (also done at the end of
+// the test).
+func fixtureOn(t *testing.T, nc *nats.Conn, shards int) (f *fixture, stop func()) {
+	t.Helper()
+	store, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: shards})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -43,14 +52,18 @@ func newFixture(t *testing.T) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.RunWorkers(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("workers: %v", err)
-		}
-		store.Close()
-	})
-	return &fixture{nc: nc, store: store, app: app}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("workers: %v", err)
+			}
+			store.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &fixture{nc: nc, store: store, app: app}, stop
 }
 
 // newPool returns a pool on a fresh database holding the schema.
@@ -109,24 +122,46 @@ func (f *fixture) quiesce(t testing.TB) {
 	})
 }
 
-// lastEventSeq returns the stream sequence of the last event (orders.* or
-// inventory.*), which is where a caught-up projection's checkpoint stands.
-func (f *fixture) lastEventSeq(t testing.TB) uint64 {
+// lastEventSeq returns, per shard, the stream sequence of the last event
+// (orders.* or inventory.*), which is where a caught-up projection's
+// checkpoints stand.
+func (f *fixture) lastEventSeq(t testing.TB) []uint64 {
 	t.Helper()
-	stream, err := f.store.JetStream().Stream(context.Background(), f.store.Stream())
+	last, err := f.store.LastEventSeqs(context.Background())
 	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
-	var last uint64
-	for _, subj := range []string{"orders.*", "inventory.*"} {
-		m, err := stream.GetLastMsgForSubject(context.Background(), subj)
-		if err == nil {
-			last = max(last, m.Sequence)
-		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
-			t.Fatalf("last message of %s: %v", subj, err)
-		}
+		t.Fatalf("last events: %v", err)
 	}
 	return last
+}
+
+// eqSeqs reports whether two per-shard sequences are equal, a shard one of
+// them leaves out standing at 0.
+func eqSeqs(a, b []uint64) bool {
+	for k := range max(len(a), len(b)) {
+		if at(a, k) != at(b, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// trimSeqs drops the shards at 0 from the end of seqs, so that equal
+// sequences print alike.
+func trimSeqs(seqs []uint64) []uint64 {
+	for len(seqs) > 0 && seqs[len(seqs)-1] == 0 {
+		seqs = seqs[:len(seqs)-1]
+	}
+	return seqs
+}
+
+// covers reports whether have is at or past want on every shard.
+func covers(have, want []uint64) bool {
+	for k := range want {
+		if at(have, k) < want[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {
@@ -140,8 +175,8 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// runUntil runs r until the checkpoint reaches seq, then stops it.
-func runUntil(t testing.TB, r *Runner, seq uint64) {
+// runUntil runs r until the checkpoints reach seq, then stops it.
+func runUntil(t testing.TB, r *Runner, seq []uint64) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -152,9 +187,9 @@ func runUntil(t testing.TB, r *Runner, seq uint64) {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	eventually(t, fmt.Sprintf("checkpoint %d", seq), func() bool {
-		cp, err := Checkpoint(context.Background(), r.pool, MainProjection)
-		return err == nil && cp >= seq
+	eventually(t, fmt.Sprintf("checkpoints %v", seq), func() bool {
+		cp, err := Checkpoints(context.Background(), r.pool, MainProjection)
+		return err == nil && covers(cp, seq)
 	})
 }
 
@@ -364,16 +399,25 @@ func TestRunnerMatchesEventStore(t *testing.T) {
 	f := newFixture(t)
 	pool := newPool(t)
 	orders, skus := scenario(t, f)
+	// With several shards, the aggregates are spread over them, and every
+	// shard's events must reach the read models.
+	shards := map[int]bool{}
+	for _, id := range append(orders, skus...) {
+		shards[f.store.ShardOf(id)] = true
+	}
+	if f.store.Shards() > 1 && len(shards) < 2 {
+		t.Fatalf("the scenario's aggregates are all on shards %v", shards)
+	}
 	runUntil(t, NewRunner(f.store, pool, quietLog()), f.lastEventSeq(t))
 	checkAgainstStore(t, f, pool, orders, skus)
-	if got, want := mustCheckpoint(t, pool), f.lastEventSeq(t); got != want {
-		t.Errorf("checkpoint %d, want %d", got, want)
+	if got, want := mustCheckpoint(t, pool), f.lastEventSeq(t); !eqSeqs(got, want) {
+		t.Errorf("checkpoints %v, want %v", got, want)
 	}
 }
 
-func mustCheckpoint(t testing.TB, pool *pgxpool.Pool) uint64 {
+func mustCheckpoint(t testing.TB, pool *pgxpool.Pool) []uint64 {
 	t.Helper()
-	cp, err := Checkpoint(context.Background(), pool, MainProjection)
+	cp, err := Checkpoints(context.Background(), pool, MainProjection)
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}
@@ -390,17 +434,19 @@ func TestReplayingBatchesChangesNothing(t *testing.T) {
 	before := dump(t, pool)
 	for _, tc := range []struct {
 		name  string
-		from  uint64
+		from  func(last uint64) uint64 // per shard
 		batch int
 	}{
-		{"everything again in one batch", 0, maxBatch},
-		{"second half in batches of 3", last / 2, 3},
-		{"one event at a time from the first", 1, 1},
-		{"the last event only", last - 1, maxBatch},
+		{"everything again in one batch", func(uint64) uint64 { return 0 }, maxBatch},
+		{"second half in batches of 3", func(last uint64) uint64 { return last / 2 }, 3},
+		{"one event at a time from the first", func(last uint64) uint64 { return min(last, 1) }, 1},
+		{"the last event only", func(last uint64) uint64 { return max(last, 1) - 1 }, maxBatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := pool.Exec(context.Background(), `UPDATE rm.checkpoints SET last_seq = $1`, int64(tc.from)); err != nil {
-				t.Fatalf("reset checkpoint: %v", err)
+			for k, seq := range last {
+				if _, err := pool.Exec(context.Background(), `UPDATE rm.checkpoints SET last_seq = $1 WHERE shard = $2`, int64(tc.from(seq)), k); err != nil {
+					t.Fatalf("reset checkpoint: %v", err)
+				}
 			}
 			r := NewRunner(f.store, pool, quietLog())
 			r.batch = tc.batch
@@ -462,7 +508,7 @@ func TestInterruptedRunConvergesToFreshReplay(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("run: %v", err)
 		}
-		t.Logf("stopped at checkpoint %d (batches of %d)", mustCheckpoint(t, pool), r.batch)
+		t.Logf("stopped at checkpoints %v (batches of %d)", mustCheckpoint(t, pool), r.batch)
 	}
 	wg.Wait()
 	f.quiesce(t)
@@ -472,18 +518,25 @@ func TestInterruptedRunConvergesToFreshReplay(t *testing.T) {
 	fresh := newPool(t)
 	runUntil(t, NewRunner(f.store, fresh, quietLog()), last)
 	sameDump(t, dump(t, fresh), dump(t, pool))
-	if got := mustCheckpoint(t, pool); got != last {
-		t.Errorf("checkpoint %d, want %d", got, last)
+	if got := mustCheckpoint(t, pool); !eqSeqs(got, last) {
+		t.Errorf("checkpoints %v, want %v", got, last)
 	}
 }
 
-// publish stores a raw message on subject, bypassing the event store, and
-// returns its stream sequence.
-func publish(t testing.TB, f *fixture, subject string, data []byte) uint64 {
+// publish stores a raw message on subject (orders.<id>, inventory.<sku>)
+// in its aggregate's shard, bypassing the event store, and returns its
+// position.
+func publish(t testing.TB, f *fixture, subject string, data []byte) eventstore.Position {
 	t.Helper()
-	ack, err := f.store.JetStream().Publish(context.Background(), subject, data)
+	js, err := jetstream.New(f.store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := f.store.ShardOf(subject[strings.IndexByte(subject, '.')+1:])
+	_, stored := f.store.Locate(k, subject)
+	ack, err := js.Publish(context.Background(), stored, data)
 	if err != nil {
 		t.Fatalf("publish %s: %v", subject, err)
 	}
-	return ack.Sequence
+	return eventstore.Position{Shard: k, Seq: ack.Sequence}
 }

@@ -24,8 +24,11 @@ const (
 // ProjectionStatus is how far a projection is and how it is doing.
 type ProjectionStatus struct {
 	Name string `json:"name"`
-	// Checkpoint is the last stream sequence applied, from rm.checkpoints.
+	// Checkpoint is the last stream sequence applied, from rm.checkpoints:
+	// of shard 0 (the one stream of a one-shard store).
 	Checkpoint uint64 `json:"checkpoint"`
+	// Checkpoints is, per shard, the last sequence of its stream applied.
+	Checkpoints []uint64 `json:"checkpoints"`
 	// Lag is how many of the projection's events remain in the stream
 	// after the last one applied, as last seen; 0 when idle.
 	Lag uint64 `json:"lag"`
@@ -60,18 +63,18 @@ type progress struct {
 // Name returns the name of the Runner's projection.
 func (r *Runner) Name() string { return r.name }
 
-func (r *Runner) setState(s string) {
+func (r *Runner) setState(k int, s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st.state = s
+	r.st[k].state = s
 }
 
-// resumed records the lag at the creation of a consumer.
-func (r *Runner) resumed(pending uint64) {
+// resumed records the lag of shard k at the creation of a consumer.
+func (r *Runner) resumed(k int, pending uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st.lag = pending
-	r.st.state = stateFor(pending)
+	r.st[k].lag = pending
+	r.st[k].state = stateFor(pending)
 }
 
 // applied records a committed batch.
@@ -80,13 +83,49 @@ func (r *Runner) applied(p prepared) {
 	if n := len(p.evs); n > 0 && !p.evs[n-1].env.OccurredAt.IsZero() {
 		at = p.evs[n-1].env.OccurredAt
 	}
+	k := 0
+	switch {
+	case len(p.events) > 0:
+		k = p.events[0].Shard
+	case len(p.evs) > 0:
+		k = p.evs[0].Shard
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st.lag = p.info.pending
-	r.st.state = stateFor(p.info.pending)
+	r.st[k].lag = p.info.pending
+	r.st[k].state = stateFor(p.info.pending)
 	if !at.IsZero() {
-		r.st.lastAt = at
+		r.st[k].lastAt = at
 	}
+}
+
+// stateRank orders the states from the best to the worst: the projection
+// as a whole is in the worst state of its shards.
+var stateRank = map[string]int{StateLive: 0, StateCatchingUp: 1, StateStarting: 2, StateInterrupted: 3, StateStopped: 4}
+
+// overall folds the shards' progress into the projection's: the worst
+// state (stopped only when every shard is), the lags summed, and the
+// oldest last event among the shards that lag.
+func overall(sts []progress) progress {
+	var out progress
+	stopped := 0
+	for _, st := range sts {
+		if st.state == StateStopped {
+			stopped++
+			continue
+		}
+		if out.state == "" || stateRank[st.state] > stateRank[out.state] {
+			out.state = st.state
+		}
+		out.lag += st.lag
+		if st.lag > 0 && !st.lastAt.IsZero() && (out.lastAt.IsZero() || st.lastAt.Before(out.lastAt)) {
+			out.lastAt = st.lastAt
+		}
+	}
+	if stopped == len(sts) {
+		out.state = StateStopped
+	}
+	return out
 }
 
 func stateFor(lag uint64) string {
@@ -102,20 +141,23 @@ func stateFor(lag uint64) string {
 // returns an error matching domain.ErrUnavailable when the database
 // cannot be reached.
 func (r *Runner) Status(ctx context.Context) (ProjectionStatus, error) {
-	var (
-		cp   int64
-		dead int
-	)
-	err := r.pool.QueryRow(ctx, `SELECT
-	COALESCE((SELECT last_seq FROM rm.checkpoints WHERE projection = $1), 0),
-	(SELECT count(*) FROM rm.dead_letters WHERE projection = $1 AND resolved_at IS NULL)`, r.name).Scan(&cp, &dead)
+	var dead int
+	err := r.pool.QueryRow(ctx, `SELECT count(*) FROM rm.dead_letters WHERE projection = $1 AND resolved_at IS NULL`, r.name).Scan(&dead)
 	if err != nil {
 		return ProjectionStatus{}, readErr(err, "read status of projection %s", r.name)
 	}
+	cps, err := Checkpoints(ctx, r.pool, r.name)
+	if err != nil {
+		return ProjectionStatus{}, readErr(err, "read status of projection %s", r.name)
+	}
+	full := make([]uint64, len(r.st))
+	for k := range full {
+		full[k] = at(cps, k)
+	}
 	r.mu.Lock()
-	st := r.st
+	st := overall(r.st)
 	r.mu.Unlock()
-	s := ProjectionStatus{Name: r.name, Checkpoint: uint64(cp), Lag: st.lag, State: st.state, DeadLetters: dead}
+	s := ProjectionStatus{Name: r.name, Checkpoint: at(cps, 0), Checkpoints: full, Lag: st.lag, State: st.state, DeadLetters: dead}
 	if st.lag > 0 && !st.lastAt.IsZero() {
 		s.LagSeconds = max(0, r.now().Sub(st.lastAt).Seconds())
 	}

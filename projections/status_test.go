@@ -17,7 +17,7 @@ import (
 func (r *Runner) progressNow() progress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.st
+	return overall(r.st)
 }
 
 func mustStatus(t testing.TB, r *Runner) ProjectionStatus {
@@ -64,7 +64,7 @@ func TestStatusCatchesUpThenGoesLive(t *testing.T) {
 
 	r := NewRunner(f.store, pool, quietLog())
 	r.batch = 1 // many small batches keep it catching up long enough to be seen
-	if s := mustStatus(t, r); s.State != StateStarting || s.Checkpoint != 0 || s.Lag != 0 || s.Name != MainProjection {
+	if s := mustStatus(t, r); s.State != StateStarting || !eqSeqs(s.Checkpoints, nil) || s.Lag != 0 || s.Name != MainProjection {
 		t.Fatalf("before Run: %+v", s)
 	}
 	stop := startRunner(t, r)
@@ -78,14 +78,14 @@ func TestStatusCatchesUpThenGoesLive(t *testing.T) {
 		if s.State == StateCatchingUp && s.Lag == 0 {
 			t.Errorf("catching up with lag 0: %+v", s)
 		}
-		if s.State == StateLive && s.Checkpoint == last {
+		if s.State == StateLive && eqSeqs(s.Checkpoints, last) {
 			if s.Lag != 0 || s.LagSeconds != 0 || s.DeadLetters != 0 {
 				t.Errorf("live: %+v", s)
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not live at checkpoint %d; states seen %v, last %+v", last, seen, s)
+			t.Fatalf("not live at checkpoints %v; states seen %v, last %+v", last, seen, s)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -99,10 +99,10 @@ func TestStatusCatchesUpThenGoesLive(t *testing.T) {
 	last = f.lastEventSeq(t)
 	eventually(t, "live at the new end", func() bool {
 		s := mustStatus(t, r)
-		return s.State == StateLive && s.Checkpoint == last && s.Lag == 0
+		return s.State == StateLive && eqSeqs(s.Checkpoints, last) && s.Lag == 0
 	})
 	stop()
-	if s := mustStatus(t, r); s.State != StateStopped || s.Checkpoint != last {
+	if s := mustStatus(t, r); s.State != StateStopped || !eqSeqs(s.Checkpoints, last) {
 		t.Errorf("after Run returned: %+v", s)
 	}
 }
@@ -114,7 +114,7 @@ func TestStatusIdleStreamIsLive(t *testing.T) {
 	r := NewRunner(f.store, pool, quietLog())
 	startRunner(t, r)
 	eventually(t, "live", func() bool { return mustStatus(t, r).State == StateLive })
-	if s := mustStatus(t, r); s.Lag != 0 || s.Checkpoint != 0 {
+	if s := mustStatus(t, r); s.Lag != 0 || !eqSeqs(s.Checkpoints, nil) {
 		t.Errorf("idle: %+v", s)
 	}
 }
@@ -141,7 +141,7 @@ func TestStatusInterruptedUntilResumed(t *testing.T) {
 	last := f.lastEventSeq(t)
 	eventually(t, "live again", func() bool {
 		s := mustStatus(t, r)
-		return s.State == StateLive && s.Checkpoint == last
+		return s.State == StateLive && eqSeqs(s.Checkpoints, last)
 	})
 }
 
@@ -182,7 +182,7 @@ func TestStatusCountsUnresolvedDeadLetters(t *testing.T) {
 
 	r := NewRunner(f.store, pool, quietLog())
 	runUntil(t, r, f.lastEventSeq(t))
-	if s := mustStatus(t, r); s.DeadLetters != 2 || s.Checkpoint != f.lastEventSeq(t) {
+	if s := mustStatus(t, r); s.DeadLetters != 2 || !eqSeqs(s.Checkpoints, f.lastEventSeq(t)) {
 		t.Fatalf("status %+v, want 2 dead letters", s)
 	}
 

@@ -34,20 +34,25 @@ var ErrRetryFailed = errors.New("retry failed")
 
 // ProjectionReport is one element of GET /v1/admin/projections.
 type ProjectionReport struct {
-	Name        string  `json:"name"`
-	Checkpoint  uint64  `json:"checkpoint"`
-	Lag         uint64  `json:"lag"`
-	LagSeconds  float64 `json:"lag_seconds"`
-	State       string  `json:"state"`
-	DeadLetters int     `json:"dead_letters"`
+	Name       string `json:"name"`
+	Checkpoint uint64 `json:"checkpoint"`
+	// Checkpoints is, per shard of the event store, the last sequence of
+	// its stream applied; Checkpoint is shard 0's.
+	Checkpoints []uint64 `json:"checkpoints"`
+	Lag         uint64   `json:"lag"`
+	LagSeconds  float64  `json:"lag_seconds"`
+	State       string   `json:"state"`
+	DeadLetters int      `json:"dead_letters"`
 }
 
 // DeadLetterReport is an event a projection could not apply.
 type DeadLetterReport struct {
 	ID         int64  `json:"id"`
 	Projection string `json:"projection"`
-	Seq        uint64 `json:"seq"`
-	Subject    string `json:"subject"`
+	// Shard is the event-store shard whose stream Seq counts in.
+	Shard   int    `json:"shard"`
+	Seq     uint64 `json:"seq"`
+	Subject string `json:"subject"`
 	// EventType is empty when the envelope could not be decoded.
 	EventType  string          `json:"event_type"`
 	Error      string          `json:"error"`

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,12 +104,12 @@ func TestAdminListProjections(t *testing.T) {
 	if len(raw) != 1 {
 		t.Fatalf("%d projections: %s", len(raw), rec.Body)
 	}
-	want := []string{"checkpoint", "dead_letters", "lag", "lag_seconds", "name", "state"}
+	want := []string{"checkpoint", "checkpoints", "dead_letters", "lag", "lag_seconds", "name", "state"}
 	if got := adminKeys(raw[0]); !slices.Equal(got, want) {
 		t.Errorf("fields %v, want %v", got, want)
 	}
 	got := decode[[]queries.ProjectionReport](t, rec, http.StatusOK)
-	if w := (queries.ProjectionReport{Name: "main", Checkpoint: 42, State: "starting", DeadLetters: 1}); got[0] != w {
+	if w := (queries.ProjectionReport{Name: "main", Checkpoint: 42, Checkpoints: []uint64{42}, State: "starting", DeadLetters: 1}); !reflect.DeepEqual(got[0], w) {
 		t.Errorf("got %+v, want %+v", got[0], w)
 	}
 
@@ -137,7 +138,7 @@ func TestAdminListDeadLetters(t *testing.T) {
 		rec := get(t, h, "/v1/admin/dead-letters")
 		raw := decode[map[string][]map[string]json.RawMessage](t, rec, http.StatusOK)
 		want := []string{"attempts", "created_at", "envelope", "error", "event_type", "id", "projection",
-			"resolved_at", "seq", "subject"}
+			"resolved_at", "seq", "shard", "subject"}
 		if len(raw["dead_letters"]) != 2 || !slices.Equal(adminKeys(raw["dead_letters"][0]), want) {
 			t.Fatalf("body %s, want two dead letters with fields %v", rec.Body, want)
 		}

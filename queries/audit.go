@@ -149,13 +149,16 @@ func HandleOrderState(h EventHistory, log *slog.Logger) http.HandlerFunc {
 
 // EventExporter streams the store's events in order.
 type EventExporter interface {
-	Export(ctx context.Context, from, to uint64, fn func(seq uint64, subject string, e eventstore.Envelope) error) error
+	Export(ctx context.Context, from, to uint64, fn func(pos eventstore.Position, subject string, e eventstore.Envelope) error) error
 }
 
 var _ EventExporter = (*eventstore.Store)(nil)
 
 // exportLine is one line of the export: the stored envelope with where it is.
 type exportLine struct {
+	// Shard is the shard whose stream Seq counts in; absent for shard 0,
+	// so that a one-shard store exports what it always has.
+	Shard   int    `json:"shard,omitempty"`
 	Seq     uint64 `json:"seq"`
 	Subject string `json:"subject"`
 	eventstore.Envelope
@@ -182,9 +185,9 @@ func HandleExport(x EventExporter, log *slog.Logger) http.HandlerFunc {
 		enc := json.NewEncoder(w)
 		flusher, _ := w.(http.Flusher)
 		n := 0
-		err := x.Export(r.Context(), from, to, func(seq uint64, subject string, e eventstore.Envelope) error {
+		err := x.Export(r.Context(), from, to, func(pos eventstore.Position, subject string, e eventstore.Envelope) error {
 			n++
-			if err := enc.Encode(exportLine{Seq: seq, Subject: subject, Envelope: e}); err != nil {
+			if err := enc.Encode(exportLine{Shard: pos.Shard, Seq: pos.Seq, Subject: subject, Envelope: e}); err != nil {
 				return err
 			}
 			if n%1000 == 0 && flusher != nil {

@@ -31,7 +31,7 @@ func newAuditFixture(t *testing.T) auditFixture {
 	t.Helper()
 	_, nc := testnats.Start(t)
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatal(err)
 	}

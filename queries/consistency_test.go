@@ -84,6 +84,30 @@ func TestConsistencyToken(t *testing.T) {
 		rec := get(t, h, withQuery(paths[0], "consistent_with=1"), "Consistency-Token", "1000000")
 		checkProblem(t, rec, http.StatusServiceUnavailable, "consistency_timeout", "")
 	})
+	t.Run("a token of a sharded store waits for the shard it names", func(t *testing.T) {
+		setShardCheckpoint(t, pool, 2, 3)
+		// Shard 0 far ahead does not cover shard 2's sequence 4.
+		rec := get(t, h, paths[0], "Consistency-Token", "2:4")
+		checkProblem(t, rec, http.StatusServiceUnavailable, "consistency_timeout", "")
+		var bumped atomic.Bool
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(100 * time.Millisecond)
+			bumped.Store(true)
+			setShardCheckpoint(t, pool, 2, 4)
+		}()
+		rec = get(t, h, withQuery(paths[0], "consistent_with=2:4,0:1"), "Consistency-Token", "1")
+		if !bumped.Load() || rec.Code != http.StatusOK {
+			t.Errorf("status %d, bumped %v; body %s", rec.Code, bumped.Load(), rec.Body)
+		}
+		<-done
+		// Every shard a token names must be covered.
+		checkProblem(t, get(t, h, paths[0], "Consistency-Token", "2:4,1:1"), http.StatusServiceUnavailable, "consistency_timeout", "")
+		for _, bad := range []string{"2:", "x:1", "1:1,1:2", "1;2"} {
+			checkProblem(t, get(t, h, paths[0], "Consistency-Token", bad), http.StatusUnprocessableEntity, "validation_failed", "Consistency-Token")
+		}
+	})
 }
 
 // withQuery appends the parameter q to path.

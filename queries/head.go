@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+
+	"github.com/orderengine/engine/eventstore"
 )
 
-// HeadReader tells the last sequence of the event store: a Consistency-Token
-// beyond it was never handed out, and waiting for it would only hold a
-// request slot for the whole consistency timeout.
+// HeadReader tells the last sequence of every shard of the event store: a
+// Consistency-Token beyond them was never handed out, and waiting for it
+// would only hold a request slot for the whole consistency timeout.
 type HeadReader interface {
-	LastSeq(ctx context.Context) (uint64, error)
+	LastSeqs(ctx context.Context) ([]uint64, error)
 }
 
 // HeadCache shares reads of the store's last sequence between requests. A
@@ -25,7 +27,7 @@ type HeadReader interface {
 type HeadCache struct {
 	store HeadReader
 	mu    sync.Mutex
-	last  uint64
+	last  []uint64 // per shard
 	// gen counts reads started; done is closed when read gen finishes.
 	gen     uint64
 	running *headRead
@@ -37,19 +39,20 @@ const headReadTimeout = 2 * time.Second
 type headRead struct {
 	gen  uint64
 	done chan struct{}
-	seq  uint64
+	seqs []uint64
 	err  error
 }
 
 // NewHeadCache reads the last sequence from store.
 func NewHeadCache(store HeadReader) *HeadCache { return &HeadCache{store: store} }
 
-// Covers reports whether token is at or below the store's last sequence,
-// reading it from the store when the cached value is not enough. Its error
+// Covers reports whether token is, on every shard, at or below the store's
+// last sequence, reading them from the store when the cached values are
+// not enough. Its error
 // is the store's (ErrUnavailable when it does not answer) or ctx's.
-func (h *HeadCache) Covers(ctx context.Context, token uint64) (bool, error) {
+func (h *HeadCache) Covers(ctx context.Context, token eventstore.Token) (bool, error) {
 	h.mu.Lock()
-	if token <= h.last {
+	if token.CoveredBy(h.last) {
 		h.mu.Unlock()
 		return true, nil
 	}
@@ -68,7 +71,7 @@ func (h *HeadCache) Covers(ctx context.Context, token uint64) (bool, error) {
 			return false, rd.err
 		}
 		if rd.gen > after {
-			return token <= rd.seq, nil
+			return token.CoveredBy(rd.seqs), nil
 		}
 	}
 }
@@ -87,12 +90,12 @@ func (h *HeadCache) read() *headRead {
 	go func() {
 		// Detached from any one request: the read is shared by all that wait.
 		ctx, cancel := context.WithTimeout(context.Background(), headReadTimeout)
-		seq, err := h.store.LastSeq(ctx)
+		seqs, err := h.store.LastSeqs(ctx)
 		cancel()
 		h.mu.Lock()
-		rd.seq, rd.err = seq, err
-		if err == nil && seq > h.last {
-			h.last = seq
+		rd.seqs, rd.err = seqs, err
+		if err == nil {
+			h.last = eventstore.Token(h.last).Max(seqs)
 		}
 		h.running = nil
 		h.mu.Unlock()

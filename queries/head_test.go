@@ -22,7 +22,7 @@ func TestHeadCacheNeverRefusesATokenJustHandedOut(t *testing.T) {
 	t.Parallel()
 	_, nc := testnats.Start(t)
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +35,20 @@ func TestHeadCacheNeverRefusesATokenJustHandedOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := head.Covers(ctx, out.Position); err != nil || !ok {
-			t.Fatalf("write %d: its token %d is not covered (%v)", i, out.Position, err)
+		token := eventstore.TokenAt(out.Position)
+		if ok, err := head.Covers(ctx, token); err != nil || !ok {
+			t.Fatalf("write %d: its token %s is not covered (%v)", i, token, err)
 		}
+		past := eventstore.TokenAt(eventstore.Position{Shard: out.Position.Shard, Seq: out.Position.Seq + 1_000_000})
+		beyond := eventstore.TokenAt(eventstore.Position{Shard: store.Shards(), Seq: 1}) // a shard the store does not have
 		var wg sync.WaitGroup
-		for range 50 {
+		for i := range 50 {
 			wg.Go(func() {
-				if ok, err := head.Covers(ctx, out.Position+1_000_000); err != nil || ok {
+				tok := past
+				if i%2 == 1 {
+					tok = beyond
+				}
+				if ok, err := head.Covers(ctx, tok); err != nil || ok {
 					t.Errorf("a token past the store is covered (%v)", err)
 				}
 			})

@@ -167,11 +167,17 @@ func insertOrders(t *testing.T, pool *pgxpool.Pool, orders ...order) {
 	}
 }
 
-// setCheckpoint upserts the "main" projection's checkpoint.
+// setCheckpoint upserts the "main" projection's checkpoint of shard 0.
 func setCheckpoint(t *testing.T, pool *pgxpool.Pool, seq uint64) {
 	t.Helper()
-	_, err := pool.Exec(context.Background(), `INSERT INTO rm.checkpoints (projection, last_seq) VALUES ('main', $1)
-		ON CONFLICT (projection) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()`, int64(seq))
+	setShardCheckpoint(t, pool, 0, seq)
+}
+
+// setShardCheckpoint upserts the "main" projection's checkpoint of shard k.
+func setShardCheckpoint(t *testing.T, pool *pgxpool.Pool, k int, seq uint64) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), `INSERT INTO rm.checkpoints (projection, shard, last_seq) VALUES ('main', $2, $1)
+		ON CONFLICT (projection, shard) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()`, int64(seq), k)
 	if err != nil {
 		t.Error(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
 )
 
 // consistentWith is the query-parameter spelling of the Consistency-Token
@@ -20,7 +21,7 @@ const consistentWith = "consistent_with"
 type params struct {
 	q        url.Values
 	fields   map[string]string
-	token    uint64
+	token    eventstore.Token
 	hasToken bool
 	// tokenField names where token came from, for a problem about it.
 	tokenField string
@@ -51,21 +52,22 @@ func newParams(r *http.Request, allowed ...string) *params {
 // both, the request waits for the later of the two.
 func (p *params) parseToken(r *http.Request) {
 	if vs := r.Header.Values("Consistency-Token"); len(vs) > 0 {
-		n, err := strconv.ParseUint(strings.TrimSpace(vs[0]), 10, 64)
+		t, err := eventstore.ParseToken(vs[0])
 		if err != nil || len(vs) > 1 {
-			p.fields["Consistency-Token"] = "must be a single decimal stream sequence"
+			p.fields["Consistency-Token"] = "must be a single token as a command answered: a decimal stream sequence or <shard>:<seq> pairs separated by commas"
 		} else {
-			p.token, p.hasToken, p.tokenField = n, true, "Consistency-Token"
+			p.token, p.hasToken, p.tokenField = t, true, "Consistency-Token"
 		}
 	}
 	if s := p.str(consistentWith); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
+		t, err := eventstore.ParseToken(s)
 		if err != nil {
-			p.set(consistentWith, "must be a decimal stream sequence")
+			p.set(consistentWith, "must be a token as a command answered: a decimal stream sequence or <shard>:<seq> pairs separated by commas")
 		} else {
-			if !p.hasToken || n > p.token {
-				p.token, p.tokenField = n, consistentWith
+			if !p.hasToken || !t.CoveredBy(p.token) {
+				p.tokenField = consistentWith
 			}
+			p.token = p.token.Max(t)
 			p.hasToken = true
 		}
 	}

@@ -15,14 +15,16 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
 )
 
 // CheckpointReader tells how far the read models are.
 type CheckpointReader interface {
-	// Checkpoint returns the last stream sequence the read models include,
-	// 0 when they include nothing yet.
-	Checkpoint(ctx context.Context) (uint64, error)
+	// Checkpoints returns, per shard of the event store (index k for
+	// shard k), the last sequence of its stream the read models include; a
+	// shard they include nothing of is 0 or absent.
+	Checkpoints(ctx context.Context) ([]uint64, error)
 }
 
 // Defaults of the read-your-writes wait (API.md: up to 5 s).
@@ -77,21 +79,21 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// waitFor blocks until c reaches token. It returns a 503
+// waitFor blocks until c reaches token on every shard it names. It returns a 503
 // consistency_timeout problem when the read models are still behind after
 // the timeout, a 422 naming field when the token is beyond the store's last
-// sequence (with WithStoreHead), and the request context's error when the
+// sequence of one of its shards (with WithStoreHead), and the request context's error when the
 // client goes away.
-func (cfg config) waitFor(ctx context.Context, c CheckpointReader, token uint64, field string) error {
+func (cfg config) waitFor(ctx context.Context, c CheckpointReader, token eventstore.Token, field string) error {
 	deadline := time.Now().Add(cfg.timeout)
 	t := time.NewTicker(cfg.poll)
 	defer t.Stop()
 	for first := true; ; first = false {
-		seq, err := c.Checkpoint(ctx)
+		seqs, err := c.Checkpoints(ctx)
 		if err != nil {
 			return errors.Wrap(err, "read the read-model checkpoint")
 		}
-		if seq >= token {
+		if token.CoveredBy(seqs) {
 			return nil
 		}
 		// Only a token the read models have not reached needs the store. A
@@ -104,7 +106,7 @@ func (cfg config) waitFor(ctx context.Context, c CheckpointReader, token uint64,
 			}
 			if err == nil && !ok {
 				return &domain.ValidationError{Fields: map[string]string{
-					field: "is beyond the last sequence of the event store; pass the Consistency-Token a command answered"}}
+					field: "is beyond the last sequence of the event store (or names a shard it does not have); pass the Consistency-Token a command answered"}}
 			}
 		}
 		if !time.Now().Before(deadline) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -23,7 +25,7 @@ func TestHandleVerify(t *testing.T) {
 	t.Parallel()
 	_, nc := testnats.Start(t)
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,11 @@ func TestHandleVerify(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		stream, err := store.JetStream().Stream(ctx, store.Stream())
+		js, err := jetstream.New(store.Conn())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := js.Stream(ctx, store.Stream(store.ShardOf(ids[1])))
 		if err != nil {
 			t.Fatal(err)
 		}

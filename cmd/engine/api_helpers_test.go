@@ -10,7 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +74,7 @@ func startEngineWith(t *testing.T, ns *server.Server, limits limitConfig) *apiEn
 func startEngineConn(t *testing.T, ns *server.Server, nc *nats.Conn, limits limitConfig) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
@@ -246,44 +246,72 @@ func decodeBody[T any](t testing.TB, r apiResponse) T {
 	return v
 }
 
-// stream returns the events stream.
-func (e *apiEnv) stream(t testing.TB) jetstream.Stream {
+// streams returns the events streams, one per shard.
+func (e *apiEnv) streams(t testing.TB) []jetstream.Stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, e.store.Stream())
-	if err != nil {
-		t.Fatalf("stream %s: %v", e.store.Stream(), err)
+	var out []jetstream.Stream
+	for k := range e.store.Shards() {
+		s, err := e.js.Stream(ctx, e.store.Stream(k))
+		if err != nil {
+			t.Fatalf("stream %s: %v", e.store.Stream(k), err)
+		}
+		out = append(out, s)
 	}
-	return s
+	return out
 }
 
 // streamState is what tells whether anything was stored: the message
-// count and the last sequence.
-type streamState struct{ msgs, lastSeq uint64 }
+// count and the last sequence of every shard.
+type streamState struct {
+	msgs     uint64
+	lastSeqs string
+}
 
 func (e *apiEnv) streamState(t testing.TB) streamState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := e.stream(t).Info(ctx)
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
+	var st streamState
+	for _, s := range e.streams(t) {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatalf("stream info: %v", err)
+		}
+		st.msgs += info.State.Msgs
+		st.lastSeqs += fmt.Sprintf("%d ", info.State.LastSeq)
 	}
-	return streamState{msgs: info.State.Msgs, lastSeq: info.State.LastSeq}
+	return st
+}
+
+// storedSubjects returns how many messages each subject matching filter (a
+// logical subject, such as orders.*) holds, over every shard, by logical
+// subject.
+func (e *apiEnv) storedSubjects(t testing.TB, filter string) map[string]uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := map[string]uint64{}
+	for k, s := range e.streams(t) {
+		_, stored := e.store.Locate(k, filter)
+		prefix := strings.TrimSuffix(stored, filter)
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(stored))
+		if err != nil {
+			t.Fatalf("stream info for %s: %v", stored, err)
+		}
+		for subj, c := range info.State.Subjects {
+			out[strings.TrimPrefix(subj, prefix)] += c
+		}
+	}
+	return out
 }
 
 // subjectMsgs counts the messages on the subjects matching filter.
 func (e *apiEnv) subjectMsgs(t testing.TB, filter string) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	info, err := e.stream(t).Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		t.Fatalf("stream info for %s: %v", filter, err)
-	}
 	var n uint64
-	for _, c := range info.State.Subjects {
+	for _, c := range e.storedSubjects(t, filter) {
 		n += c
 	}
 	return n
@@ -430,11 +458,20 @@ func (e *apiEnv) setOnHand(t testing.TB, sku string, onHand int64) queries.Inven
 
 // consistencyToken parses the Consistency-Token header, which must be a
 // number.
+// A command's token names one shard, the one it wrote: the sequence there
+// is returned, so tokens of one aggregate's commands compare.
 func consistencyToken(t testing.TB, r apiResponse) uint64 {
 	t.Helper()
-	n, err := strconv.ParseUint(r.header.Get("Consistency-Token"), 10, 64)
+	tok, err := eventstore.ParseToken(r.header.Get("Consistency-Token"))
 	if err != nil {
-		t.Errorf("Consistency-Token %q is not a number", r.header.Get("Consistency-Token"))
+		t.Errorf("Consistency-Token %q is not a token: %v", r.header.Get("Consistency-Token"), err)
+	}
+	var n uint64
+	for _, seq := range tok {
+		if seq != 0 && n != 0 {
+			t.Errorf("Consistency-Token %q names several shards", r.header.Get("Consistency-Token"))
+		}
+		n = max(n, seq)
 	}
 	return n
 }

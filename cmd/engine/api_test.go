@@ -743,7 +743,7 @@ func TestPlaceOrderResponse(t *testing.T) {
 			t.Errorf(`ETag = %q, want "1"`, got)
 		}
 	})
-	t.Run("Consistency-Token is a number", func(t *testing.T) {
+	t.Run("Consistency-Token is a position", func(t *testing.T) {
 		if tok := consistencyToken(t, r); tok == 0 {
 			t.Errorf("Consistency-Token is 0")
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/pglocal"
 )
@@ -138,6 +140,9 @@ type bencher struct {
 	// dropped at the end.
 	given     bool
 	databases []string
+	// shards is ENGINE_EVENT_SHARDS for the scenarios' new stores (0: the
+	// default), so the shard count can be measured.
+	shards int
 }
 
 // bench is `engine bench`: see usage, or engine bench -h.
@@ -147,6 +152,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return helped(err)
 	}
 	b := &bencher{opts: opts, stdout: stdout, stderr: stderr}
+	if b.shards, err = parseEventShards(getenv("ENGINE_EVENT_SHARDS")); err != nil {
+		return err
+	}
 	if b.root = opts.dir; b.root == "" {
 		if b.root, err = os.MkdirTemp("", "engine-bench-"); err != nil {
 			return errors.Wrap(err, "create the bench directory")
@@ -178,7 +186,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	started := time.Now()
 	for _, name := range opts.scenarios {
-		_, _ = fmt.Fprintf(stderr, "== %s\n", name)
+		_, _ = fmt.Fprintf(stderr, "== %s (event store shards: %d)\n", name, cmp.Or(b.shards, eventstore.DefaultShards))
 		if err := b.runScenario(ctx, name); err != nil {
 			return errors.Wrapf(err, "scenario %s", name)
 		}
@@ -262,6 +270,7 @@ func (b *bencher) engineConfig(scenario, dbURL string) config {
 		Limits:         limitConfig{PerToken: rate.Inf, Burst: 1, MaxInFlight: 100_000, MaxReadsInFlight: 100_000, RequestTimeout: time.Minute},
 		CommitLinger:   b.opts.commitLinger,
 		CommitMaxBatch: b.opts.commitMaxBatch,
+		EventShards:    b.shards,
 	}
 }
 

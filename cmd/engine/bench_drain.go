@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
@@ -134,7 +133,7 @@ func timeDrain(ctx context.Context, b *bencher, label string, worker func(contex
 			done.Store(max(0, total-int64(pending+unacked)))
 		}
 		if pending == 0 && unacked == 0 {
-			done, err := caughtUp(ctx, store, consumers)
+			done, err := store.ConsumersCaughtUp(ctx, consumers...)
 			if err != nil {
 				return 0, errors.CombineErrors(err, stopWorker())
 			}
@@ -146,38 +145,6 @@ func timeDrain(ctx context.Context, b *bencher, label string, worker func(contex
 		// faster would load the server being measured.
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// caughtUp reports whether every named consumer exists and has had the
-// last message of its subjects acknowledged. Backlog alone cannot say:
-// it counts a consumer not created yet as empty, and a consumer just
-// created may not have counted its pending messages yet.
-func caughtUp(ctx context.Context, store *eventstore.Store, names []string) (bool, error) {
-	stream, err := store.JetStream().Stream(ctx, store.Stream())
-	if err != nil {
-		return false, errors.Wrap(err, "read the event store stream")
-	}
-	for _, name := range names {
-		cons, err := stream.Consumer(ctx, name)
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, errors.Wrapf(err, "read consumer %s", name)
-		}
-		info := cons.CachedInfo()
-		last, err := stream.GetLastMsgForSubject(ctx, info.Config.FilterSubject)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return false, errors.Wrapf(err, "last message for %s", info.Config.FilterSubject)
-		}
-		if info.AckFloor.Stream < last.Sequence {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // runInBackground runs fn until the returned stop is called, which returns

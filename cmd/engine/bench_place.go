@@ -190,26 +190,28 @@ func waitIdle(ctx context.Context, e *benchEngine) error {
 
 // averageMessageSize is the event store's bytes per message so far.
 func averageMessageSize(ctx context.Context, e *benchEngine) (int, error) {
-	s, err := e.Store.JetStream().Stream(ctx, e.Store.Stream())
+	msgs, bytes, err := e.Store.StoredStats(ctx)
 	if err != nil {
-		return 0, errors.Wrap(err, "read the event store stream")
+		return 0, errors.Wrap(err, "read the event store streams")
 	}
-	st := s.CachedInfo().State
-	if st.Msgs == 0 {
+	if msgs == 0 {
 		return 0, errors.New("the event store is empty")
 	}
-	return int(st.Bytes / st.Msgs), nil
+	return int(bytes / msgs), nil
 }
 
 // rawStream creates the baseline's stream, configured as the event store
 // (file storage, same replicas, same server) but on subjects of its own.
 func rawStream(ctx context.Context, e *benchEngine) (jetstream.JetStream, error) {
-	js := e.Store.JetStream()
-	s, err := js.Stream(ctx, e.Store.Stream())
+	js, err := jetstream.New(e.Store.Conn())
+	if err != nil {
+		return nil, errors.Wrap(err, "open JetStream")
+	}
+	cfg, err := e.Store.StreamConfig(ctx)
 	if err != nil {
 		return nil, errors.Wrap(err, "read the event store stream")
 	}
-	cfg := s.CachedInfo().Config
+	cfg.Metadata = nil
 	cfg.Name, cfg.Subjects, cfg.Description = "BENCH_RAW", []string{"benchraw.>"}, "engine bench: raw publish baseline"
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		return nil, errors.Wrap(err, "create the raw publish stream")

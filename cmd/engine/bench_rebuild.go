@@ -10,7 +10,6 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
@@ -152,37 +151,24 @@ func checkRebuilt(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Sto
 		return errors.Newf("rebuilt %d orders, %d lines, %d SKUs, %d placed in buckets; want %d, %d, %d, %d",
 			orders, lines, skus, placed, f.orders.Load(), f.lines.Load(), f.skus.Load(), f.orders.Load())
 	}
-	last, err := lastEventSeq(ctx, store)
+	last, err := store.LastEventSeqs(ctx)
 	if err != nil {
 		return err
 	}
-	cp, err := projections.Checkpoint(ctx, pool, projections.MainProjection)
+	cps, err := projections.Checkpoints(ctx, pool, projections.MainProjection)
 	if err != nil {
 		return err
 	}
-	if cp != last {
-		return errors.Newf("checkpoint %d after the rebuild, want %d", cp, last)
-	}
-	return nil
-}
-
-// lastEventSeq is the stream sequence of the last order or inventory event.
-func lastEventSeq(ctx context.Context, store *eventstore.Store) (uint64, error) {
-	stream, err := store.JetStream().Stream(ctx, store.Stream())
-	if err != nil {
-		return 0, errors.Wrap(err, "read the event store stream")
-	}
-	var last uint64
-	for _, subj := range []string{eventstore.OrderSubjects + ".*", eventstore.InventorySubjects + ".*"} {
-		m, err := stream.GetLastMsgForSubject(ctx, subj)
-		switch {
-		case err == nil:
-			last = max(last, m.Sequence)
-		case !errors.Is(err, jetstream.ErrMsgNotFound):
-			return 0, errors.Wrapf(err, "last message of %s", subj)
+	for k, seq := range last {
+		var cp uint64
+		if k < len(cps) {
+			cp = cps[k]
+		}
+		if cp != seq {
+			return errors.Newf("checkpoint %d of shard %d after the rebuild, want %d", cp, k, seq)
 		}
 	}
-	return last, nil
+	return nil
 }
 
 // copyBaseline reads every row the rebuild produced (not timed) and COPYs

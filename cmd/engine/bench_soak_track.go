@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -49,18 +48,8 @@ func newSoakTracker(ttl time.Duration) *soakTracker {
 
 // follow reads sku's events with an ordered consumer until ctx ends.
 func (t *soakTracker) follow(ctx context.Context, s *eventstore.Store, sku string) error {
-	cons, err := s.JetStream().OrderedConsumer(ctx, s.Stream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{eventstore.InventorySubjects + "." + sku},
-	})
-	if err != nil {
-		return errors.Wrap(err, "follow the soak SKU")
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { t.apply(m.Data()) })
-	if err != nil {
-		return errors.Wrap(err, "follow the soak SKU")
-	}
-	go func() { <-ctx.Done(); cc.Stop() }()
-	return nil
+	_, err := s.Follow(ctx, eventstore.InventorySubjects+"."+sku, func(_ eventstore.Position, data []byte) { t.apply(data) })
+	return errors.Wrap(err, "follow the soak SKU")
 }
 
 func (t *soakTracker) apply(data []byte) {

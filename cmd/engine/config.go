@@ -25,6 +25,10 @@ type config struct {
 	// (eventstore.Options.Linger, MaxBatch); zero: the store's defaults.
 	CommitLinger   time.Duration
 	CommitMaxBatch int
+	// EventShards is how many streams a new event store is spread over
+	// (ENGINE_EVENT_SHARDS); 0 means eventstore.DefaultShards. An existing
+	// store keeps its own count.
+	EventShards int
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -59,6 +63,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.NATSAuth, err = loadNATSAuth(getenv); err != nil {
 		return config{}, err
 	}
+	if c.EventShards, err = parseEventShards(getenv("ENGINE_EVENT_SHARDS")); err != nil {
+		return config{}, err
+	}
 	return c, nil
 }
 
@@ -71,4 +78,16 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// parseEventShards reads ENGINE_EVENT_SHARDS; empty is 0 (the default).
+func parseEventShards(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 64 {
+		return 0, envError("ENGINE_EVENT_SHARDS", v, "a whole number from 1 to 64")
+	}
+	return n, nil
 }

@@ -20,6 +20,9 @@ import (
 // exportLine is one line of `engine export`, the same shape as
 // GET /v1/audit/export.
 type exportLine struct {
+	// Shard is the shard whose stream Seq counts in; absent for shard 0,
+	// so that a one-shard store exports what it always has.
+	Shard   int    `json:"shard,omitempty"`
 	Seq     uint64 `json:"seq"`
 	Subject string `json:"subject"`
 	eventstore.Envelope
@@ -72,10 +75,10 @@ func export(ctx context.Context, args []string, getenv func(string) string, stdo
 	enc := json.NewEncoder(buf)
 	bar := newProgressLine(stderr, time.Now(), "exporting: %d events written")
 	var n uint64
-	err = store.Export(ctx, *from, *to, func(seq uint64, subject string, e eventstore.Envelope) error {
+	err = store.Export(ctx, *from, *to, func(pos eventstore.Position, subject string, e eventstore.Envelope) error {
 		n++
 		bar.update(n)
-		return enc.Encode(exportLine{Seq: seq, Subject: subject, Envelope: e})
+		return enc.Encode(exportLine{Shard: pos.Shard, Seq: pos.Seq, Subject: subject, Envelope: e})
 	})
 	bar.finish()
 	if err != nil {

@@ -124,7 +124,9 @@ func TestMetricsShowTheExpiryBacklog(t *testing.T) {
 	})
 	const fired = 5
 	for i := range fired {
-		if _, err := nc.Request(fmt.Sprintf("expire.metrics-%d", i), nil, 5*time.Second); err != nil {
+		id := fmt.Sprintf("metrics-%d", i)
+		_, subject := e.store.Locate(e.store.ShardOf(id), "expire."+id)
+		if _, err := nc.Request(subject, nil, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -25,7 +25,7 @@ func TestRebuildCommand(t *testing.T) {
 	t.Parallel()
 	ns, nc := testnats.Start(t)
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,12 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 		return err
 	}
 	defer closeStore()
+	if asked := cfg.EventShards; asked != 0 && asked != store.Shards() {
+		// An existing store keeps its count: a store from before sharding
+		// stays one stream, so an upgrade never splits a history.
+		log.Warn("the event store keeps the shard count it was created with", "shards", store.Shards(), "ENGINE_EVENT_SHARDS", asked)
+	}
+	log.Info("event store open", "shards", store.Shards())
 	pool, closeDB, err := openDatabase(ctx, cfg, stdout, log)
 	if err != nil {
 		return err

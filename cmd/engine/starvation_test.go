@@ -2,7 +2,7 @@ package main
 
 import (
 	"net/http"
-	"strconv"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +45,8 @@ func TestSlowReadsCannotStarveCommands(t *testing.T) {
 	env := &apiEnv{srv: srv}
 	placed := env.do(t, apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t, validOrder())})
 	wantStatus(t, placed, http.StatusAccepted)
-	token := strconv.FormatUint(consistencyToken(t, placed), 10)
+	consistencyToken(t, placed) // a well-formed token
+	token := url.QueryEscape(placed.header.Get("Consistency-Token"))
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

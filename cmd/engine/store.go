@@ -14,7 +14,7 @@ func openStore(ctx context.Context, cfg config, name string) (store *eventstore.
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err = eventstore.Open(ctx, nc, eventstore.Options{Linger: cfg.CommitLinger, MaxBatch: cfg.CommitMaxBatch})
+	store, err = eventstore.Open(ctx, nc, eventstore.Options{Shards: cfg.EventShards, Linger: cfg.CommitLinger, MaxBatch: cfg.CommitMaxBatch})
 	if err != nil {
 		closeNATS()
 		return nil, nil, err

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -25,7 +27,7 @@ func TestVerifyCommand(t *testing.T) {
 	t.Parallel()
 	ns, nc := testnats.Start(t)
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{})
+	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,12 @@ func TestVerifyCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ack, err := store.JetStream().Publish(ctx, subject, body)
+		js, err := jetstream.New(store.Conn())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stored := store.Locate(store.ShardOf(id), subject)
+		ack, err := js.Publish(ctx, stored, body)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@
 package testnats
 
 import (
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -48,4 +50,15 @@ func ConnectInProcess(tb testing.TB, ns *server.Server) *nats.Conn {
 	}
 	tb.Cleanup(nc.Close)
 	return nc
+}
+
+// Shards is the shard count test fixtures open their event stores with:
+// ENGINE_TEST_SHARDS when set (run the suites with 1 to test one-shard
+// mode), otherwise 0, which opens a new store with eventstore.DefaultShards.
+func Shards() int {
+	n, err := strconv.Atoi(os.Getenv("ENGINE_TEST_SHARDS"))
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
 }
