@@ -212,8 +212,10 @@ func (c *committer) run() {
 // the batch halves that cost per command. An idle committer does not wait.
 const (
 	lingerGap = 300 * time.Microsecond
-	// DefaultLinger is lingerMax unless Options.Linger says otherwise.
-	DefaultLinger = time.Millisecond
+	// DefaultLinger is lingerMax unless Options.Linger says otherwise:
+	// 3 ms by measurement (BENCHMARKS.md, "Group commit linger"), where
+	// 1 ms made smaller batches and fewer orders/s at 64 and 256 clients.
+	DefaultLinger = 3 * time.Millisecond
 )
 
 // tune sets the linger and batch bounds (Options.Linger, MaxBatch) before

@@ -15,7 +15,15 @@ import (
 // over (Options.Shards 0). A store that already exists keeps the count it
 // was created with: it is read back from the streams, since changing it
 // would move aggregates to other shards.
-const DefaultShards = 4
+//
+// One, by measurement on the 2-core VM this engine is benchmarked on
+// (docs/design/sharded-store.md): with four streams the server committed
+// 97 atomic batches/s against 81 with one, so each stream's batches held a
+// quarter of the commands and place fell from 2,273 to 751 orders/s, the
+// flash sale from 2,198 to 961 outcomes/s. On that disk the streams'
+// per-batch work does not overlap; on one with parallel fsyncs (NVMe, an
+// R3 cluster whose batches stage in memory) more shards may pay.
+const DefaultShards = 1
 
 // Metadata keys on the streams of an N-shard store.
 const (

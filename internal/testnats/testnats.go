@@ -54,11 +54,14 @@ func ConnectInProcess(tb testing.TB, ns *server.Server) *nats.Conn {
 
 // Shards is the shard count test fixtures open their event stores with:
 // ENGINE_TEST_SHARDS when set (run the suites with 1 to test one-shard
-// mode), otherwise 0, which opens a new store with eventstore.DefaultShards.
+// mode), otherwise 4. The engine's own default is one shard (measured:
+// eventstore.DefaultShards), which the tests of whole engine processes
+// (crash loop, NATS loss) run; the package suites run the sharded paths,
+// which only they reach.
 func Shards() int {
 	n, err := strconv.Atoi(os.Getenv("ENGINE_TEST_SHARDS"))
 	if err != nil || n < 1 {
-		return 0
+		return 4
 	}
 	return n
 }
