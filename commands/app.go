@@ -88,25 +88,21 @@ type (
 )
 
 // update runs one command against aggregate id through repo: the store
-// checks If-Match (m.IfMatch) against the current version, decide decides,
+// checks If-Match (m.IfMatch) against the current version, decide (the
+// domain's decider, called by the store: no closure of this package) decides cmd,
 // and the store appends. isNew says id was just generated, so the aggregate
 // need not be read first (eventstore.UpdateOptions.New); with an
 // idempotency key it is then the key's record (KeyedCreate). It fails with
 // decide's errors, domain.ErrPreconditionFailed, ErrConflict (still
 // conflicting after the retries), ErrIdempotencyKeyReused (the key answered
 // a different request) or ErrUnavailable.
-func update[S, E any](ctx context.Context, repo *eventstore.Repository[S, E], id string, isNew bool, m Meta,
-	decide func(S) ([]E, error)) (Result[S, E], error) {
-	var events []E
-	res, err := repo.Update(ctx, id, eventstore.UpdateOptions[S]{
+func update[S, E, C any](ctx context.Context, repo *eventstore.Repository[S, E], id string, isNew bool, m Meta,
+	decide func(S, C) ([]E, error), cmd C) (Result[S, E], error) {
+	res, events, err := eventstore.Execute(ctx, repo, id, eventstore.UpdateOptions[S]{
 		CommandID: m.CommandID, CausationID: m.RequestID, CorrelationID: m.CorrelationID,
 		IdemKey: m.IdemKey, New: isNew, KeyedCreate: isNew && m.IdemKey != "", Fingerprint: m.Fingerprint,
 		ExpectedVersion: m.IfMatch,
-	}, func(s eventstore.Snapshot[S]) ([]E, error) {
-		var err error
-		events, err = decide(s.State) // the last attempt's are the ones appended
-		return events, err
-	})
+	}, decide, cmd)
 	if err != nil {
 		return Result[S, E]{}, err
 	}

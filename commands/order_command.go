@@ -16,9 +16,7 @@ func (a *App) updateOrder(ctx context.Context, m Meta, id string, cmd domain.Ord
 		// Checked before the id becomes part of a subject.
 		return OrderResult{}, errors.Wrapf(domain.ErrNotFound, "no order %q", id)
 	}
-	return update(ctx, a.Orders, id, false, m, func(s domain.Order) ([]domain.OrderEvent, error) {
-		return domain.DecideOrder(s, cmd)
-	})
+	return update(ctx, a.Orders, id, false, m, domain.DecideOrder, cmd)
 }
 
 // handleOrderCommand is the HTTP side shared by the commands on an existing

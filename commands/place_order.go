@@ -35,10 +35,8 @@ func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (OrderResult
 	if m.IdemKey != "" {
 		id = KeyedOrderID(m.IdemKey)
 	}
-	cmd := domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
-	return update(ctx, a.Orders, id, true, m, func(s domain.Order) ([]domain.OrderEvent, error) {
-		return domain.DecideOrder(s, cmd)
-	})
+	var cmd domain.OrderCommand = domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
+	return update(ctx, a.Orders, id, true, m, domain.DecideOrder, cmd)
 }
 
 // KeyedOrderID derives the id of the order placed under a scoped

@@ -41,7 +41,5 @@ func (a *App) updateSKU(ctx context.Context, m Meta, sku string, cmd domain.SKUC
 	if !domain.ValidSKU(sku) {
 		return SKUResult{}, &domain.ValidationError{Fields: map[string]string{"sku": domain.TokenRule}}
 	}
-	return update(ctx, a.SKUs, sku, false, m, func(s domain.SKU) ([]domain.SKUEvent, error) {
-		return domain.DecideSKU(s, cmd)
-	})
+	return update(ctx, a.SKUs, sku, false, m, domain.DecideSKU, cmd)
 }

@@ -304,6 +304,26 @@ func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOption
 	})
 }
 
+// Execute is Update for a command of the domain: decide is the domain's
+// decider (domain.DecideOrder, domain.DecideSKU), called with the
+// aggregate's state and cmd on every attempt, so that a command runs
+// handler → command → decider → append without a call back into the
+// caller's package. It also returns the events appended (nil for a replay
+// or a no-op).
+func Execute[S, E, C any](ctx context.Context, r *Repository[S, E], id string, o UpdateOptions[S],
+	decide func(S, C) ([]E, error), cmd C) (Result[S], []E, error) {
+	var events []E
+	res, err := r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, error) {
+		var err error
+		events, err = decide(s.State, cmd) // the last attempt's are the ones appended
+		return events, nil, err
+	})
+	if err != nil || res.Replay != nil || res.After.LastSeq == res.Before.LastSeq {
+		events = nil
+	}
+	return res, events, err
+}
+
 // UpdateFolded is Update for deciders that fold their events as they decide
 // (a batch decider): decide also returns the state after its events, which
 // the repository then trusts instead of folding them a second time.
