@@ -2,8 +2,6 @@ package commands_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,7 +10,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
-	"github.com/orderengine/engine/internal/testnats"
+	"github.com/orderengine/engine/internal/enginetest"
 )
 
 // engine is one engine instance on a NATS connection: a store, the command
@@ -25,26 +23,20 @@ type engine struct {
 type natsConn = *nats.Conn
 
 func newApp(store *eventstore.Store) *commands.App {
-	return commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
+	return enginetest.NewApp(store, time.Hour)
 }
 
 func setOnHand(n int64) commands.SetOnHand { return commands.SetOnHand{OnHand: n} }
 
 func newEngine(t *testing.T, nc *nats.Conn, ttl time.Duration, workers bool) *engine {
 	t.Helper()
-	store, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), ttl)
-	e := &engine{app: app, stop: func() {}}
+	store := enginetest.OpenStore(t, nc)
+	e := &engine{app: enginetest.NewApp(store, ttl), stop: func() {}}
 	if workers {
 		e.startWorkers(t)
 	}
-	t.Cleanup(func() {
-		e.stop()
-		store.Close()
-	})
+	// Registered after the store's Close, so it runs before it.
+	t.Cleanup(func() { e.stop() })
 	return e
 }
 

@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -178,21 +178,12 @@ func (a *App) recordOutcome(ctx context.Context, o outcome) error {
 }
 
 // forEach runs fn for every item with at most n at a time and returns the
-// first error.
+// first error once all have finished.
 func forEach[T any](items []T, n int, fn func(T) error) error {
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	sem := make(chan struct{}, n)
+	var g errgroup.Group
+	g.SetLimit(n)
 	for _, it := range items {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := fn(it); err != nil {
-				once.Do(func() { first = err })
-			}
-		})
+		g.Go(func() error { return fn(it) })
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }

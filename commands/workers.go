@@ -2,7 +2,8 @@ package commands
 
 import (
 	"context"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orderengine/engine/eventstore"
 )
@@ -39,18 +40,13 @@ func (a *App) RunExpiries(ctx context.Context) error {
 	return a.Store.ConsumeExpiries(ctx, a.Log, a.ExpireDue)
 }
 
-// runAll runs every fn until ctx ends and returns the first error.
+// runAll runs every fn until ctx ends and returns the first error once all
+// have returned. A failing fn does not cancel the others: each worker retries
+// its own consumer, so one giving up must not stop the rest mid-batch.
 func runAll(ctx context.Context, fns ...func(context.Context) error) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, len(fns))
+	var g errgroup.Group
 	for _, fn := range fns {
-		wg.Go(func() {
-			if err := fn(ctx); err != nil {
-				errs <- err
-			}
-		})
+		g.Go(func() error { return fn(ctx) })
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return g.Wait()
 }

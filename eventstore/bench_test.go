@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/testnats"
 )
 
@@ -54,11 +55,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, n := range []int{64, 256} {
 		b.Run(fmt.Sprintf("group-commit/appenders=%d", n), func(b *testing.B) {
 			_, nc := testnats.Start(b)
-			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := enginetest.OpenStore(b, nc)
 			repo := eventstore.NewRepository(s, tallyKind, 100_000)
 			runConcurrently(b, n, func(w, i int) error {
 				_, err := repo.Update(context.Background(), fmt.Sprintf("b%d", w), eventstore.UpdateOptions[tally]{
@@ -71,11 +68,7 @@ func BenchmarkAppend(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("raw-sync-publish/appenders=%d", n), func(b *testing.B) {
 			_, nc := testnats.Start(b)
-			s, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := enginetest.OpenStore(b, nc)
 			js, _ := jetstream.New(nc)
 			payload := make([]byte, 420) // about the size of one envelope
 			runConcurrently(b, n, func(w, i int) error {

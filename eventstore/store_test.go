@@ -15,6 +15,7 @@ import (
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/testnats"
 )
 
@@ -51,12 +52,7 @@ var tallyKind = eventstore.Kind[tally, noted]{
 
 func openStore(t *testing.T, nc *nats.Conn) *eventstore.Store {
 	t.Helper()
-	s, err := eventstore.Open(context.Background(), nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return enginetest.OpenStore(t, nc)
 }
 
 // locate returns the stream and stored subject of a logical subject whose

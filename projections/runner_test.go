@@ -18,7 +18,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
-	"github.com/orderengine/engine/internal/pglocal"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/testnats"
 )
 
@@ -48,7 +48,7 @@ func fixtureOn(t *testing.T, nc *nats.Conn, shards int) (f *fixture, stop func()
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	app := commands.NewApp(store, quietLog(), time.Hour)
+	app := enginetest.NewApp(store, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.RunWorkers(ctx) }()
@@ -69,15 +69,7 @@ func fixtureOn(t *testing.T, nc *nats.Conn, shards int) (f *fixture, stop func()
 // newPool returns a pool on a fresh database holding the schema.
 func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), pglocal.ForTest(t))
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	if err := ApplySchema(context.Background(), pool); err != nil {
-		t.Fatalf("apply schema: %v", err)
-	}
-	return pool
+	return enginetest.Postgres(t)
 }
 
 func (f *fixture) meta() commands.Meta { return commands.Meta{CommandID: f.app.NewID()} }

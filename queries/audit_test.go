@@ -3,8 +3,6 @@ package queries_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,7 +13,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
-	"github.com/orderengine/engine/internal/testnats"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/queries"
 )
 
@@ -29,14 +27,9 @@ type auditFixture struct {
 
 func newAuditFixture(t *testing.T) auditFixture {
 	t.Helper()
-	_, nc := testnats.Start(t)
+	e := enginetest.Start(t, time.Hour)
+	store, app := e.Store, e.App
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
 	clock := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	app.Now = func() time.Time { return clock }
 	tick := func() { clock = clock.Add(time.Minute) }

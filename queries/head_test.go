@@ -2,8 +2,6 @@ package queries_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +9,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
-	"github.com/orderengine/engine/internal/testnats"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/queries"
 )
 
@@ -20,14 +18,9 @@ import (
 // store before it; tokens past the store are not, however many ask at once.
 func TestHeadCacheNeverRefusesATokenJustHandedOut(t *testing.T) {
 	t.Parallel()
-	_, nc := testnats.Start(t)
+	e := enginetest.Start(t, time.Hour)
+	store, app := e.Store, e.App
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
 	head := queries.NewHeadCache(store)
 	for i := range 20 {
 		out, err := app.PlaceOrder(ctx, commands.Meta{CommandID: app.NewID()}, commands.PlaceOrder{CustomerID: "c", Currency: "USD",

@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	orderengine "github.com/orderengine/engine"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/pglocal"
 	"github.com/orderengine/engine/projections"
 	"github.com/orderengine/engine/queries"
@@ -27,16 +27,7 @@ func TestMain(m *testing.M) { os.Exit(pglocal.Main(m)) }
 // newDB returns a pool on a fresh database holding the schema.
 func newDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pglocal.ForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, orderengine.Schema); err != nil {
-		t.Fatal(err)
-	}
-	return pool
+	return enginetest.Postgres(t)
 }
 
 // newServer mounts the query handlers on Postgres, as cmd/engine does

@@ -3,8 +3,6 @@ package queries_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -17,20 +15,15 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
-	"github.com/orderengine/engine/internal/testnats"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/queries"
 )
 
 func TestHandleVerify(t *testing.T) {
 	t.Parallel()
-	_, nc := testnats.Start(t)
+	e := enginetest.Start(t, time.Hour)
+	store, app := e.Store, e.App
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
 	meta := func() commands.Meta { return commands.Meta{CommandID: app.NewID()} }
 	var ids []string
 	for range 2 {

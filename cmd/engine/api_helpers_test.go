@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/testnats"
 	"github.com/orderengine/engine/queries"
@@ -73,17 +73,12 @@ func startEngineWith(t *testing.T, ns *server.Server, limits limitConfig) *apiEn
 // closes), such as one with the engine's own options from eventstore.Connect.
 func startEngineConn(t *testing.T, ns *server.Server, nc *nats.Conn, limits limitConfig) *apiEnv {
 	t.Helper()
-	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatalf("open event store: %v", err)
-	}
-	t.Cleanup(store.Close)
+	store := enginetest.OpenStore(t, nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), testReservationTTL)
+	app := enginetest.NewApp(store, testReservationTTL)
 	tokens, err := httpx.ParseTokens(tokClient + ":client," + tokViewer + ":viewer," + tokAuditor + ":auditor," + tokAdmin + ":admin")
 	if err != nil {
 		t.Fatalf("parse tokens: %v", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/orderengine/engine/internal/bench"
 	"github.com/orderengine/engine/internal/pglocal"
 )
 
@@ -34,7 +35,7 @@ func TestBenchSoakReleasesEveryGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Scenarios []benchResult `json:"scenarios"`
+		Scenarios []bench.Result `json:"scenarios"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)

@@ -10,13 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/orderengine/engine/internal/bench"
 	"github.com/orderengine/engine/internal/pglocal"
 )
 
 // benchDoc is engine bench's -json output, as a reader decodes it.
 type benchDoc struct {
-	Command string      `json:"command"`
-	Machine machineInfo `json:"machine"`
+	Command string        `json:"command"`
+	Machine bench.Machine `json:"machine"`
 	// Scenarios' entries keep their raw form so the test sees missing keys.
 	Scenarios []map[string]json.RawMessage `json:"scenarios"`
 }
@@ -83,7 +84,7 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 		}
 		ratios[name]++
 	}
-	for _, name := range benchScenarios {
+	for _, name := range bench.Scenarios {
 		if name != "e2e" && ratios[name] == 0 {
 			t.Errorf("scenario %s reported no ratio against a baseline", name)
 		}
@@ -97,7 +98,7 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 		t.Errorf("the flash sale confirmed %v orders, want exactly its 50 units", confirmed)
 	}
 	table := stdout.String()
-	for _, name := range benchScenarios {
+	for _, name := range bench.Scenarios {
 		if !strings.Contains(table, "\n"+name+" ") {
 			t.Errorf("the table has no row for %s:\n%s", name, table)
 		}

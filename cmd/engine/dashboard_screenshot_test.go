@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/orderengine/engine/internal/demo"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,9 +28,8 @@ func TestDashboardScreenshotForREADME(t *testing.T) {
 	base, _, _ := startEngine(t, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	load := newDemoLoad(demoParams{base: base, token: tokAdmin, rate: 10, skus: 24, flashEvery: 40 * time.Second, pace: time.Second},
-		io.Discard, slog.New(slog.DiscardHandler))
-	go func() { _ = load.run(ctx) }()
+	p := demo.Params{Base: base, Token: tokAdmin, Rate: 10, SKUs: 24, FlashEvery: 40 * time.Second, Pace: time.Second}
+	go func() { _ = demo.Drive(ctx, p, io.Discard, slog.New(slog.DiscardHandler)) }()
 
 	tab, consoleErrors := browser(t, 15*time.Minute)
 	if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/#token="+tokAuditor)); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/projections"
 )
 
@@ -47,7 +48,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	// Only trouble is logged: info lines would break the progress line.
-	log := slog.New(slog.NewTextHandler(stderr, logOptions(slog.LevelWarn)))
+	log := slog.New(slog.NewTextHandler(stderr, host.LogOptions(slog.LevelWarn)))
 	if cfg.NATSURL == "" || cfg.DatabaseURL == "" {
 		lock, err := claimDataDir(cfg.DataDir, "engine rebuild")
 		if err != nil {

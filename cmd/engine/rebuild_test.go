@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,22 +14,16 @@ import (
 
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
-	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/pglocal"
-	"github.com/orderengine/engine/internal/testnats"
 	"github.com/orderengine/engine/projections"
 )
 
 func TestRebuildCommand(t *testing.T) {
 	t.Parallel()
-	ns, nc := testnats.Start(t)
+	e := enginetest.Start(t, time.Hour)
+	ns, app := e.NATS, e.App
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
 	if _, err := app.SetOnHand(ctx, commands.Meta{CommandID: app.NewID()}, "A1", commands.SetOnHand{OnHand: 4}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -9,10 +8,9 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/httpx"
-	"github.com/orderengine/engine/internal/pglocal"
 	"github.com/orderengine/engine/projections"
 )
 
@@ -76,14 +74,7 @@ func fullServer(t *testing.T) (*apiEnv, chi.Routes, *httptest.Server) {
 func fullServerWith(t *testing.T, limits limitConfig) (*apiEnv, chi.Routes, *httptest.Server) {
 	t.Helper()
 	e := newAPIEnv(t)
-	db, err := pgxpool.New(context.Background(), pglocal.ForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if err := projections.ApplySchema(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
+	db := enginetest.Postgres(t)
 	tokens, err := httpx.ParseTokens(tokClient + ":client," + tokViewer + ":viewer," + tokAuditor + ":auditor," + tokAdmin + ":admin")
 	if err != nil {
 		t.Fatal(err)

@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderengine/engine/commands"
-	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/bench"
+	"github.com/orderengine/engine/internal/demo"
+	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/projections"
 )
@@ -69,9 +70,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "rebuild":
 		return rebuild(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
-		return bench(ctx, args[1:], getenv, stdout, stderr)
+		return helped(bench.Run(ctx, wiring(), args[1:], getenv, stdout, stderr))
 	case "demo":
-		return demo(ctx, args[1:], getenv, stdout, stderr)
+		return helped(demo.Run(ctx, wiring(), args[1:], getenv, stdout, stderr))
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return nil
@@ -92,24 +93,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, logOptions(slog.LevelInfo)))
+	log := slog.New(slog.NewJSONHandler(stderr, host.LogOptions(slog.LevelInfo)))
 	tokens, err := loadTokens(cfg.APITokens, cfg.DataDir, stdout)
 	if err != nil {
 		return err
 	}
 	return runEngine(ctx, cfg, tokens, stdout, log, nil)
-}
-
-// running is what an in-process caller of runEngine (bench, demo) gets once
-// the engine listens.
-type running struct {
-	// URL is the API's base URL, e.g. http://127.0.0.1:8080.
-	URL   string
-	App   *commands.App
-	Store *eventstore.Store
-	Pool  *pgxpool.Pool
-	// Runner is the main projection's runner.
-	Runner *projections.Runner
 }
 
 // runEngine runs the engine until ctx ends, calling ready (when not nil)
@@ -121,7 +110,7 @@ type running struct {
 // With an embedded NATS or a private Postgres it holds ENGINE_DATA_DIR's
 // lock from start to end (claimDataDir), so that a second engine on the
 // directory fails at once and a crashed engine's leftovers can be cleaned up.
-func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.Writer, log *slog.Logger, ready func(running)) error {
+func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.Writer, log *slog.Logger, ready func(host.Running)) error {
 	if cfg.NATSURL == "" || cfg.DatabaseURL == "" {
 		lock, err := claimDataDir(cfg.DataDir, "the engine")
 		if err != nil {
@@ -191,7 +180,7 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	if ready != nil {
-		ready(running{URL: "http://" + ln.Addr().String(), App: app, Store: store, Pool: pool, Runner: runner})
+		ready(host.Running{URL: "http://" + ln.Addr().String(), App: app, Store: store, Pool: pool, Runner: runner})
 	}
 	select {
 	case err := <-served:

@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/projections"
 )
 
@@ -128,7 +129,7 @@ type progressLine struct {
 	start, last time.Time
 	done        uint64
 	// plain is set when w is no terminal (a log file, a pipe): a carriage
-	// return would garble it, so it gets a whole line every plainEvery.
+	// return would garble it, so it gets a whole line every host.PlainEvery.
 	plain bool
 }
 
@@ -137,14 +138,14 @@ const progressEvery = 100 * time.Millisecond
 // newProgressLine shows progress on w, what being the format of the count
 // (one %d), followed by the rate.
 func newProgressLine(w io.Writer, start time.Time, what string) *progressLine {
-	return &progressLine{w: w, what: what, start: start, plain: !isTerminal(w)}
+	return &progressLine{w: w, what: what, start: start, plain: !host.IsTerminal(w)}
 }
 
 // due reports whether the line should be shown again at now.
 func (p *progressLine) due(now time.Time) bool {
 	every := progressEvery
 	if p.plain {
-		every = plainEvery
+		every = host.PlainEvery
 	}
 	if now.Sub(p.last) < every {
 		return false

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,20 +18,16 @@ import (
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/pglocal"
 	"github.com/orderengine/engine/internal/testnats"
 )
 
 func TestVerifyCommand(t *testing.T) {
 	t.Parallel()
-	ns, nc := testnats.Start(t)
+	e := enginetest.Start(t, time.Hour)
+	ns, store, app := e.NATS, e.Store, e.App
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, nc, eventstore.Options{Shards: testnats.Shards()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	app := commands.NewApp(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
 	out, err := app.PlaceOrder(ctx, commands.Meta{CommandID: app.NewID()}, commands.PlaceOrder{CustomerID: "c", Currency: "USD",
 		Lines: []domain.Line{{SKU: "A1", Qty: 1, UnitPriceCents: 100}}})
 	if err != nil {

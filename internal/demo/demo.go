@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/internal/httpx"
 )
 
@@ -20,24 +21,26 @@ import (
 // says otherwise: short, so abandoned orders expire while one watches.
 const demoTTL = "30s"
 
-// demo runs the engine as serve does and drives a synthetic shop against
-// its API until interrupted, so that the dashboard has something to show.
-func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Run is `engine demo`: it runs the engine as serve does, through w, and
+// drives a synthetic shop against its API until interrupted, so that the
+// dashboard has something to show. After -h it returns w.ParseFlags's
+// error.
+func Run(ctx context.Context, w host.Wiring, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var p demoParams
 	fs.Float64Var(&p.rate, "rate", 20, "orders placed per second (at most 1000)")
 	fs.IntVar(&p.skus, "skus", 24, "SKUs in the catalogue (1 to 200)")
 	fs.DurationVar(&p.flashEvery, "flash-every", 45*time.Second, "time between two flash sales on one SKU")
 	fs.DurationVar(&p.pace, "pace", time.Second, "typical pause between two steps of one order (pay, ship, deliver)")
-	if err := parseFlags(fs, "demo", args, 0, stdout, stderr); err != nil {
-		return helped(err)
+	if err := w.ParseFlags(fs, "demo", args, 0, stdout, stderr); err != nil {
+		return err
 	}
 	if p.rate <= 0 || p.rate > 1000 || p.skus < 1 || p.skus > 200 || p.flashEvery <= 0 || p.pace <= 0 {
 		return errors.WithHint(errors.New("demo: a flag is out of range"), "see engine demo -h")
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg, err := loadConfig(func(k string) string {
+	cfg, err := w.Load(func(k string) string {
 		if v := getenv(k); v != "" || k != "ENGINE_RESERVATION_TTL" {
 			return v
 		}
@@ -47,7 +50,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	// One line per request would bury the demo's own progress lines.
-	log := slog.New(slog.NewJSONHandler(stderr, logOptions(slog.LevelWarn)))
+	log := slog.New(slog.NewJSONHandler(stderr, host.LogOptions(slog.LevelWarn)))
 	// The load runs with an admin token of its own, never printed when
 	// ENGINE_API_TOKENS is set: the configured tokens are the user's.
 	var tokens *httpx.Tokens
@@ -64,7 +67,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	// The load ends with the engine, also when the engine fails on its own.
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	return runEngine(ctx, cfg, tokens, stdout, log, func(r running) {
+	return cfg.Run(ctx, tokens, stdout, log, func(r host.Running) {
 		_, _ = fmt.Fprintf(stdout, "dashboard: %s/%s\n", r.URL, link)
 		_, _ = fmt.Fprintf(stdout, "demo: %.0f orders/s over %d SKUs, a flash sale every %s, reservations expire after %s; Ctrl-C stops\n",
 			p.rate, p.skus, p.flashEvery, cfg.ReservationTTL)

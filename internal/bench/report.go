@@ -1,9 +1,10 @@
-package main
+package bench
 
 import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/orderengine/engine/internal/host"
 	"io"
 	"math"
 	"os"
@@ -21,9 +22,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// benchResult is one measured figure of a scenario, with the baseline it
+// Result is one measured figure of a scenario, with the baseline it
 // is compared with in the same run, if any.
-type benchResult struct {
+type Result struct {
 	Name     string         `json:"name"`
 	Metric   string         `json:"metric"`
 	Value    float64        `json:"value"`
@@ -44,7 +45,7 @@ type benchBaseline struct {
 // add records a figure without a baseline; goal, when not empty, is
 // checked by met.
 func (b *bencher) add(name, metric string, value float64, unit, goal string, met func(float64) bool) {
-	r := benchResult{Name: name, Metric: metric, Value: value, Unit: unit, Goal: goal}
+	r := Result{Name: name, Metric: metric, Value: value, Unit: unit, Goal: goal}
 	if met != nil {
 		ok := met(value)
 		r.GoalMet = &ok
@@ -59,7 +60,7 @@ func (b *bencher) compare(name, metric string, value float64, unit, baseline str
 	if baseValue > 0 {
 		ratio = value / baseValue
 	}
-	r := benchResult{Name: name, Metric: metric, Value: value, Unit: unit,
+	r := Result{Name: name, Metric: metric, Value: value, Unit: unit,
 		Baseline: &benchBaseline{Name: baseline, Value: baseValue}, Ratio: &ratio}
 	if minRatio > 0 {
 		ok := ratio >= minRatio
@@ -103,8 +104,8 @@ func human(v float64) string {
 	return s
 }
 
-// machineInfo is the JSON output's description of where it ran.
-type machineInfo struct {
+// Machine is the JSON output's description of where it ran.
+type Machine struct {
 	CPU        string `json:"cpu"`
 	Cores      int    `json:"cores"`
 	MemoryGiB  int    `json:"memory_gib"`
@@ -114,8 +115,8 @@ type machineInfo struct {
 	Postgres   string `json:"postgres"`
 }
 
-func (b *bencher) machine() machineInfo {
-	m := machineInfo{Cores: runtime.NumCPU(), Go: runtime.Version(), NATSServer: server.VERSION, Postgres: b.pgVersion}
+func (b *bencher) machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), NATSServer: server.VERSION, Postgres: b.pgVersion}
 	m.CPU = procField("/proc/cpuinfo", "model name")
 	if kb, err := strconv.Atoi(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")); err == nil {
 		m.MemoryGiB = (kb + 1<<19) >> 20
@@ -206,8 +207,8 @@ func progress(w io.Writer, label, unit string, count *atomic.Int64, total int64,
 	// On a terminal, \r rewrites the line and trailing blanks cover what a
 	// longer one left.
 	every, head, tail := 200*time.Millisecond, "\r", "   "
-	if !isTerminal(w) {
-		every, head, tail = plainEvery, "", "\n"
+	if !host.IsTerminal(w) {
+		every, head, tail = host.PlainEvery, "", "\n"
 	}
 	done, finished := make(chan struct{}), make(chan struct{})
 	show := func() {
@@ -243,18 +244,4 @@ func progress(w io.Writer, label, unit string, count *atomic.Int64, total int64,
 		}
 	}()
 	return func() { close(done); <-finished }
-}
-
-// plainEvery is how often progress writes a line when not on a terminal.
-const plainEvery = 5 * time.Second
-
-// isTerminal reports whether w is a character device, where a carriage
-// return rewrites the line instead of piling up in a file.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func (b *bencher) benchFlashSale(ctx context.Context) error {
 		fmt.Sprintf("= %d", o.flashStock), func(v float64) bool { return v == float64(o.flashStock) })
 	confirm, outcome, hotLat := run.confirm.sorted(), run.outcome.sorted(), hot.lat.sorted()
 	for _, p := range []float64{50, 99} {
-		b.results = append(b.results, benchResult{Name: "flash-sale", Metric: fmt.Sprintf("order→confirmed p%.0f", p),
+		b.results = append(b.results, Result{Name: "flash-sale", Metric: fmt.Sprintf("order→confirmed p%.0f", p),
 			Value: percentile(confirm, p), Unit: "ms", Baseline: &benchBaseline{Name: fmt.Sprintf("hot-row UPDATE p%.0f", p), Value: percentile(hotLat, p)}})
 	}
 	b.add("flash-sale", "order→final outcome p99", percentile(outcome, 99), "ms", "", nil)

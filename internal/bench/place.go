@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -100,7 +100,7 @@ func (b *bencher) benchPlace(ctx context.Context) error {
 		if p == 99 {
 			goal, met = "< 50 ms", func(v float64) bool { return v < 50 }
 		}
-		r := benchResult{Name: "place", Metric: fmt.Sprintf("POST latency p%.0f", p), Value: percentile(sorted, p), Unit: "ms",
+		r := Result{Name: "place", Metric: fmt.Sprintf("POST latency p%.0f", p), Value: percentile(sorted, p), Unit: "ms",
 			Baseline: &benchBaseline{Name: fmt.Sprintf("raw publish p%.0f", p), Value: percentile(rawSorted, p)}}
 		if goal != "" {
 			ok := met(r.Value)

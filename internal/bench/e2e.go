@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/projections"
 )
 
@@ -67,7 +68,7 @@ func (b *bencher) benchE2E(ctx context.Context) error {
 	go func() {
 		defer close(sampled)
 		// A failure cancels ctx, which ends the sampling.
-		every(ctx, 100*time.Millisecond, func(ctx context.Context) {
+		host.Every(ctx, 100*time.Millisecond, func(ctx context.Context) {
 			st, err := e.Runner.Status(ctx)
 			if err != nil {
 				if ctx.Err() == nil {

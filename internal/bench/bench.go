@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"cmp"
@@ -21,12 +21,13 @@ import (
 
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/pglocal"
 )
 
-// benchScenarios are engine bench's scenarios, in the order "all" runs them.
-var benchScenarios = []string{"place", "flash-sale", "reserve-drain", "rebuild", "e2e"}
+// Scenarios are engine bench's scenarios, in the order "all" runs them.
+var Scenarios = []string{"place", "flash-sale", "reserve-drain", "rebuild", "e2e"}
 
 // longScenarios run only when named: they take minutes by design.
 var longScenarios = []string{"soak"}
@@ -59,10 +60,10 @@ type benchOptions struct {
 	memProfile                       string
 }
 
-func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, error) {
+func parseBenchOptions(w host.Wiring, args []string, stdout, stderr io.Writer) (benchOptions, error) {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "all", "scenarios to run, comma-separated: "+strings.Join(benchScenarios, ", ")+", or all; and "+strings.Join(longScenarios, ", ")+", which all leaves out")
+	scenario := fs.String("scenario", "all", "scenarios to run, comma-separated: "+strings.Join(Scenarios, ", ")+", or all; and "+strings.Join(longScenarios, ", ")+", which all leaves out")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.dir, "dir", "", "work directory for the engines' data and the private Postgres (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -86,17 +87,17 @@ func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, e
 	fs.IntVar(&o.soakRestock, "soak-restock", 0, "soak: units per restock, and the initial stock (default: soak-rate × soak-restock-every)")
 	fs.DurationVar(&o.soakSample, "soak-sample", 10*time.Second, "soak: how often memory and held units are sampled")
 	fs.StringVar(&o.memProfile, "memprofile", "", "soak: write a heap profile at every sample to FILE.<seconds>s")
-	if err := parseFlags(fs, "bench", args, 0, stdout, stderr); err != nil {
+	if err := w.ParseFlags(fs, "bench", args, 0, stdout, stderr); err != nil {
 		return o, err
 	}
 	for _, s := range strings.Split(*scenario, ",") {
 		switch s = strings.TrimSpace(s); {
 		case s == "all":
-			o.scenarios = append(o.scenarios, benchScenarios...)
-		case slices.Contains(benchScenarios, s), slices.Contains(longScenarios, s):
+			o.scenarios = append(o.scenarios, Scenarios...)
+		case slices.Contains(Scenarios, s), slices.Contains(longScenarios, s):
 			o.scenarios = append(o.scenarios, s)
 		default:
-			return o, errors.WithHint(errors.Newf("unknown scenario %q", s), "use one of "+strings.Join(append(benchScenarios, longScenarios...), ", ")+" or all")
+			return o, errors.WithHint(errors.Newf("unknown scenario %q", s), "use one of "+strings.Join(append(Scenarios, longScenarios...), ", ")+" or all")
 		}
 	}
 	for name, v := range map[string]int{"place-concurrency": o.placeConcurrency, "place-skus": o.placeSKUs,
@@ -127,11 +128,13 @@ func parseBenchOptions(args []string, stdout, stderr io.Writer) (benchOptions, e
 // bencher runs the scenarios, each on engines and databases of its own,
 // all on one Postgres server and one machine.
 type bencher struct {
+	// host starts the engines and opens their stores and databases.
+	host    host.Wiring
 	opts    benchOptions
 	stdout  io.Writer
 	stderr  io.Writer
 	root    string
-	results []benchResult
+	results []Result
 	// adminURL connects to the Postgres server the scenarios' databases are
 	// created on; pgVersion is its version.
 	adminURL  string
@@ -145,14 +148,15 @@ type bencher struct {
 	shards int
 }
 
-// bench is `engine bench`: see usage, or engine bench -h.
-func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	opts, err := parseBenchOptions(args, stdout, stderr)
+// Run is `engine bench`: see engine's usage, or engine bench -h. It starts
+// its engines through w. After -h it returns w.ParseFlags's error.
+func Run(ctx context.Context, w host.Wiring, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	opts, err := parseBenchOptions(w, args, stdout, stderr)
 	if err != nil {
-		return helped(err)
+		return err
 	}
-	b := &bencher{opts: opts, stdout: stdout, stderr: stderr}
-	if b.shards, err = parseEventShards(getenv("ENGINE_EVENT_SHARDS")); err != nil {
+	b := &bencher{host: w, opts: opts, stdout: stdout, stderr: stderr}
+	if b.shards, err = b.host.ParseEventShards(getenv("ENGINE_EVENT_SHARDS")); err != nil {
 		return err
 	}
 	if b.root = opts.dir; b.root == "" {
@@ -261,13 +265,13 @@ func (b *bencher) dropDatabases() error {
 // engineConfig is serve's configuration for a scenario's engine: its own
 // data directory and database, a free loopback port, and limits that let
 // the load through (the bench measures the engine, not its rate limits).
-func (b *bencher) engineConfig(scenario, dbURL string) config {
-	return config{
+func (b *bencher) engineConfig(scenario, dbURL string) host.Spec {
+	return host.Spec{
 		HTTPAddr:       "127.0.0.1:0",
 		DataDir:        filepath.Join(b.root, scenario),
 		DatabaseURL:    dbURL,
 		ReservationTTL: 15 * time.Minute,
-		Limits:         limitConfig{PerToken: rate.Inf, Burst: 1, MaxInFlight: 100_000, MaxReadsInFlight: 100_000, RequestTimeout: time.Minute},
+		Limits:         host.Limits{PerToken: rate.Inf, Burst: 1, MaxInFlight: 100_000, MaxReadsInFlight: 100_000, RequestTimeout: time.Minute},
 		CommitLinger:   b.opts.commitLinger,
 		CommitMaxBatch: b.opts.commitMaxBatch,
 		EventShards:    b.shards,
@@ -281,19 +285,19 @@ func (b *bencher) engineLog(scenario string) (*slog.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, errors.Wrap(err, "create the engine log")
 	}
-	return slog.New(slog.NewJSONHandler(f, logOptions(slog.LevelWarn))), func() { _ = f.Close() }, nil
+	return slog.New(slog.NewJSONHandler(f, host.LogOptions(slog.LevelWarn))), func() { _ = f.Close() }, nil
 }
 
 // parts prepares what a scenario's engine needs: a fresh database, the
 // engine log, and serve's configuration for them.
-func (b *bencher) parts(ctx context.Context, scenario string) (config, *slog.Logger, func(), error) {
+func (b *bencher) parts(ctx context.Context, scenario string) (host.Spec, *slog.Logger, func(), error) {
 	dbURL, err := b.database(ctx, scenario)
 	if err != nil {
-		return config{}, nil, nil, err
+		return host.Spec{}, nil, nil, err
 	}
 	log, closeLog, err := b.engineLog(scenario)
 	if err != nil {
-		return config{}, nil, nil, err
+		return host.Spec{}, nil, nil, err
 	}
 	return b.engineConfig(scenario, dbURL), log, closeLog, nil
 }
@@ -301,12 +305,12 @@ func (b *bencher) parts(ctx context.Context, scenario string) (config, *slog.Log
 // headless opens, for a scenario that needs no HTTP API, its parts, the
 // event store and a command side with no worker running; closeAll closes
 // them.
-func (b *bencher) headless(ctx context.Context, scenario string) (cfg config, log *slog.Logger, app *commands.App, closeAll func(), err error) {
+func (b *bencher) headless(ctx context.Context, scenario string) (cfg host.Spec, log *slog.Logger, app *commands.App, closeAll func(), err error) {
 	cfg, log, closeLog, err := b.parts(ctx, scenario)
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	store, closeStore, err := openStore(ctx, cfg, "engine-bench")
+	store, closeStore, err := b.host.OpenStore(ctx, cfg, "engine-bench")
 	if err != nil {
 		closeLog()
 		return cfg, nil, nil, nil, err
@@ -317,7 +321,7 @@ func (b *bencher) headless(ctx context.Context, scenario string) (cfg config, lo
 // benchEngine is a scenario's engine, running in this process and
 // answering over HTTP on loopback.
 type benchEngine struct {
-	running
+	host.Running
 	api   *apiClient
 	dbURL string
 	stop  func() error
@@ -325,7 +329,7 @@ type benchEngine struct {
 
 // startEngine runs a fresh engine, as serve does, for a scenario; tweaks
 // change its configuration first.
-func (b *bencher) startEngine(ctx context.Context, scenario string, clients int, tweaks ...func(*config)) (*benchEngine, error) {
+func (b *bencher) startEngine(ctx context.Context, scenario string, clients int, tweaks ...func(*host.Spec)) (*benchEngine, error) {
 	cfg, log, closeLog, err := b.parts(ctx, scenario)
 	if err != nil {
 		return nil, err
@@ -335,10 +339,10 @@ func (b *bencher) startEngine(ctx context.Context, scenario string, clients int,
 	}
 	tok, tokens := httpx.GenerateAdminToken()
 	ctx, cancel := context.WithCancel(ctx)
-	ready := make(chan running, 1)
+	ready := make(chan host.Running, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runEngine(ctx, cfg, tokens, io.Discard, log, func(r running) { ready <- r })
+		done <- b.host.Run(ctx, cfg, tokens, io.Discard, log, func(r host.Running) { ready <- r })
 	}()
 	// stop may be called twice: on success, and deferred for errors.
 	var once sync.Once
@@ -349,7 +353,7 @@ func (b *bencher) startEngine(ctx context.Context, scenario string, clients int,
 	}
 	select {
 	case r := <-ready:
-		return &benchEngine{running: r, api: newAPIClient(r.URL, tok, clients), dbURL: cfg.DatabaseURL, stop: stop}, nil
+		return &benchEngine{Running: r, api: newAPIClient(r.URL, tok, clients), dbURL: cfg.DatabaseURL, stop: stop}, nil
 	case err := <-done:
 		once.Do(func() { cancel(); closeLog() })
 		return nil, errors.Wrap(err, "start the engine")
@@ -371,11 +375,11 @@ func startCPUProfile(name string) (stop func(), err error) {
 // writeJSON writes the machine and every result to the -json file.
 func (b *bencher) writeJSON(args []string, started time.Time, took time.Duration) error {
 	doc := struct {
-		Command   string        `json:"command"`
-		StartedAt time.Time     `json:"started_at"`
-		Seconds   float64       `json:"duration_s"`
-		Machine   machineInfo   `json:"machine"`
-		Scenarios []benchResult `json:"scenarios"`
+		Command   string    `json:"command"`
+		StartedAt time.Time `json:"started_at"`
+		Seconds   float64   `json:"duration_s"`
+		Machine   Machine   `json:"machine"`
+		Scenarios []Result  `json:"scenarios"`
 	}{"engine bench " + strings.Join(args, " "), started.UTC(), took.Seconds(), b.machine(), b.results}
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

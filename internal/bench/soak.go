@@ -1,8 +1,9 @@
-package main
+package bench
 
 import (
 	"context"
 	"fmt"
+	"github.com/orderengine/engine/internal/host"
 	"io"
 	"net/http"
 	"os"
@@ -36,7 +37,7 @@ func (b *bencher) benchSoak(ctx context.Context) error {
 	o := b.opts
 	// The samples and the progress lines share stderr.
 	stderr := &lockedWriter{w: b.stderr}
-	e, err := b.startEngine(ctx, "soak", soakInFlight, func(c *config) { c.ReservationTTL = o.soakTTL })
+	e, err := b.startEngine(ctx, "soak", soakInFlight, func(c *host.Spec) { c.ReservationTTL = o.soakTTL })
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func (b *bencher) benchSoak(ctx context.Context) error {
 	samples := b.soakSampler(ctx, e, track, start, &accepted, first.set, stderr)
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.soakDuration)
 	defer stopLoad()
-	go every(loadCtx, o.soakRestockEvery, func(ctx context.Context) {
+	go host.Every(loadCtx, o.soakRestockEvery, func(ctx context.Context) {
 		a, err := e.api.do(ctx, http.MethodPost, "/v1/inventory/"+soakSKU+"/restock", map[string]int64{"qty": restock})
 		if err == nil {
 			err = a.expect("restock", http.StatusOK)
@@ -145,7 +146,7 @@ func (b *bencher) soakSampler(ctx context.Context, e *benchEngine, track *soakTr
 				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS)
 		}
 		sample(ctx)
-		every(ctx, b.opts.soakSample, sample)
+		host.Every(ctx, b.opts.soakSample, sample)
 		out <- rows
 	}()
 	return out

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/orderengine/engine/internal/host"
 
 	"github.com/cockroachdb/errors"
 )
@@ -74,9 +76,9 @@ func (d *demoLoad) run(ctx context.Context) error {
 		}
 	}
 	_, _ = fmt.Fprintf(d.out, "demo: seeded %d SKUs\n", len(d.catalog))
-	go every(ctx, 5*time.Second, d.restock)
-	go every(ctx, d.flashEvery, d.flashSale)
-	go every(ctx, 10*time.Second, d.report)
+	go host.Every(ctx, 5*time.Second, d.restock)
+	go host.Every(ctx, d.flashEvery, d.flashSale)
+	go host.Every(ctx, 10*time.Second, d.report)
 	tick := time.NewTicker(time.Duration(float64(time.Second) / d.rate))
 	defer tick.Stop()
 	for {
@@ -85,20 +87,6 @@ func (d *demoLoad) run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			d.start(ctx, d.randomLines())
-		}
-	}
-}
-
-// every calls f each period until ctx ends.
-func every(ctx context.Context, period time.Duration, f func(context.Context)) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f(ctx)
 		}
 	}
 }
@@ -303,3 +291,20 @@ type demoRefusal struct {
 }
 
 func (e *demoRefusal) Error() string { return e.what }
+
+// Params are the synthetic shop's settings, for a caller that runs the
+// engine itself (the README's dashboard screenshot): Base is the API's
+// base URL, Token an admin token; the rest are engine demo's flags.
+type Params struct {
+	Base, Token string
+	Rate        float64
+	SKUs        int
+	FlashEvery  time.Duration
+	Pace        time.Duration
+}
+
+// Drive plays the synthetic shop against the API at p.Base until ctx ends,
+// writing progress lines to out; it returns ctx's error or the load's.
+func Drive(ctx context.Context, p Params, out io.Writer, log *slog.Logger) error {
+	return newDemoLoad(demoParams{base: p.Base, token: p.Token, rate: p.Rate, skus: p.SKUs, flashEvery: p.FlashEvery, pace: p.Pace}, out, log).run(ctx)
+}

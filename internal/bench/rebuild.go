@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func (b *bencher) benchRebuild(ctx context.Context) error {
 	}
 	defer closeAll()
 	store := app.Store
-	pool, closeDB, err := openDatabase(ctx, cfg, b.stderr, log)
+	pool, closeDB, err := b.host.OpenDatabase(ctx, cfg, b.stderr, log)
 	if err != nil {
 		return err
 	}
