@@ -184,22 +184,9 @@ func TestHandledExpiryTimersLeaveTheStream(t *testing.T) {
 		}
 		return 0, nil
 	})
-	js, _ := jetstream.New(nc)
 	_, failing := locate(s, eventstore.ExpirySubjects+".failing-0")
 	waitFor(t, "only the failing timer is left", func() bool {
-		left := map[string]uint64{}
-		for k := range s.Shards() {
-			name, filter := s.Locate(k, eventstore.ExpirySubjects+".*")
-			stream, err := js.Stream(context.Background(), name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(filter))
-			if err != nil {
-				t.Fatal(err)
-			}
-			maps.Copy(left, info.State.Subjects)
-		}
+		left := subjectCounts(t, nc, s, eventstore.ExpirySubjects+".*")
 		return len(left) == 1 && left[failing] == 1
 	})
 }
@@ -310,13 +297,26 @@ func TestConfirmationsExpireFromTheirOwnMessage(t *testing.T) {
 			t.Errorf("%s handled %s after its due, want within [0, 1s]", id, late.Round(time.Millisecond))
 		}
 	}
+	var n uint64
+	for _, c := range subjectCounts(t, nc, s, eventstore.OrderSubjects+".*") {
+		n += c
+	}
+	if n != 9 {
+		t.Errorf("the order subjects hold %d messages after expiry, want the 9 events untouched", n)
+	}
+}
+
+// subjectCounts returns how many messages each stored subject matching the
+// logical filter holds, over every shard of s.
+func subjectCounts(t *testing.T, nc *nats.Conn, s *eventstore.Store, logical string) map[string]uint64 {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n uint64
+	counts := map[string]uint64{}
 	for k := range s.Shards() {
-		name, filter := s.Locate(k, eventstore.OrderSubjects+".*")
+		name, filter := s.Locate(k, logical)
 		stream, err := js.Stream(context.Background(), name)
 		if err != nil {
 			t.Fatal(err)
@@ -325,11 +325,7 @@ func TestConfirmationsExpireFromTheirOwnMessage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range info.State.Subjects {
-			n += c
-		}
+		maps.Copy(counts, info.State.Subjects)
 	}
-	if n != 9 {
-		t.Errorf("the order subjects hold %d messages after expiry, want the 9 events untouched", n)
-	}
+	return counts
 }
