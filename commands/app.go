@@ -59,7 +59,8 @@ type Meta struct {
 	RequestID     string
 	CorrelationID string
 	// IdemKey is the digest of the caller's Idempotency-Key scoped to the
-	// caller, empty without one; Fingerprint identifies the request body.
+	// caller and the resource (method and path), empty without one;
+	// Fingerprint identifies the request (method, path and body).
 	IdemKey     string
 	Fingerprint string
 	// IfMatch is the order version the caller expects, nil without If-Match.
