@@ -60,13 +60,7 @@ func TestDecideRefund(t *testing.T) {
 	refunded := func(amount, total int64) OrderRefunded {
 		return OrderRefunded{AmountCents: amount, Reason: "goodwill", RefundedCents: total, At: at(h)}
 	}
-	tests := []struct {
-		name   string
-		given  []OrderEvent
-		when   RefundOrder
-		then   []OrderEvent
-		fields []string
-	}{
+	tests := []decisionCase{
 		{
 			name: "part of a paid order", given: historyFor(StatusPaid),
 			when: RefundOrder{AmountCents: 500, Reason: "goodwill", At: at(h)},
@@ -117,20 +111,7 @@ func TestDecideRefund(t *testing.T) {
 			then: []OrderEvent{refunded(500, 500)},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			events, err := DecideOrder(foldOrder(t, tt.given), tt.when)
-			if tt.fields != nil {
-				checkErr(t, err, ErrValidation, tt.fields...)
-			} else {
-				checkErr(t, err, nil)
-			}
-			if !reflect.DeepEqual(events, tt.then) {
-				t.Fatalf("events = %#v\nwant     %#v", events, tt.then)
-			}
-		})
-	}
+	checkDecisions(t, tests)
 }
 
 func TestDecideReturn(t *testing.T) {
@@ -142,13 +123,7 @@ func TestDecideReturn(t *testing.T) {
 	returned := func(refund, total int64, lines ...ReturnedLine) LinesReturned {
 		return LinesReturned{Lines: lines, Reason: "damaged", RefundCents: refund, RefundedCents: total, At: at(h)}
 	}
-	tests := []struct {
-		name   string
-		given  []OrderEvent
-		when   ReturnLines
-		then   []OrderEvent
-		fields []string
-	}{
+	tests := []decisionCase{
 		{
 			name: "one unit of a line", given: delivered(),
 			when: ret("damaged", ReturnLine{SKU: "pear-1", Qty: 1}),
@@ -204,20 +179,7 @@ func TestDecideReturn(t *testing.T) {
 			fields: []string{"lines[0].qty", "lines[1].sku", "lines[2].qty", "reason"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			events, err := DecideOrder(foldOrder(t, tt.given), tt.when)
-			if tt.fields != nil {
-				checkErr(t, err, ErrValidation, tt.fields...)
-			} else {
-				checkErr(t, err, nil)
-			}
-			if !reflect.DeepEqual(events, tt.then) {
-				t.Fatalf("events = %#v\nwant     %#v", events, tt.then)
-			}
-		})
-	}
+	checkDecisions(t, tests)
 }
 
 func TestReturnMessages(t *testing.T) {
@@ -338,4 +300,33 @@ func validationFields(tb testing.TB, err error) map[string]string {
 		tb.Fatalf("want a *ValidationError, got %v", err)
 	}
 	return ve.Fields
+}
+
+// decisionCase is one row of an order decider table: given a history, when
+// a command, then these events, or a validation error naming fields.
+type decisionCase struct {
+	name   string
+	given  []OrderEvent
+	when   OrderCommand
+	then   []OrderEvent
+	fields []string
+}
+
+// checkDecisions runs a decider table, each row in parallel.
+func checkDecisions(t *testing.T, tests []decisionCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			events, err := DecideOrder(foldOrder(t, tt.given), tt.when)
+			if tt.fields != nil {
+				checkErr(t, err, ErrValidation, tt.fields...)
+			} else {
+				checkErr(t, err, nil)
+			}
+			if !reflect.DeepEqual(events, tt.then) {
+				t.Fatalf("events = %#v\nwant     %#v", events, tt.then)
+			}
+		})
+	}
 }

@@ -9,21 +9,23 @@ import (
 	"testing"
 )
 
-// refundsClient talks to a real engine (run, with its embedded NATS,
-// reservation processors, saga and projection on a real Postgres).
-type refundsClient struct {
+// engineClient talks to a real engine over HTTP (run, with its embedded
+// NATS, reservation processors, saga and projection on a real Postgres).
+type engineClient struct {
 	t    *testing.T
 	base string
 }
 
-type refundsAnswer struct {
+// engineAnswer is one response: status, headers, the body decoded as a
+// JSON object (nil when it is not one) and as it came.
+type engineAnswer struct {
 	status int
 	header http.Header
 	body   map[string]any
 	raw    string
 }
 
-func (c refundsClient) do(method, path, token, body string, header map[string]string) refundsAnswer {
+func (c engineClient) do(method, path, token, body string, header map[string]string) engineAnswer {
 	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
@@ -44,12 +46,12 @@ func (c refundsClient) do(method, path, token, body string, header map[string]st
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
-	return refundsAnswer{status: resp.StatusCode, header: resp.Header, body: out, raw: string(raw)}
+	return engineAnswer{status: resp.StatusCode, header: resp.Header, body: out, raw: string(raw)}
 }
 
 // want fails unless a has status and, for a problem, code and exactly the
 // error fields given.
-func (c refundsClient) want(what string, a refundsAnswer, status int, code string, fields ...string) {
+func (c engineClient) want(what string, a engineAnswer, status int, code string, fields ...string) {
 	c.t.Helper()
 	if a.status != status {
 		c.t.Fatalf("%s: %d %s, want %d", what, a.status, a.raw, status)
@@ -74,7 +76,7 @@ func (c refundsClient) want(what string, a refundsAnswer, status int, code strin
 // dashboard; the read models still equal a fresh replay.
 func TestRefundsAndReturnsThroughTheAPI(t *testing.T) {
 	base, _, _ := startEngine(t, dashboardEnv(t))
-	c := refundsClient{t: t, base: base}
+	c := engineClient{t: t, base: base}
 	path := func(id, action string) string { return "/v1/orders/" + id + "/" + action }
 
 	c.want("set stock", c.do("PUT", "/v1/inventory/MUG", tokAdmin, `{"on_hand": 10}`, nil), 200, "")

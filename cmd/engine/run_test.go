@@ -333,55 +333,42 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 		"DATABASE_URL":      dbURL,
 		"ENGINE_API_TOKENS": "c:client,v:viewer,a:admin",
 	})
-	do := func(method, path, token, body string, header map[string]string) (*http.Response, map[string]any) {
+	c := engineClient{t: t, base: base}
+	do := func(method, path, token, body string, header map[string]string) (engineAnswer, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp, out
+		a := c.do(method, path, token, body, header)
+		return a, a.body
 	}
 	resp, _ := do("PUT", "/v1/inventory/READ", "a", `{"on_hand": 7}`, nil)
-	token := resp.Header.Get("Consistency-Token")
+	token := resp.header.Get("Consistency-Token")
 	resp, item := do("GET", "/v1/inventory/READ?consistent_with="+token, "v", "", nil)
-	if resp.StatusCode != 200 || item["on_hand"] != 7.0 || item["available"] != 7.0 {
-		t.Fatalf("inventory read after its write: %d %v", resp.StatusCode, item)
+	if resp.status != 200 || item["on_hand"] != 7.0 || item["available"] != 7.0 {
+		t.Fatalf("inventory read after its write: %d %v", resp.status, item)
 	}
 	resp, placed := do("POST", "/v1/orders", "c", `{"customer_id":"reader","currency":"USD","lines":[{"sku":"READ","qty":3,"unit_price_cents":500}]}`,
 		map[string]string{"Prefer": "wait=5"})
-	if resp.StatusCode != http.StatusCreated || placed["status"] != "confirmed" {
-		t.Fatalf("place: %d %v", resp.StatusCode, placed)
+	if resp.status != http.StatusCreated || placed["status"] != "confirmed" {
+		t.Fatalf("place: %d %v", resp.status, placed)
 	}
 	id := placed["order_id"].(string)
-	placedToken := resp.Header.Get("Consistency-Token")
+	placedToken := resp.header.Get("Consistency-Token")
 	resp, order := do("GET", "/v1/orders/"+id, "v", "", map[string]string{"Consistency-Token": placedToken})
-	if resp.StatusCode != 200 || order["status"] != "confirmed" || order["total_cents"] != 1500.0 || order["version"] != placed["version"] {
-		t.Fatalf("order read after its write: %d %v", resp.StatusCode, order)
+	if resp.status != 200 || order["status"] != "confirmed" || order["total_cents"] != 1500.0 || order["version"] != placed["version"] {
+		t.Fatalf("order read after its write: %d %v", resp.status, order)
 	}
-	if resp.Header.Get("ETag") != fmt.Sprintf(`"%v"`, placed["version"]) {
-		t.Errorf("ETag %q for version %v", resp.Header.Get("ETag"), placed["version"])
+	if resp.header.Get("ETag") != fmt.Sprintf(`"%v"`, placed["version"]) {
+		t.Errorf("ETag %q for version %v", resp.header.Get("ETag"), placed["version"])
 	}
 	_, list := do("GET", "/v1/orders?customer_id=reader", "v", "", nil)
 	if orders, _ := list["orders"].([]any); len(orders) != 1 {
 		t.Errorf("list by customer: %v", list)
 	}
 	resp, summary := do("GET", "/v1/dashboard/summary", "v", "", map[string]string{"Consistency-Token": placedToken})
-	if byStatus, _ := summary["orders_by_status"].(map[string]any); resp.StatusCode != 200 || byStatus["confirmed"] != 1.0 {
-		t.Errorf("dashboard summary: %d %v", resp.StatusCode, summary)
+	if byStatus, _ := summary["orders_by_status"].(map[string]any); resp.status != 200 || byStatus["confirmed"] != 1.0 {
+		t.Errorf("dashboard summary: %d %v", resp.status, summary)
 	}
-	if resp, _ := do("GET", "/v1/dashboard/summary", "c", "", nil); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("a client token reads the dashboard: %d, want 403", resp.StatusCode)
+	if resp, _ := do("GET", "/v1/dashboard/summary", "c", "", nil); resp.status != http.StatusForbidden {
+		t.Errorf("a client token reads the dashboard: %d, want 403", resp.status)
 	}
 	// What an operator scrapes: this traffic, the projection, the runtime.
 	metricsReq, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
@@ -412,8 +399,8 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 	// Verify: chains intact and read models equal to a replay, until a row
 	// is changed behind the engine's back.
 	resp, report := do("GET", "/v1/audit/verify", "a", "", nil)
-	if resp.StatusCode != 200 || report["ok"] != true || report["read_models_compared"] != true {
-		t.Errorf("verify of an untouched engine: %d %v", resp.StatusCode, report)
+	if resp.status != 200 || report["ok"] != true || report["read_models_compared"] != true {
+		t.Errorf("verify of an untouched engine: %d %v", resp.status, report)
 	}
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
@@ -424,22 +411,16 @@ func TestQueriesReadTheirWritesThroughTheProjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, report = do("GET", "/v1/audit/verify", "a", "", nil)
-	if diffs, _ := report["read_model_differences"].([]any); resp.StatusCode != 200 || report["ok"] != false || len(diffs) != 1 {
-		t.Errorf("verify after tampering with rm.inventory: %d %v", resp.StatusCode, report)
+	if diffs, _ := report["read_model_differences"].([]any); resp.status != 200 || report["ok"] != false || len(diffs) != 1 {
+		t.Errorf("verify after tampering with rm.inventory: %d %v", resp.status, report)
 	}
-	req, _ := http.NewRequest("GET", base+"/v1/admin/projections", nil)
-	req.Header.Set("Authorization", "Bearer a")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
+	resp = c.do("GET", "/v1/admin/projections", "a", "", nil)
 	var projs []struct {
 		Name        string   `json:"name"`
 		Checkpoints []uint64 `json:"checkpoints"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&projs); err != nil || len(projs) != 1 || projs[0].Name != "main" || slices.Max(projs[0].Checkpoints) == 0 {
-		t.Errorf("admin projections: %d %+v %v", resp.StatusCode, projs, err)
+	if err := json.Unmarshal([]byte(resp.raw), &projs); err != nil || len(projs) != 1 || projs[0].Name != "main" || slices.Max(projs[0].Checkpoints) == 0 {
+		t.Errorf("admin projections: %d %+v %v", resp.status, projs, err)
 	}
 }
 
