@@ -69,7 +69,9 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 		}
 		if batch, ok := ev.(domain.ReservationsDecided); ok {
 			for _, d := range batch.Decisions {
-				outs = appendOutcome(outs, env.AggregateID, d.Event(), env.OccurredAt)
+				if !d.Told { // else recorded in the decision's own batch
+					outs = appendOutcome(outs, env.AggregateID, d.Event(), env.OccurredAt)
+				}
 			}
 			continue
 		}
@@ -80,15 +82,17 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 }
 
 // decideSKU decides sku's requests past its request sequence of their
-// shard, in order, and appends their events at once.
+// shard, in order, and appends their events at once, with the outcomes
+// their orders can be told in the same batch (tellWithDecision).
 func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.ReservationMsg) error {
 	now := a.Now()
 	through, shard := reqs[len(reqs)-1].Seq, reqs[0].Shard
 	var next []eventstore.ReservationMsg
 	var refused []error
 	var decided []domain.SKUEvent
-	_, err := a.SKUs.UpdateFolded(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20, Settle: true},
-		func(s eventstore.Snapshot[domain.SKU]) ([]domain.SKUEvent, domain.SKU, error) {
+	told := 0
+	_, err := a.SKUs.UpdateFoldedWith(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20, Settle: true},
+		func(s eventstore.Snapshot[domain.SKU], attempt int) ([]domain.SKUEvent, domain.SKU, []*eventstore.Rider, error) {
 			i, _ := slices.BinarySearchFunc(reqs, s.State.RequestSeqOf(shard)+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
 			next = reqs[i:]
 			cmds := make([]domain.SKUCommand, len(next))
@@ -97,12 +101,20 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 			}
 			after, events, errs := domain.DecideReservations(s.State, cmds, shard, through, now)
 			refused, decided = errs, events
-			return events, after, nil
+			var riders []*eventstore.Rider
+			// A refused batch may have been refused for a rider whose
+			// order moved on: the retry leaves every order to the saga.
+			if attempt == 1 {
+				riders = a.tellWithDecision(sku, events, now)
+			}
+			told = len(riders)
+			return events, after, riders, nil
 		})
 	if err != nil {
 		return errors.Wrapf(err, "decide reservations of %s", sku)
 	}
 	countDecisions(decided)
+	metrics.OutcomesTold.WithLabelValues("decision").Add(float64(told))
 	for i, err := range refused {
 		if err != nil {
 			// A request the SKU cannot honour (a malformed one, from a
@@ -113,6 +125,64 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 		}
 	}
 	return nil
+}
+
+// maxRiderMsgs bounds what the outcomes told with a decision add to its
+// batch, well under the server's atomic batch limit of 1000 messages.
+const maxRiderMsgs = 512
+
+// tellWithDecision prepares, for the grants and refusals among a SKU's
+// decisions, the order appends that record them (what the saga would
+// append a batch later), to be stored in the decision's own atomic batch,
+// and marks those decisions Told so the saga skips them. An order a flash
+// sale buyer waits on is then final after two batches (its placement, the
+// SKU's decision) instead of three.
+//
+// Only orders this process holds in its cache and that live on the SKU's
+// shard (a batch is one stream) are told here; the saga tells the others.
+// A cached order may be stale: its append then fails the batch on its
+// expected sequence, and the retry tells no order.
+func (a *App) tellWithDecision(sku string, events []domain.SKUEvent, now time.Time) []*eventstore.Rider {
+	var riders []*eventstore.Rider
+	msgs, orders, shard := 0, map[string]bool{}, a.SKUs.ShardOf(sku)
+	for _, ev := range events {
+		batch, ok := ev.(domain.ReservationsDecided)
+		if !ok {
+			continue
+		}
+		for i, d := range batch.Decisions {
+			outs := appendOutcome(nil, sku, d.Event(), now)
+			if len(outs) == 0 {
+				continue
+			}
+			o := outs[0]
+			// One rider per order: a second would expect the same sequence.
+			if orders[o.orderID] || a.Orders.ShardOf(o.orderID) != shard {
+				continue
+			}
+			snap, ok := a.Orders.Cached(o.orderID)
+			if !ok {
+				continue
+			}
+			evs, err := domain.DecideOrder(snap.State, o.command(now))
+			if err != nil || len(evs) == 0 {
+				continue // the saga decides it on the stored state
+			}
+			rd, err := a.Orders.Prepare(o.orderID, snap, evs, o.options())
+			if err != nil {
+				a.Log.Error("prepare a reservation outcome", "order_id", o.orderID, "sku", sku, "err", err)
+				continue
+			}
+			if msgs+rd.Messages() > maxRiderMsgs {
+				return riders
+			}
+			msgs += rd.Messages()
+			orders[o.orderID] = true
+			riders = append(riders, rd)
+			batch.Decisions[i].Told = true
+		}
+	}
+	return riders
 }
 
 // countDecisions counts the reservation decisions stored in events.
@@ -160,19 +230,34 @@ func orTime(t, or time.Time) time.Time {
 	return t
 }
 
-// recordOutcome tells the order what its line got.
-func (a *App) recordOutcome(ctx context.Context, o outcome) error {
-	cmd := domain.RecordReservation{SKU: o.sku, Granted: o.granted, Available: o.available, At: a.Now()}
+// command is the order command that records o, at time at.
+func (o outcome) command(at time.Time) domain.RecordReservation {
+	cmd := domain.RecordReservation{SKU: o.sku, Granted: o.granted, Available: o.available, At: at}
 	if o.granted {
 		cmd.GrantedAt = o.decidedAt
 	}
-	_, err := a.Orders.Update(ctx, o.orderID, eventstore.UpdateOptions[domain.Order]{CommandID: "outcome-" + o.reservationID, MaxAttempts: 20, Settle: true},
+	return cmd
+}
+
+// options are the append options of o's record: its command id makes it
+// idempotent whether the processor or the saga stores it.
+func (o outcome) options() eventstore.UpdateOptions[domain.Order] {
+	return eventstore.UpdateOptions[domain.Order]{CommandID: "outcome-" + o.reservationID, MaxAttempts: 20, Settle: true}
+}
+
+// recordOutcome tells the order what its line got.
+func (a *App) recordOutcome(ctx context.Context, o outcome) error {
+	cmd := o.command(a.Now())
+	res, err := a.Orders.Update(ctx, o.orderID, o.options(),
 		func(s eventstore.Snapshot[domain.Order]) ([]domain.OrderEvent, error) {
 			return domain.DecideOrder(s.State, cmd)
 		})
 	if errors.Is(err, domain.ErrNotFound) {
 		a.Log.Error("reservation outcome for an unknown order", "order_id", o.orderID, "sku", o.sku)
 		return nil
+	}
+	if err == nil && res.Replay == nil && res.After.LastSeq != res.Before.LastSeq {
+		metrics.OutcomesTold.WithLabelValues("saga").Inc()
 	}
 	return err
 }

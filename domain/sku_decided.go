@@ -31,12 +31,18 @@ type ReservationsDecided struct {
 }
 
 // ReservationDecision is one decision of a ReservationsDecided: exactly one
-// of its fields is set.
+// of Reserved, Refused, Released and Committed is set.
+//
+// Told says the order was told this grant or refusal in the same atomic
+// batch as the decision (the processor appended the order's outcome with
+// it), so the order saga has nothing left to do for it. Decisions stored
+// before it existed read false, and the saga tells their orders as always.
 type ReservationDecision struct {
 	Reserved  *StockReserved        `json:"reserved,omitempty"`
 	Refused   *ReservationRefused   `json:"refused,omitempty"`
 	Released  *ReservationReleased  `json:"released,omitempty"`
 	Committed *ReservationCommitted `json:"committed,omitempty"`
+	Told      bool                  `json:"told,omitempty"`
 }
 
 func (ReservationsDecided) isSKUEvent() {}

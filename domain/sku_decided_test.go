@@ -213,3 +213,42 @@ func TestReservationsDecidedWithoutShardIsShardZero(t *testing.T) {
 		t.Errorf("request seqs %v, want [42]", s.RequestSeqs)
 	}
 }
+
+// TestToldDecisionsRoundTrip: Told (the order was told in the decision's
+// own batch) survives the codec, and a decision stored before it existed
+// reads as not told, so the saga still tells its order.
+func TestToldDecisionsRoundTrip(t *testing.T) {
+	t.Parallel()
+	when := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC) // as in the stored JSON below
+	granted := StockReserved{ReservationID: "r1", OrderID: "o1", Qty: 1, At: when}
+	refused := ReservationRefused{ReservationID: "r2", OrderID: "o2", Qty: 1, Available: 0, At: when}
+	tests := []struct {
+		name string
+		data string // as stored; empty: encode want
+		want ReservationsDecided
+	}{
+		{"told and not told", "", ReservationsDecided{ThroughSeq: 3, At: when, Decisions: []ReservationDecision{
+			{Reserved: &granted, Told: true}, {Refused: &refused}}}},
+		{"stored before told existed", `{"decisions":[{"reserved":{"reservation_id":"r1","order_id":"o1","qty":1,"at":"2026-01-01T00:00:01Z"}}],"through_seq":3,"at":"2026-01-01T00:00:01Z"}`,
+			ReservationsDecided{ThroughSeq: 3, At: when, Decisions: []ReservationDecision{{Reserved: &granted}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			typ, data := tt.want.EventType(), []byte(tt.data)
+			if tt.data == "" {
+				var err error
+				if typ, data, err = EncodeSKUEvent(tt.want); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := DecodeSKUEvent(typ, SchemaVersionOf(typ), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("decoded %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}

@@ -24,9 +24,12 @@ const maxBatchMsgs = 1000
 // all together or not at all.
 type pending struct {
 	subject string // the aggregate subject; one pending per subject per batch
-	msgs    []*nats.Msg
-	settle  bool // goes before the others (UpdateOptions.Settle)
-	done    chan commitResult
+	// riders are the other aggregate subjects the command appends to in
+	// the same batch (Rider): they count as taken like subject.
+	riders []string
+	msgs   []*nats.Msg
+	settle bool // goes before the others (UpdateOptions.Settle)
+	done   chan commitResult
 }
 
 type commitResult struct {
@@ -238,14 +241,15 @@ func (c *committer) tune(linger time.Duration, maxBatch int) {
 // last sequence and at most one of them can succeed.
 func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pending) {
 	group = []*pending{first}
-	subjects := map[string]struct{}{first.subject: {}}
+	subjects := map[string]struct{}{}
+	first.take(subjects)
 	n := len(first.msgs)
 	take := func(p *pending) {
-		if _, dup := subjects[p.subject]; dup || n+len(p.msgs) > c.maxBatch {
+		if p.collides(subjects) || n+len(p.msgs) > c.maxBatch {
 			rest = append(rest, p)
 			return
 		}
-		subjects[p.subject] = struct{}{}
+		p.take(subjects)
 		group = append(group, p)
 		n += len(p.msgs)
 	}
@@ -285,6 +289,27 @@ func (c *committer) gather(first *pending, carry []*pending) (group, rest []*pen
 	}
 	c.lastGroup.Store(int64(len(group)))
 	return group, rest
+}
+
+// collides reports whether p appends to a subject already in taken.
+func (p *pending) collides(taken map[string]struct{}) bool {
+	if _, dup := taken[p.subject]; dup {
+		return true
+	}
+	for _, r := range p.riders {
+		if _, dup := taken[r]; dup {
+			return true
+		}
+	}
+	return false
+}
+
+// take marks p's subjects as taken.
+func (p *pending) take(taken map[string]struct{}) {
+	taken[p.subject] = struct{}{}
+	for _, r := range p.riders {
+		taken[r] = struct{}{}
+	}
 }
 
 // commitGroup stores the group atomically. If the batch is refused (one

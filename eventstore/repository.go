@@ -298,9 +298,9 @@ type Replay[S any] struct {
 // are; with no events nothing is written. Commands on one aggregate in this
 // process are serialized so they do not conflict with each other.
 func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, error)) (Result[S], error) {
-	return r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, error) {
+	return r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, []*Rider, error) {
 		events, err := decide(s)
-		return events, nil, err
+		return events, nil, nil, err
 	})
 }
 
@@ -313,10 +313,10 @@ func (r *Repository[S, E]) Update(ctx context.Context, id string, o UpdateOption
 func Execute[S, E, C any](ctx context.Context, r *Repository[S, E], id string, o UpdateOptions[S],
 	decide func(S, C) ([]E, error), cmd C) (Result[S], []E, error) {
 	var events []E
-	res, err := r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, error) {
+	res, err := r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, []*Rider, error) {
 		var err error
 		events, err = decide(s.State, cmd) // the last attempt's are the ones appended
-		return events, nil, err
+		return events, nil, nil, err
 	})
 	if err != nil || res.Replay != nil || res.After.LastSeq == res.Before.LastSeq {
 		events = nil
@@ -328,13 +328,28 @@ func Execute[S, E, C any](ctx context.Context, r *Repository[S, E], id string, o
 // (a batch decider): decide also returns the state after its events, which
 // the repository then trusts instead of folding them a second time.
 func (r *Repository[S, E]) UpdateFolded(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, S, error)) (Result[S], error) {
-	return r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, error) {
+	return r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, []*Rider, error) {
 		events, after, err := decide(s)
-		return events, &after, err
+		return events, &after, nil, err
 	})
 }
 
-func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, *S, error)) (Result[S], error) {
+// UpdateFoldedWith is UpdateFolded whose decide may also return riders:
+// appends to other aggregates of the same shard, prepared with Prepare,
+// that are stored in the same atomic batch as the update's events or not
+// at all. When the batch is refused, decide runs again on a fresh state
+// (attempt counts from 1), so a rider prepared against a state that moved
+// on costs a retry, never a wrong append.
+func (r *Repository[S, E]) UpdateFoldedWith(ctx context.Context, id string, o UpdateOptions[S], decide func(s Snapshot[S], attempt int) ([]E, S, []*Rider, error)) (Result[S], error) {
+	attempt := 0
+	return r.update(ctx, id, o, func(s Snapshot[S]) ([]E, *S, []*Rider, error) {
+		attempt++
+		events, after, riders, err := decide(s, attempt)
+		return events, &after, riders, err
+	})
+}
+
+func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOptions[S], decide func(Snapshot[S]) ([]E, *S, []*Rider, error)) (Result[S], error) {
 	if o.CommandID == "" {
 		return Result[S]{}, errors.AssertionFailedf("update without a command id")
 	}
@@ -360,14 +375,14 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		events, folded, err := decide(snap)
+		events, folded, riders, err := decide(snap)
 		if (err != nil || len(events) == 0) && !fresh {
 			// A refusal or a no-op must not rest on a stale cache.
 			if snap, err = r.Load(ctx, id); err != nil {
 				return Result[S]{}, err
 			}
 			fresh = true
-			events, folded, err = decide(snap)
+			events, folded, riders, err = decide(snap)
 		}
 		if err != nil || len(events) == 0 {
 			// A retry of a command that succeeded may be refused (an order
@@ -386,7 +401,7 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 		if len(events) == 0 {
 			return Result[S]{Before: snap, After: snap}, nil
 		}
-		res, err := r.append(ctx, subject, snap, events, folded, o)
+		res, err := r.append(ctx, subject, snap, events, folded, o, riders)
 		switch {
 		case err == nil:
 			r.cache.put(subject, res.After)
@@ -427,10 +442,10 @@ func (r *Repository[S, E]) update(ctx context.Context, id string, o UpdateOption
 // expectVersion checks the caller's expected version before decide runs,
 // on each attempt's state: a stale cache is reloaded before a refusal is
 // final, as for the decider's own refusals.
-func (r *Repository[S, E]) expectVersion(want uint64, decide func(Snapshot[S]) ([]E, *S, error)) func(Snapshot[S]) ([]E, *S, error) {
-	return func(s Snapshot[S]) ([]E, *S, error) {
+func (r *Repository[S, E]) expectVersion(want uint64, decide func(Snapshot[S]) ([]E, *S, []*Rider, error)) func(Snapshot[S]) ([]E, *S, []*Rider, error) {
+	return func(s Snapshot[S]) ([]E, *S, []*Rider, error) {
 		if s.Version > 0 && s.Version != want {
-			return nil, nil, errors.Wrapf(domain.ErrPreconditionFailed,
+			return nil, nil, nil, errors.Wrapf(domain.ErrPreconditionFailed,
 				"If-Match names version %d but the %s is at version %d", want, r.kind.Name, s.Version)
 		}
 		return decide(s)
@@ -501,16 +516,27 @@ func (r *Repository[S, E]) createRecord(ctx context.Context, id string) (Replay[
 	return Replay[S]{Fingerprint: h.Get(fingerprintHeader), CommandID: env.CommandID, After: first}, true, nil
 }
 
-// append seals events into envelopes chained after snap and commits them,
-// with the idempotency record if any, as one atomic batch.
-func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snapshot[S], events []E, folded *S, o UpdateOptions[S]) (Result[S], error) {
+// sealed is an append ready to be committed: its messages, subjects
+// already on its shard, and the result it has once stored (After.LastSeq
+// still to be set from the stream sequence).
+type sealed[S any] struct {
+	res    Result[S]
+	msgs   []*nats.Msg
+	events int
+	shard  *shard
+}
+
+// seal seals events into envelopes chained after snap and builds the
+// messages that store them, with the idempotency record and the outbox if
+// any, on the aggregate's shard.
+func (r *Repository[S, E]) seal(subject string, snap Snapshot[S], events []E, folded *S, o UpdateOptions[S]) (sealed[S], error) {
 	res := Result[S]{Before: snap}
 	after := snap
 	msgs := make([]*nats.Msg, 0, len(events)+1)
 	for i, ev := range events {
 		typ, data, err := r.kind.Encode(ev)
 		if err != nil {
-			return Result[S]{}, errors.Wrapf(err, "encode %T", ev)
+			return sealed[S]{}, errors.Wrapf(err, "encode %T", ev)
 		}
 		version := r.kind.SchemaVersion
 		if r.kind.SchemaVersionOf != nil {
@@ -525,7 +551,7 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		env.Seal(after.LastHash)
 		body, err := json.Marshal(env)
 		if err != nil {
-			return Result[S]{}, errors.Wrap(err, "encode envelope")
+			return sealed[S]{}, errors.Wrap(err, "encode envelope")
 		}
 		m := nats.NewMsg(subject)
 		m.Data = body
@@ -556,7 +582,7 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 		rec := IdemRecord{Fingerprint: o.Fingerprint, CommandID: o.CommandID, StoredAt: time.Now().UTC()}
 		m, err := idemMsg(o.IdemKey, o.CommandID, rec)
 		if err != nil {
-			return Result[S]{}, err
+			return sealed[S]{}, err
 		}
 		msgs = append(msgs, m)
 	}
@@ -566,7 +592,7 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 	if r.kind.Outbox != nil {
 		out, err := r.kind.Outbox(snap.State, events, after)
 		if err != nil {
-			return Result[S]{}, err
+			return sealed[S]{}, err
 		}
 		msgs = append(msgs, out...)
 	}
@@ -576,13 +602,42 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 	for _, m := range msgs {
 		m.Subject = sh.subject(m.Subject)
 	}
+	res.After = after
+	return sealed[S]{res: res, msgs: msgs, events: len(events), shard: sh}, nil
+}
+
+// append commits events, sealed after snap, and the riders' messages after
+// them as one atomic batch.
+func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snapshot[S], events []E, folded *S, o UpdateOptions[S], riders []*Rider) (Result[S], error) {
+	sd, err := r.seal(subject, snap, events, folded, o)
+	if err != nil {
+		return Result[S]{}, err
+	}
+	msgs, subjects := sd.msgs, make([]string, 0, len(riders))
+	for _, rd := range riders {
+		if rd.shard != sd.shard {
+			return Result[S]{}, errors.AssertionFailedf("rider %s is on shard %d, %s on %d", rd.subject, rd.shard.index, subject, sd.shard.index)
+		}
+		msgs = append(msgs, rd.msgs...)
+		subjects = append(subjects, rd.subject)
+	}
 	start := time.Now()
-	cr := sh.commit.submit(ctx, &pending{subject: subject, msgs: msgs, settle: o.Settle})
+	cr := sd.shard.commit.submit(ctx, &pending{subject: subject, riders: subjects, msgs: msgs, settle: o.Settle})
 	metrics.AppendDuration.WithLabelValues(r.kind.Name).Observe(time.Since(start).Seconds())
 	if cr.err != nil {
+		if len(riders) > 0 && errors.Is(cr.err, errAlreadyStored) {
+			// A rider's message was a duplicate, which says nothing of
+			// whether this update's own events are stored: decide again.
+			return Result[S]{}, errors.Wrapf(domain.ErrConflict, "a rider of %s was stored already: %v", subject, cr.err)
+		}
 		return Result[S]{}, cr.err
 	}
-	after.LastSeq = cr.firstSeq + uint64(len(events)) - 1
-	res.After = after
+	res := sd.res
+	res.After.LastSeq = cr.firstSeq + uint64(sd.events) - 1
+	next := cr.firstSeq + uint64(len(sd.msgs))
+	for _, rd := range riders {
+		rd.stored(next)
+		next += uint64(len(rd.msgs))
+	}
 	return res, nil
 }

@@ -63,6 +63,14 @@ var (
 		Help: "Reservation requests decided, by decision (reserved, refused, released, committed).",
 	}, []string{"decision"})
 
+	// OutcomesTold counts the reservation outcomes recorded on orders, by
+	// who recorded them: "decision" (the processor, in the batch that
+	// stored the SKU's decision) or "saga" (the order saga, a batch later).
+	OutcomesTold = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "engine_reservation_outcomes_told_total",
+		Help: "Reservation outcomes recorded on orders, by path (decision: in the SKU decision's batch; saga: by the order saga).",
+	}, []string{"path"})
+
 	// RateLimited counts requests refused with 429.
 	RateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "engine_rate_limited_total",
