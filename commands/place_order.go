@@ -55,7 +55,14 @@ func KeyedOrderID(scopedKey string) string {
 // AwaitReservation waits up to timeout for order id to leave pending and
 // returns it as it then stands.
 func (a *App) AwaitReservation(ctx context.Context, id string, timeout time.Duration) (eventstore.Snapshot[domain.Order], error) {
-	return a.Orders.Await(ctx, id, timeout, func(s eventstore.Snapshot[domain.Order]) bool {
+	return a.awaitOutcome(ctx, id, 0, timeout)
+}
+
+// awaitOutcome is AwaitReservation for the order this process just placed,
+// at stream sequence seq: it need not read the store before the outcome
+// is announced.
+func (a *App) awaitOutcome(ctx context.Context, id string, seq uint64, timeout time.Duration) (eventstore.Snapshot[domain.Order], error) {
+	return a.Orders.AwaitAfter(ctx, id, seq, timeout, func(s eventstore.Snapshot[domain.Order]) bool {
 		return s.State.Status != domain.StatusPending
 	})
 }
@@ -76,7 +83,7 @@ func HandlePlaceOrder(a *App) http.HandlerFunc {
 			if err != nil || res.Replayed || wait == 0 {
 				return res, err
 			}
-			snap, err := a.AwaitReservation(ctx, res.State.ID, wait)
+			snap, err := a.awaitOutcome(ctx, res.State.ID, res.Position.Seq, wait)
 			if err == nil && snap.State.Status != domain.StatusPending {
 				status = http.StatusCreated
 				w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
