@@ -138,8 +138,12 @@ func TestNATSLossUnderLoadAnswers503AtOnce(t *testing.T) {
 	var shutdowns []time.Duration
 	for r := range rounds {
 		time.Sleep(time.Until(start.Add(time.Duration(r)*(up+down) + up)))
-		if u := nc.ConnectedUrl(); u != link.URL() {
-			t.Fatalf("round %d: the engine is connected to %q, not through the link %s", r, u, link.URL())
+		// A loaded machine may take longer than up to reconnect; the round
+		// needs the engine connected, so wait for it, within bounds.
+		for deadline := time.Now().Add(10 * time.Second); nc.ConnectedUrl() != link.URL(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the engine is connected to %q, not through the link %s", r, nc.ConnectedUrl(), link.URL())
+			}
 		}
 		kills[r] = time.Now()
 		link.Mute(true)
