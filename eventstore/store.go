@@ -76,9 +76,9 @@ type Store struct {
 	// replicas is the events streams' replica count, which the feed
 	// stream (feed.go) takes too.
 	replicas int
-	watch   *connWatch
-	locks   keyedMutex
-	closeMu sync.Once
+	watch    *connWatch
+	locks    keyedMutex
+	closeMu  sync.Once
 }
 
 // Open makes sure the events stream exists with the settings the engine
