@@ -1,14 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/feed"
 	"github.com/orderengine/engine/internal/pglocal"
 	"github.com/orderengine/engine/webhooks"
@@ -88,5 +95,84 @@ func TestWebhookReceivesTheFeed(t *testing.T) {
 	}
 	if g := c.do("GET", "/v1/admin/webhooks/"+id, "a", "", nil); g.status != http.StatusNotFound {
 		t.Fatalf("get after delete: %d %v", g.status, g.body)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// TestFeedReaderConsumesOverENGINE_NATS_LISTEN starts an engine whose
+// embedded NATS listens for a feed reader: the reader consumes an order's
+// events from its durable consumer over TCP and is refused publishing
+// into the event store.
+func TestFeedReaderConsumesOverENGINE_NATS_LISTEN(t *testing.T) {
+	listen := freeAddr(t)
+	base, stdout, _ := startEngine(t, map[string]string{
+		"ENGINE_HTTP_ADDR":     "127.0.0.1:0",
+		"ENGINE_DATA_DIR":      t.TempDir(),
+		"DATABASE_URL":         pglocal.ForTest(t),
+		"ENGINE_API_TOKENS":    "c:client,a:admin",
+		"ENGINE_NATS_LISTEN":   listen,
+		"ENGINE_FEED_USER":     "erp",
+		"ENGINE_FEED_PASSWORD": "erp-password-long-enough",
+	})
+	if !strings.Contains(stdout.String(), "feed readers: nats://"+listen+" as user erp") {
+		t.Errorf("stdout does not say how to read the feed:\n%s", stdout.String())
+	}
+	c := engineClient{t: t, base: base}
+	placed := c.do("POST", "/v1/orders", "c", `{"customer_id":"erp","currency":"EUR","lines":[{"sku":"NONE","qty":1,"unit_price_cents":100}]}`, nil)
+	if placed.status != http.StatusCreated && placed.status != http.StatusAccepted {
+		t.Fatalf("place: %d %v", placed.status, placed.body)
+	}
+	order := placed.body["order_id"].(string)
+
+	violations := make(chan error, 4)
+	nc, err := nats.Connect("nats://"+listen, nats.UserInfo("erp", "erp-password-long-enough"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.NewWithAPIPrefix(nc, eventstore.FeedAPIPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(context.Background(), eventstore.FeedStream, "erp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := cons.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev feed.Event
+		if err := json.Unmarshal(m.Data(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Ack(); err != nil {
+			t.Fatal(err)
+		}
+		if ev.OrderID == order && ev.Type == feed.TypeOrderPlaced {
+			if m.Subject() != feed.Subject(ev) || m.Headers().Get("Nats-Msg-Id") != ev.ID {
+				t.Errorf("message %s %v for event %+v", m.Subject(), m.Headers(), ev)
+			}
+			break
+		}
+	}
+	if err := nc.Publish("orders."+order, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-violations; !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		t.Fatalf("publishing into the event store: %v, want a permissions violation", err)
 	}
 }

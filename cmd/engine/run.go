@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/feed"
 	"github.com/orderengine/engine/internal/bench"
 	"github.com/orderengine/engine/internal/demo"
@@ -131,6 +132,13 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 		log.Warn("the event store keeps the shard count it was created with", "shards", store.Shards(), "ENGINE_EVENT_SHARDS", asked)
 	}
 	log.Info("event store open", "shards", store.Shards())
+	if r := cfg.Feed.Reader; r != nil {
+		if err := store.EnsureFeedConsumer(ctx, r.User); err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(stdout, "feed readers: nats://%s as user %s, durable consumer %s on stream %s, JetStream API prefix %s (docs/feed.md)\n",
+			cfg.Feed.Listen, r.User, r.User, eventstore.FeedStream, eventstore.FeedAPIPrefix)
+	}
 	pool, closeDB, err := openDatabase(ctx, cfg, stdout, log)
 	if err != nil {
 		return err
