@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/feed"
@@ -100,26 +102,68 @@ func (r *receiver) await(n int) []feed.Event {
 }
 
 type fixture struct {
-	app *commands.App
-	svc *webhooks.Service
+	e    *enginetest.Engine
+	pool *pgxpool.Pool
+	app  *commands.App
+	svc  *webhooks.Service
+	// stop ends the forwarder and the service and waits for them.
+	stop func()
 }
 
 // start runs an engine's command side, the feed forwarder and the webhook
 // service, with attempts and backoff made short.
 func start(t *testing.T) *fixture {
 	t.Helper()
-	e := enginetest.Start(t, time.Hour)
-	pool := enginetest.Postgres(t)
+	f := &fixture{e: enginetest.Start(t, time.Hour), pool: enginetest.Postgres(t)}
+	f.app = f.e.App
+	f.restart(t)
+	return f
+}
+
+// restart starts a new forwarder and webhook service, as an engine's
+// start does; the previous ones must have been stopped.
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	svc := webhooks.New(e.Store, pool, log, webhooks.Options{MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 300 * time.Millisecond})
-	fwd := &feed.Forwarder{Store: e.Store, Log: log, RetryWait: 10 * time.Millisecond}
+	f.svc = webhooks.New(f.e.Store, f.pool, log, webhooks.Options{MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 300 * time.Millisecond})
+	fwd := &feed.Forwarder{Store: f.e.Store, Log: log, RetryWait: 10 * time.Millisecond}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = fwd.Run(ctx) }()
-	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return &fixture{app: e.App, svc: svc}
+	go func() { defer wg.Done(); _ = f.svc.Run(ctx) }()
+	var once sync.Once
+	f.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(f.stop)
+}
+
+// TestDeliveryResumesAfterARestart: events stored while the forwarder and
+// the webhook workers are down are delivered after they start again, none
+// twice, each order's in order.
+func TestDeliveryResumesAfterARestart(t *testing.T) {
+	f := start(t)
+	r := newReceiver(t)
+	f.register(t, r)
+	want := map[string]int{}
+	for range 3 {
+		id := f.place(t)
+		f.cancel(t, id)
+		want[id] = 2
+	}
+	got := r.await(6)
+	f.stop()
+	for range 3 {
+		id := f.place(t)
+		f.cancel(t, id)
+		want[id] = 2
+	}
+	f.restart(t)
+	got = append(got, r.await(6)...)
+	// A last event marks the end: nothing came twice before it.
+	last := f.place(t)
+	want[last] = 1
+	got = append(got, r.await(1)...)
+	inOrder(t, got, want)
 }
 
 func (f *fixture) register(t *testing.T, r *receiver, types ...string) webhooks.Endpoint {

@@ -149,17 +149,19 @@ func (w *worker) handle(ctx context.Context, e eventstore.FeedEntry) error {
 		return w.fileDeadLetter(ctx, e.Seq, ev, e.Data, 0, "parked behind an earlier dead letter of order "+ev.OrderID, true)
 	}
 	attempts, err := w.deliver(ctx, ev, e.Data)
+	if err == nil {
+		metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "delivered").Inc()
+		w.pos = e.Seq
+		// Delivered is delivered, stopping or not: saving the position now
+		// spares the receiver a duplicate after a clean restart.
+		return w.flush(context.WithoutCancel(ctx))
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err != nil {
-		w.s.log.Warn("webhook delivery dead-lettered", "endpoint", w.ep.ID, "event", ev.ID, "attempts", attempts, "err", err)
-		metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "dead_lettered").Inc()
-		return w.fileDeadLetter(ctx, e.Seq, ev, e.Data, attempts, err.Error(), false)
-	}
-	metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "delivered").Inc()
-	w.pos = e.Seq
-	return w.flush(ctx)
+	w.s.log.Warn("webhook delivery dead-lettered", "endpoint", w.ep.ID, "event", ev.ID, "attempts", attempts, "err", err)
+	metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "dead_lettered").Inc()
+	return w.fileDeadLetter(ctx, e.Seq, ev, e.Data, attempts, err.Error(), false)
 }
 
 // fileDeadLetter stores the event as a dead letter and moves the position
@@ -199,23 +201,23 @@ func (w *worker) redeliverAll(ctx context.Context) error {
 			return errors.Wrapf(err, "dead letter %d", d.ID)
 		}
 		attempts, derr := w.deliver(ctx, ev, d.Event)
+		if derr == nil {
+			if _, err := w.s.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM hooks.dead_letters WHERE id = $1`, d.ID); err != nil {
+				return errors.Wrap(err, "remove redelivered dead letter")
+			}
+			metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "redelivered").Inc()
+			continue
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if derr != nil {
-			failed[d.OrderID] = true
-			_, err := w.s.pool.Exec(ctx, `UPDATE hooks.dead_letters SET attempts = attempts + $2, last_error = $3, parked = false, updated_at = now() WHERE id = $1`,
-				d.ID, attempts, clip(derr.Error()))
-			if err != nil {
-				return errors.Wrap(err, "update webhook dead letter")
-			}
-			metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "dead_lettered").Inc()
-			continue
+		failed[d.OrderID] = true
+		_, err := w.s.pool.Exec(ctx, `UPDATE hooks.dead_letters SET attempts = attempts + $2, last_error = $3, parked = false, updated_at = now() WHERE id = $1`,
+			d.ID, attempts, clip(derr.Error()))
+		if err != nil {
+			return errors.Wrap(err, "update webhook dead letter")
 		}
-		if _, err := w.s.pool.Exec(ctx, `DELETE FROM hooks.dead_letters WHERE id = $1`, d.ID); err != nil {
-			return errors.Wrap(err, "remove redelivered dead letter")
-		}
-		metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "redelivered").Inc()
+		metrics.WebhookDeliveries.WithLabelValues(w.ep.ID, "dead_lettered").Inc()
 	}
 	return nil
 }
@@ -263,9 +265,12 @@ func Backoff(base, ceiling time.Duration, n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }
 
-// post makes one attempt; any 2xx answer is a delivery.
+// post makes one attempt; any 2xx answer is a delivery. An attempt under
+// way when ctx ends (the engine stopping) runs to its answer or its
+// timeout: cut short, the receiver may have taken the event without the
+// engine knowing, and would get it again after the restart.
 func (w *worker) post(ctx context.Context, ev feed.Event, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, w.s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.s.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.ep.URL, bytes.NewReader(body))
 	if err != nil {
