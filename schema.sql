@@ -106,3 +106,44 @@ CREATE TABLE IF NOT EXISTS rm.order_buckets (
     value       bigint      NOT NULL,
     PRIMARY KEY (granularity, bucket, metric, currency)
 );
+
+-- Webhooks (package webhooks): admin-registered endpoints that receive the
+-- integration feed (docs/feed.md). They live in their own schema "hooks",
+-- not in "rm": they are configuration and delivery state, not a read model
+-- a rebuild could recreate from the event store.
+CREATE SCHEMA IF NOT EXISTS hooks;
+
+-- position is the last feed sequence the endpoint's worker handled
+-- (delivered, filtered out, parked or dead-lettered), written with the
+-- dead letter it may have filed. secret signs every delivery; it is shown
+-- once, at registration.
+CREATE TABLE IF NOT EXISTS hooks.endpoints (
+    id          text        PRIMARY KEY,
+    url         text        NOT NULL,
+    secret      text        NOT NULL,
+    event_types text[]      NOT NULL DEFAULT '{}',
+    description text        NOT NULL DEFAULT '',
+    position    bigint      NOT NULL DEFAULT 0,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Deliveries that failed every attempt (parked = false), and the later
+-- events of the same order held behind them (parked = true) so that no
+-- order's events reach the endpoint out of order. body is the exact JSON
+-- that was (or will be) posted.
+CREATE TABLE IF NOT EXISTS hooks.dead_letters (
+    id          bigserial   PRIMARY KEY,
+    endpoint_id text        NOT NULL REFERENCES hooks.endpoints (id) ON DELETE CASCADE,
+    feed_seq    bigint      NOT NULL,
+    event_id    text        NOT NULL,
+    event_type  text        NOT NULL,
+    order_id    text        NOT NULL,
+    body        text        NOT NULL,
+    attempts    int         NOT NULL DEFAULT 0,
+    last_error  text        NOT NULL DEFAULT '',
+    parked      boolean     NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (endpoint_id, feed_seq)
+);
+CREATE INDEX IF NOT EXISTS dead_letters_endpoint_order ON hooks.dead_letters (endpoint_id, order_id);

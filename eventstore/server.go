@@ -19,6 +19,12 @@ type EmbeddedOptions struct {
 	// Listen is a loopback host:port for other processes to connect to;
 	// empty means in-process connections only.
 	Listen string
+	// Feed, when set, turns on authentication: the engine connects as
+	// EngineUser with EnginePassword, and Feed's user may read the feed
+	// and nothing else (see FeedAccess). Nil: no users (tests, and an
+	// in-process-only server).
+	Feed           *FeedAccess
+	EnginePassword string
 }
 
 // StartEmbedded starts a nats-server in this process with JetStream storing
@@ -43,6 +49,12 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		}
 		so.Host, so.Port = host, port
 	}
+	if opts.Feed != nil {
+		if err := opts.Feed.Valid(); err != nil {
+			return nil, err
+		}
+		embeddedAuth(so, opts.EnginePassword, *opts.Feed)
+	}
 	ns, err := server.NewServer(so)
 	if err != nil {
 		return nil, errors.Wrap(err, "configure embedded nats-server")
@@ -51,6 +63,12 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
 		return nil, errors.New("embedded nats-server did not become ready within 30s")
+	}
+	if opts.Feed != nil {
+		if err := wireFeedAccess(ns, *opts.Feed); err != nil {
+			ns.Shutdown()
+			return nil, err
+		}
 	}
 	return ns, nil
 }
@@ -65,6 +83,11 @@ type ConnectOptions struct {
 	Name string
 	// Extra connection options (credentials, TLS) for an external server.
 	Extra []nats.Option
+	// Listen makes the embedded server accept connections on this
+	// host:port (ENGINE_NATS_LISTEN), for Feed's reader only; empty: in
+	// process only. Ignored with URL.
+	Listen string
+	Feed   *FeedAccess
 }
 
 // Connect returns a connection to the event store's NATS, starting an embedded
@@ -88,7 +111,15 @@ func Connect(ctx context.Context, o ConnectOptions) (nc *nats.Conn, closeFn func
 		}
 		return nc, func() { drain(nc) }, nil
 	}
-	ns, err := StartEmbedded(EmbeddedOptions{Dir: filepath.Join(o.DataDir, "nats")})
+	eo := EmbeddedOptions{Dir: filepath.Join(o.DataDir, "nats"), Listen: o.Listen, Feed: o.Feed}
+	if o.Listen != "" && o.Feed == nil {
+		return nil, nil, errors.AssertionFailedf("a listening embedded server needs its feed reader's credentials")
+	}
+	if eo.Feed != nil {
+		eo.EnginePassword = randomPassword()
+		base = append(base, nats.UserInfo(EngineUser, eo.EnginePassword))
+	}
+	ns, err := StartEmbedded(eo)
 	if err != nil {
 		return nil, nil, err
 	}

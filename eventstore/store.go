@@ -73,9 +73,12 @@ type Store struct {
 	shards  []*shard // one per stream; one in one-shard mode
 	timeout time.Duration
 	snaps   *snapshots // nil when snapshots are off
-	watch   *connWatch
-	locks   keyedMutex
-	closeMu sync.Once
+	// replicas is the events streams' replica count, which the feed
+	// stream (feed.go) takes too.
+	replicas int
+	watch    *connWatch
+	locks    keyedMutex
+	closeMu  sync.Once
 }
 
 // Open makes sure the events stream exists with the settings the engine
@@ -107,7 +110,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout, watch: watchConn(nc)}
+	s := &Store{nc: nc, js: js, stream: o.Stream, timeout: o.RequestTimeout, watch: watchConn(nc), replicas: o.Replicas}
 	for k := range n {
 		sh := &shard{index: k, stream: shardStream(o.Stream, n, k), prefix: shardPrefix(n, k)}
 		subjects := logicalSubjects()

@@ -46,12 +46,27 @@ type Subscription struct {
 // server beyond the subscription). buffer is how many messages the client
 // fetches ahead.
 func (s *Store) Subscribe(ctx context.Context, k int, from uint64, buffer int) (*Subscription, error) {
+	return s.subscribe(ctx, k, from, buffer, OrderSubjects+".*", InventorySubjects+".*")
+}
+
+// SubscribeOrders is Subscribe for the events of orders alone: the server
+// skips the inventory's, which a reader of order events (the integration
+// feed) would only throw away.
+func (s *Store) SubscribeOrders(ctx context.Context, k int, from uint64, buffer int) (*Subscription, error) {
+	return s.subscribe(ctx, k, from, buffer, OrderSubjects+".*")
+}
+
+func (s *Store) subscribe(ctx context.Context, k int, from uint64, buffer int, logical ...string) (*Subscription, error) {
 	sh, err := s.shardAt(k)
 	if err != nil {
 		return nil, err
 	}
+	filters := make([]string, len(logical))
+	for i, l := range logical {
+		filters[i] = sh.subject(l)
+	}
 	cons, err := s.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{sh.subject(OrderSubjects + ".*"), sh.subject(InventorySubjects + ".*")},
+		FilterSubjects: filters,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    max(from, 1),
 	})

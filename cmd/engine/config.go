@@ -29,6 +29,8 @@ type config struct {
 	// (ENGINE_EVENT_SHARDS); 0 means eventstore.DefaultShards. An existing
 	// store keeps its own count.
 	EventShards int
+	// Feed configures the integration feed and webhooks (feedconfig.go).
+	Feed feedConfig
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -64,6 +66,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return config{}, err
 	}
 	if c.EventShards, err = parseEventShards(getenv("ENGINE_EVENT_SHARDS")); err != nil {
+		return config{}, err
+	}
+	if c.Feed, err = parseFeedConfig(getenv); err != nil {
 		return config{}, err
 	}
 	return c, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/projections"
+	"github.com/orderengine/engine/webhooks"
 )
 
 // roleMatrix is API.md's roles, route by route: who may call what. A route
@@ -59,6 +60,13 @@ var roleMatrix = map[string][]string{
 	"GET /v1/admin/projections/{name}/rebuild":  {tokAdmin},
 	"GET /v1/admin/dead-letters":                {tokAdmin},
 	"POST /v1/admin/dead-letters/{id}/retry":    {tokAdmin},
+
+	"POST /v1/admin/webhooks":                             {tokAdmin},
+	"GET /v1/admin/webhooks":                              {tokAdmin},
+	"GET /v1/admin/webhooks/{id}":                         {tokAdmin},
+	"DELETE /v1/admin/webhooks/{id}":                      {tokAdmin},
+	"GET /v1/admin/webhooks/{id}/dead-letters":            {tokAdmin},
+	"POST /v1/admin/webhooks/{id}/dead-letters/redeliver": {tokAdmin},
 }
 
 // fullServer is newServer with everything, read models included (a real
@@ -82,8 +90,10 @@ func fullServerWith(t *testing.T, limits limitConfig) (*apiEnv, chi.Routes, *htt
 	rebuilds := projections.NewRebuilds(e.store, db, e.app.Log)
 	t.Cleanup(rebuilds.Close)
 	runner := projections.NewRunner(e.store, db, e.app.Log)
+	// The webhook service is not run: its routes answer, nothing is delivered.
+	hooks := webhooks.New(e.store, db, e.app.Log, webhooks.Options{})
 	router := newServer(serverDeps{app: e.app, store: e.store, db: db, runners: []*projections.Runner{runner},
-		rebuilds: rebuilds, tokens: tokens, log: e.app.Log, limits: limits})
+		rebuilds: rebuilds, tokens: tokens, log: e.app.Log, limits: limits, webhooks: hooks})
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return e, router.(chi.Routes), srv

@@ -18,6 +18,7 @@ import (
 	"github.com/orderengine/engine/projections"
 	"github.com/orderengine/engine/queries"
 	"github.com/orderengine/engine/web"
+	"github.com/orderengine/engine/webhooks"
 )
 
 type serverDeps struct {
@@ -41,6 +42,9 @@ type serverDeps struct {
 	// ENGINE_METRICS_ADDR listener (both then repeat the same last values
 	// while Postgres is down); nil: newServer makes its own.
 	metrics http.Handler
+	// webhooks registers and delivers webhooks; nil: no webhook routes
+	// (ENGINE_FEED=off, or tests of other parts).
+	webhooks *webhooks.Service
 }
 
 // newServer is the engine's HTTP API; every route is here, each behind the
@@ -140,6 +144,14 @@ func newServer(d serverDeps) http.Handler {
 		r.With(admin).Get("/v1/admin/projections/{name}/rebuild", queries.HandleRebuildStatus(rebuilds, d.log))
 		r.With(admin).Get("/v1/admin/dead-letters", queries.HandleListDeadLetters(projAdmin, d.log))
 		r.With(admin).Post("/v1/admin/dead-letters/{id}/retry", queries.HandleRetryDeadLetter(projAdmin, d.log))
+	}
+	if d.webhooks != nil {
+		r.With(admin).Post("/v1/admin/webhooks", webhooks.HandleRegister(d.webhooks, d.log))
+		r.With(admin).Get("/v1/admin/webhooks", webhooks.HandleList(d.webhooks, d.log))
+		r.With(admin).Get("/v1/admin/webhooks/{id}", webhooks.HandleGet(d.webhooks, d.log))
+		r.With(admin).Delete("/v1/admin/webhooks/{id}", webhooks.HandleDelete(d.webhooks, d.log))
+		r.With(admin).Get("/v1/admin/webhooks/{id}/dead-letters", webhooks.HandleDeadLetters(d.webhooks, d.log))
+		r.With(admin).Post("/v1/admin/webhooks/{id}/dead-letters/redeliver", webhooks.HandleRedeliver(d.webhooks, d.log))
 	}
 	return r
 }

@@ -15,11 +15,14 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/orderengine/engine/commands"
+	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/feed"
 	"github.com/orderengine/engine/internal/bench"
 	"github.com/orderengine/engine/internal/demo"
 	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/projections"
+	"github.com/orderengine/engine/webhooks"
 )
 
 const usage = `usage: engine [serve|verify|export|rebuild NAME|bench|demo]
@@ -129,6 +132,13 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 		log.Warn("the event store keeps the shard count it was created with", "shards", store.Shards(), "ENGINE_EVENT_SHARDS", asked)
 	}
 	log.Info("event store open", "shards", store.Shards())
+	if r := cfg.Feed.Reader; r != nil {
+		if err := store.EnsureFeedConsumer(ctx, r.User); err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(stdout, "feed readers: nats://%s as user %s, durable consumer %s on stream %s, JetStream API prefix %s (docs/feed.md)\n",
+			cfg.Feed.Listen, r.User, r.User, eventstore.FeedStream, eventstore.FeedAPIPrefix)
+	}
 	pool, closeDB, err := openDatabase(ctx, cfg, stdout, log)
 	if err != nil {
 		return err
@@ -138,7 +148,8 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	app := commands.NewApp(store, log, cfg.ReservationTTL)
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
-	workers := make(chan error, 2)
+	workers := make(chan error, 4)
+	nworkers := 2
 	go func() { workers <- app.RunWorkers(workersCtx) }()
 	// Closed before the pool (defers run last-first): the pool's Close waits
 	// for a rebuild's connection.
@@ -146,10 +157,20 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	defer rebuilds.Close()
 	runner := projections.NewRunner(store, pool, log)
 	go func() { workers <- runner.Run(workersCtx) }()
+	// The feed forwarder and the webhook workers read the store behind
+	// the write path, as the projections do.
+	var hooks *webhooks.Service
+	if !cfg.Feed.Off {
+		fwd := &feed.Forwarder{Store: store, Log: log}
+		hooks = webhooks.New(store, pool, log, cfg.Feed.Webhooks)
+		go func() { workers <- fwd.Run(workersCtx) }()
+		go func() { workers <- hooks.Run(workersCtx) }()
+		nworkers += 2
+	}
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	deps := serverDeps{app: app, store: store, db: pool, runners: []*projections.Runner{runner},
-		rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits, streams: streams}
+		rebuilds: rebuilds, tokens: tokens, log: log, limits: cfg.Limits, streams: streams, webhooks: hooks}
 	deps.metrics = metricsHandler(deps)
 	srv := &http.Server{
 		Handler:           newServer(deps),
@@ -188,7 +209,11 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	case err := <-workers:
 		_ = srv.Close()
 		stopWorkers()
-		return errors.CombineErrors(errors.Wrap(err, "workers"), <-workers)
+		err = errors.Wrap(err, "workers")
+		for range nworkers - 1 {
+			err = errors.CombineErrors(err, <-workers)
+		}
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing requests in flight")
@@ -199,5 +224,9 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	}
 	log.Info("shutting down: finishing the reservation and projection batches in hand")
 	stopWorkers()
-	return errors.CombineErrors(<-workers, <-workers)
+	var werr error
+	for range nworkers {
+		werr = errors.CombineErrors(werr, <-workers)
+	}
+	return werr
 }

@@ -218,13 +218,21 @@ func TestAdminTokenFileThatIsNotADigestIsRefused(t *testing.T) {
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
 	for name, env := range map[string]map[string]string{
-		"token without role":  {"ENGINE_API_TOKENS": "abc"},
-		"unknown role":        {"ENGINE_API_TOKENS": "abc:root"},
-		"bad reservation ttl": {"ENGINE_RESERVATION_TTL": "soon"},
-		"bad rate limit":      {"ENGINE_RATE_LIMIT": "-1"},
-		"bad burst":           {"ENGINE_RATE_BURST": "many"},
-		"bad in-flight cap":   {"ENGINE_MAX_IN_FLIGHT": "0"},
-		"bad request timeout": {"ENGINE_REQUEST_TIMEOUT": "1"},
+		"token without role":                {"ENGINE_API_TOKENS": "abc"},
+		"unknown role":                      {"ENGINE_API_TOKENS": "abc:root"},
+		"bad reservation ttl":               {"ENGINE_RESERVATION_TTL": "soon"},
+		"bad rate limit":                    {"ENGINE_RATE_LIMIT": "-1"},
+		"bad burst":                         {"ENGINE_RATE_BURST": "many"},
+		"bad in-flight cap":                 {"ENGINE_MAX_IN_FLIGHT": "0"},
+		"bad request timeout":               {"ENGINE_REQUEST_TIMEOUT": "1"},
+		"bad feed switch":                   {"ENGINE_FEED": "maybe"},
+		"bad webhook attempts":              {"ENGINE_WEBHOOK_MAX_ATTEMPTS": "0"},
+		"bad webhook timeout":               {"ENGINE_WEBHOOK_TIMEOUT": "-1s"},
+		"listen without a feed password":    {"ENGINE_NATS_LISTEN": "127.0.0.1:0"},
+		"listen with a short feed password": {"ENGINE_NATS_LISTEN": "127.0.0.1:0", "ENGINE_FEED_PASSWORD": "short"},
+		"listen as the engine's user":       {"ENGINE_NATS_LISTEN": "127.0.0.1:0", "ENGINE_FEED_USER": "engine", "ENGINE_FEED_PASSWORD": "long-enough-password"},
+		"listen with an external NATS":      {"ENGINE_NATS_LISTEN": "127.0.0.1:0", "ENGINE_FEED_PASSWORD": "long-enough-password", "NATS_URL": "nats://127.0.0.1:1"},
+		"listen with the feed off":          {"ENGINE_NATS_LISTEN": "127.0.0.1:0", "ENGINE_FEED_PASSWORD": "long-enough-password", "ENGINE_FEED": "off"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env["ENGINE_DATA_DIR"] = t.TempDir()

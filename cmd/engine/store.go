@@ -10,7 +10,8 @@ import (
 // embedded server under ENGINE_DATA_DIR) and opens it; closeStore stops the
 // committer, then drains NATS and stops the embedded server.
 func openStore(ctx context.Context, cfg config, name string) (store *eventstore.Store, closeStore func(), err error) {
-	nc, closeNATS, err := eventstore.Connect(ctx, eventstore.ConnectOptions{URL: cfg.NATSURL, DataDir: cfg.DataDir, Name: name, Extra: cfg.NATSAuth.options()})
+	nc, closeNATS, err := eventstore.Connect(ctx, eventstore.ConnectOptions{URL: cfg.NATSURL, DataDir: cfg.DataDir, Name: name, Extra: cfg.NATSAuth.options(),
+		Listen: cfg.Feed.Listen, Feed: cfg.Feed.Reader})
 	if err != nil {
 		return nil, nil, err
 	}
