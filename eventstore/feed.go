@@ -71,10 +71,13 @@ func (s *Store) OpenFeed(ctx context.Context) error {
 
 // PublishFeed stores msgs in the feed as one atomic batch: all of them or
 // none, so that the last stored message always says how far the whole
-// batch went. It fails with domain.ErrUnavailable when NATS is not
-// reachable, and with a refusal when JetStream refuses the batch (a
-// message id it already holds: the batch was stored before).
-func (s *Store) PublishFeed(ctx context.Context, msgs []FeedMessage) (lastSeq uint64, err error) {
+// batch went. after is the feed's last sequence the caller knows: the
+// batch is refused (domain.ErrConflict) if another writer stored anything
+// since, so two engines' forwarders can never interleave or repeat a
+// batch, however late one of them is. It fails with domain.ErrUnavailable
+// when NATS is not reachable, and with a refusal when JetStream refuses
+// the batch (a message id it already holds: the batch was stored before).
+func (s *Store) PublishFeed(ctx context.Context, msgs []FeedMessage, after uint64) (lastSeq uint64, err error) {
 	if len(msgs) == 0 || len(msgs) > MaxFeedBatch {
 		return 0, errors.AssertionFailedf("feed batch of %d messages", len(msgs))
 	}
@@ -92,6 +95,9 @@ func (s *Store) PublishFeed(ctx context.Context, msgs []FeedMessage) (lastSeq ui
 			m.Header.Set(k, v)
 		}
 		m.Header.Set(nats.MsgIdHdr, fm.ID)
+		if i == 0 {
+			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(after, 10))
+		}
 		if len(msgs) > 1 {
 			m.Header.Set("Nats-Batch-Id", id)
 			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))

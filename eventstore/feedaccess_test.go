@@ -44,7 +44,7 @@ func TestFeedReaderReadsTheFeedAndNothingElse(t *testing.T) {
 	}
 	for i := range 3 {
 		id := string(rune('a' + i))
-		if _, err := store.PublishFeed(ctx, []eventstore.FeedMessage{{Subject: "feed.v1.order." + id + ".placed", ID: id + ":1", Data: []byte(`{}`)}}); err != nil {
+		if _, err := store.PublishFeed(ctx, []eventstore.FeedMessage{{Subject: "feed.v1.order." + id + ".placed", ID: id + ":1", Data: []byte(`{}`)}}, uint64(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

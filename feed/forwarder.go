@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/metrics"
 )
@@ -49,8 +50,14 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		metrics.FeedErrors.Inc()
-		f.Log.Warn("feed forwarder failed; resuming from the feed's last message", "err", err, "retry_in", next.String())
+		if errors.Is(err, domain.ErrConflict) {
+			// Another engine's forwarder stored a batch first: not a
+			// failure, and this one stays behind it until it stops.
+			f.Log.Debug("another forwarder is ahead; resuming from the feed's last message", "retry_in", next.String())
+		} else {
+			metrics.FeedErrors.Inc()
+			f.Log.Warn("feed forwarder failed; resuming from the feed's last message", "err", err, "retry_in", next.String())
+		}
 		if forwarded {
 			next = wait
 		}
@@ -75,7 +82,7 @@ func (f *Forwarder) round(ctx context.Context) (forwarded bool, err error) {
 	if err := f.Store.OpenFeed(ctx); err != nil {
 		return false, err
 	}
-	pos, err := f.resume(ctx)
+	pos, last, err := f.resume(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -163,7 +170,7 @@ func (f *Forwarder) round(ctx context.Context) (forwarded bool, err error) {
 		if len(batch) == 0 {
 			continue
 		}
-		if _, err := f.Store.PublishFeed(ctx, batch); err != nil {
+		if last, err = f.Store.PublishFeed(ctx, batch, last); err != nil {
 			return forwarded, err
 		}
 		forwarded = true
@@ -172,18 +179,20 @@ func (f *Forwarder) round(ctx context.Context) (forwarded bool, err error) {
 }
 
 // resume returns, per shard, the last event-store sequence whose event is
-// in the feed (0: none), from the feed's last message.
-func (f *Forwarder) resume(ctx context.Context) ([]uint64, error) {
+// in the feed (0: none), from the feed's last message, and that message's
+// sequence in the feed (0: the feed is empty), which the next batch
+// expects.
+func (f *Forwarder) resume(ctx context.Context) ([]uint64, uint64, error) {
 	pos := make([]uint64, f.Store.Shards())
 	last, ok, err := f.Store.LastFeedEntry(ctx)
 	if err != nil || !ok {
-		return pos, err
+		return pos, 0, err
 	}
 	src := last.Header.Get(HeaderSource)
 	if err := decodePositions(src, pos); err != nil {
-		return nil, errors.Wrapf(err, "feed message %d", last.Seq)
+		return nil, 0, errors.Wrapf(err, "feed message %d", last.Seq)
 	}
-	return pos, nil
+	return pos, last.Seq, nil
 }
 
 // encodePositions writes pos as "0:12,1:40".

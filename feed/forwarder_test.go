@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/errors"
+
 	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -154,4 +156,48 @@ func TestForwarderResumesWithoutLossOrDuplicates(t *testing.T) {
 		want[id] = ts
 	}
 	checkFeed(t, readFeed(t, e.Store, count(want)), want)
+}
+
+// TestTwoForwardersForwardEachEventOnce: two engines run a forwarder each
+// on one store. Each batch expects the feed's last sequence its forwarder
+// knows, so the slower one's batch is refused and it resumes from the
+// feed: every event is in the feed once, each order's in order.
+func TestTwoForwardersForwardEachEventOnce(t *testing.T) {
+	e := enginetest.Start(t, time.Hour)
+	startForwarder(t, e.Store, 3)
+	startForwarder(t, e.Store, 5)
+	want := placeAndCancel(t, e.App, 40)
+	// A last order marks the end: nothing may come twice before it.
+	for id, ts := range placeAndCancel(t, e.App, 1) {
+		want[id] = ts
+	}
+	checkFeed(t, readFeed(t, e.Store, count(want)), want)
+}
+
+// TestAStaleFeedBatchIsRefused: a batch that expects a feed sequence the
+// feed has moved past is refused as a conflict, even with message ids the
+// feed has never seen (a forwarder late by more than the duplicate
+// window).
+func TestAStaleFeedBatchIsRefused(t *testing.T) {
+	e := enginetest.Start(t, time.Hour)
+	ctx := context.Background()
+	if err := e.Store.OpenFeed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(id string) []eventstore.FeedMessage {
+		return []eventstore.FeedMessage{{Subject: "feed.v1.order." + id + ".placed", ID: id + ":1", Data: []byte(`{}`)}}
+	}
+	last, err := e.Store.PublishFeed(ctx, msg("a"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.PublishFeed(ctx, msg("b"), last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.PublishFeed(ctx, msg("c"), last); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("a batch after a stale sequence: %v, want a conflict", err)
+	}
+	if head, err := e.Store.FeedHead(ctx); err != nil || head != last+1 {
+		t.Errorf("feed head %d (%v), want %d: the stale batch must store nothing", head, err, last+1)
+	}
 }
