@@ -31,6 +31,10 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock that timestamps signatures (time.Now).
 	Now func() time.Time
+	// Refresh is how often the endpoints are read again, so that one
+	// registered or deleted through another engine is taken up or
+	// dropped here too (5s).
+	Refresh time.Duration
 }
 
 func (o Options) orDefaults() Options {
@@ -48,6 +52,9 @@ func (o Options) orDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = 5 * time.Second
 	}
 	return o
 }
@@ -94,8 +101,43 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	<-ctx.Done()
-	s.wg.Wait()
+	tick := time.NewTicker(s.opts.Refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.wg.Wait()
+			return nil
+		case <-tick.C:
+			if err := s.sync(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("webhooks: cannot read the endpoints; keeping the ones known", "err", err)
+			}
+		}
+	}
+}
+
+// sync starts a worker for every endpoint without one and stops those of
+// endpoints deleted (through another engine: a delete here stops its own
+// at once). Of several engines, each runs a worker per endpoint, and the
+// delivery lease lets one of them deliver.
+func (s *Service) sync(ctx context.Context) error {
+	eps, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	live := map[string]bool{}
+	for _, ep := range eps {
+		live[ep.ID] = true
+		s.startWorkerLocked(ep)
+	}
+	for id, w := range s.workers {
+		if !live[id] {
+			w.cancel()
+			delete(s.workers, id)
+		}
+	}
 	return nil
 }
 

@@ -44,15 +44,34 @@ func (w *worker) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		w.s.log.Warn("webhook worker failed; resuming from its position", "endpoint", w.ep.ID, "err", err)
+		wait := time.Second
+		if errors.Is(err, errLeasedElsewhere) {
+			wait = leaseCheck // standing by: nothing failed
+		} else {
+			w.s.log.Warn("webhook worker failed; resuming from its position", "endpoint", w.ep.ID, "err", err)
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
 	}
 }
 
 func (w *worker) work(ctx context.Context) error {
+	lost, release, err := w.s.lease(ctx, w.ep.ID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	ep, err := w.s.Get(ctx, w.ep.ID)
 	if err != nil {
 		return err
@@ -62,8 +81,6 @@ func (w *worker) work(ctx context.Context) error {
 	}
 	w.ep, w.pos, w.saved = ep, ep.Position, ep.Position
 	metrics.WebhookFeedPosition.WithLabelValues(ep.ID).Set(float64(w.pos))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	r, err := w.s.store.ReadFeed(ctx, w.pos+1, 64)
 	if err != nil {
 		return err
