@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/metrics"
+	"github.com/orderengine/engine/internal/tracing"
 )
 
 // outcome is the decision on one reserve request, to be told to its order.
@@ -91,7 +93,8 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 	var refused []error
 	var decided []domain.SKUEvent
 	told := 0
-	_, err := a.SKUs.UpdateFoldedWith(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20, Settle: true},
+	ctx, traced := traceDecisions(ctx, sku, reqs)
+	_, err := a.SKUs.UpdateFoldedWith(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 20, Settle: true, Header: traced.header},
 		func(s eventstore.Snapshot[domain.SKU], attempt int) ([]domain.SKUEvent, domain.SKU, []*eventstore.Rider, error) {
 			i, _ := slices.BinarySearchFunc(reqs, s.State.RequestSeqOf(shard)+1, func(m eventstore.ReservationMsg, seq uint64) int { return cmp.Compare(m.Seq, seq) })
 			next = reqs[i:]
@@ -105,11 +108,12 @@ func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.Reser
 			// A refused batch may have been refused for a rider whose
 			// order moved on: the retry leaves every order to the saga.
 			if attempt == 1 {
-				riders = a.tellWithDecision(sku, events, now)
+				riders = a.tellWithDecision(sku, events, now, traced)
 			}
 			told = len(riders)
 			return events, after, riders, nil
 		})
+	traced.end(err)
 	if err != nil {
 		return errors.Wrapf(err, "decide reservations of %s", sku)
 	}
@@ -142,7 +146,7 @@ const maxRiderMsgs = 512
 // shard (a batch is one stream) are told here; the saga tells the others.
 // A cached order may be stale: its append then fails the batch on its
 // expected sequence, and the retry tells no order.
-func (a *App) tellWithDecision(sku string, events []domain.SKUEvent, now time.Time) []*eventstore.Rider {
+func (a *App) tellWithDecision(sku string, events []domain.SKUEvent, now time.Time, traced decisionTrace) []*eventstore.Rider {
 	var riders []*eventstore.Rider
 	msgs, orders, shard := 0, map[string]bool{}, a.SKUs.ShardOf(sku)
 	for _, ev := range events {
@@ -168,7 +172,7 @@ func (a *App) tellWithDecision(sku string, events []domain.SKUEvent, now time.Ti
 			if err != nil || len(evs) == 0 {
 				continue // the saga decides it on the stored state
 			}
-			rd, err := a.Orders.Prepare(o.orderID, snap, evs, o.options())
+			rd, err := a.Orders.Prepare(o.orderID, snap, evs, traced.options(o))
 			if err != nil {
 				a.Log.Error("prepare a reservation outcome", "order_id", o.orderID, "sku", sku, "err", err)
 				continue
@@ -246,7 +250,12 @@ func (o outcome) options() eventstore.UpdateOptions[domain.Order] {
 }
 
 // recordOutcome tells the order what its line got.
-func (a *App) recordOutcome(ctx context.Context, o outcome) error {
+func (a *App) recordOutcome(ctx context.Context, o outcome) (err error) {
+	if tracing.Enabled() {
+		var span trace.Span
+		ctx, span = traceOutcome(ctx, o)
+		defer func() { tracing.Fail(span, err); span.End() }()
+	}
 	cmd := o.command(a.Now())
 	res, err := a.Orders.Update(ctx, o.orderID, o.options(),
 		func(s eventstore.Snapshot[domain.Order]) ([]domain.OrderEvent, error) {

@@ -79,3 +79,20 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendSequential is one appender's Repository.Update after
+// another on one aggregate: each a publish of its own, so its allocations
+// per op are the append path's own, not shared out over a batch as in
+// BenchmarkAppend (the tracing-off cost is read here).
+func BenchmarkAppendSequential(b *testing.B) {
+	_, nc := testnats.Start(b)
+	s := enginetest.OpenStore(b, nc)
+	repo := eventstore.NewRepository(s, tallyKind, 100)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := repo.Update(ctx, "seq", eventstore.UpdateOptions[tally]{CommandID: fmt.Sprintf("c%d", i)}, note("x")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,8 +13,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/internal/tracing"
 )
 
 // maxBatchMsgs stays under the server's default atomic batch limit (1000).
@@ -30,6 +32,9 @@ type pending struct {
 	msgs   []*nats.Msg
 	settle bool // goes before the others (UpdateOptions.Settle)
 	done   chan commitResult
+	// span is the command's append (nil while tracing is off): the
+	// batch's commit span links to it.
+	span trace.Span
 }
 
 type commitResult struct {
@@ -324,7 +329,12 @@ func (c *committer) commitGroup(group []*pending) {
 	for _, p := range group {
 		msgs = append(msgs, p.msgs...)
 	}
+	end := noTrace
+	if tracing.Enabled() {
+		end = traceCommit(group, len(msgs))
+	}
 	first, err := c.publish(msgs)
+	end(err)
 	if err != nil && len(group) > 1 && errors.Is(err, errRefused) {
 		c.commitGroup(group[:len(group)/2])
 		c.commitGroup(group[len(group)/2:])
@@ -419,3 +429,27 @@ func cloneMsg(m *nats.Msg) *nats.Msg {
 	}
 	return &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data}
 }
+
+// traceCommit starts the span of one group-commit publish: a root span of
+// its own, since it stores the commands of many traces at once, linked to
+// the append span of each (up to the SDK's link limit). The returned
+// function ends it.
+func traceCommit(group []*pending, msgs int) func(error) {
+	scs := make([]trace.SpanContext, len(group))
+	for i, p := range group {
+		if p.span != nil {
+			scs[i] = p.span.SpanContext()
+		}
+	}
+	_, span := tracing.Start(context.Background(), "commit batch", trace.WithNewRoot(),
+		trace.WithLinks(tracing.Links(scs, maxCommitLinks)...),
+		trace.WithAttributes(tracing.CommandsKey.Int(len(group)), tracing.MessagesKey.Int(msgs)))
+	return func(err error) {
+		tracing.Fail(span, err)
+		span.End()
+	}
+}
+
+// maxCommitLinks bounds the links of a commit span: the SDK's default
+// limit, past which it would drop them anyway.
+const maxCommitLinks = 128

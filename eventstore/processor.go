@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cockroachdb/errors"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderengine/engine/domain"
@@ -66,6 +67,9 @@ type ReservationMsg struct {
 	Shard   int
 	Seq     uint64
 	Request domain.ReservationRequest
+	// Header is the stored message's headers, which carry the trace
+	// context of the append that stored the request (the order's).
+	Header nats.Header
 }
 
 // ConsumeReservations runs the processor of partition p of shard k until
@@ -104,7 +108,7 @@ func (s *Store) ConsumeReservations(ctx context.Context, k, p int, log *slog.Log
 				// A redelivery means an earlier delivery went astray.
 				whole = whole && meta.NumDelivered == 1
 				if r, ok := decodeRequest(log, m.Subject(), m.Data()); ok {
-					reqs = append(reqs, ReservationMsg{Shard: k, Seq: meta.Sequence.Stream, Request: r})
+					reqs = append(reqs, ReservationMsg{Shard: k, Seq: meta.Sequence.Stream, Request: r, Header: m.Headers()})
 				}
 			}
 			info, err := cons.Info(ctx)
@@ -129,7 +133,7 @@ func (s *Store) partitionRequests(ctx context.Context, sh *shard, p int, log *sl
 	var out []ReservationMsg
 	err := s.readSubject(ctx, sh, partitionSubjects(p), after+1, through, func(m RawMsg) error {
 		if r, ok := decodeRequest(log, m.Subject, m.Data); ok {
-			out = append(out, ReservationMsg{Shard: sh.index, Seq: m.Seq, Request: r})
+			out = append(out, ReservationMsg{Shard: sh.index, Seq: m.Seq, Request: r, Header: m.Header})
 		}
 		return nil
 	})

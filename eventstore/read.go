@@ -19,6 +19,9 @@ type RawMsg struct {
 	Subject string
 	Time    time.Time
 	Data    []byte
+	// Header is the direct get's answer's headers: the stored message's
+	// own (the trace context among them) and the server's Nats-* ones.
+	Header nats.Header
 }
 
 // readBatch is how many messages one direct-get request returns.
@@ -174,7 +177,7 @@ func rawFromDirect(sh *shard, msg *nats.Msg) (RawMsg, error) {
 		return RawMsg{}, errors.Wrap(err, "direct get answer without a sequence")
 	}
 	ts, _ := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp"))
-	return RawMsg{Seq: seq, Subject: sh.logical(msg.Header.Get("Nats-Subject")), Time: ts, Data: msg.Data}, nil
+	return RawMsg{Seq: seq, Subject: sh.logical(msg.Header.Get("Nats-Subject")), Time: ts, Data: msg.Data, Header: msg.Header}, nil
 }
 
 // History calls fn with every stored envelope of one aggregate subject

@@ -9,9 +9,11 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/metrics"
+	"github.com/orderengine/engine/internal/tracing"
 )
 
 // Kind describes one aggregate type to the store: its subject prefix and the
@@ -270,6 +272,11 @@ type UpdateOptions[S any] struct {
 	// Fingerprint identifies the request; it is stored in the idempotency
 	// record (IdemKey) or on the first event (KeyedCreate).
 	Fingerprint string
+	// Header, when set, is added to the headers of every event message of
+	// the command: facts about this run of the command that are not part
+	// of the events, such as the trace contexts of the requests a batch
+	// decides (tracing.AddCause).
+	Header nats.Header
 }
 
 // Result is the outcome of an update.
@@ -578,6 +585,11 @@ func (r *Repository[S, E]) seal(subject string, snap Snapshot[S], events []E, fo
 			}
 		}
 	}
+	for _, m := range msgs {
+		for k, v := range o.Header {
+			m.Header[k] = v
+		}
+	}
 	if o.IdemKey != "" && !o.KeyedCreate {
 		rec := IdemRecord{Fingerprint: o.Fingerprint, CommandID: o.CommandID, StoredAt: time.Now().UTC()}
 		m, err := idemMsg(o.IdemKey, o.CommandID, rec)
@@ -613,17 +625,24 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 	if err != nil {
 		return Result[S]{}, err
 	}
+	var span trace.Span
+	end := noTrace
+	if tracing.Enabled() {
+		span, end = r.traceAppend(ctx, subject, len(events), sd.msgs)
+	}
 	msgs, subjects := sd.msgs, make([]string, 0, len(riders))
 	for _, rd := range riders {
 		if rd.shard != sd.shard {
+			end(nil)
 			return Result[S]{}, errors.AssertionFailedf("rider %s is on shard %d, %s on %d", rd.subject, rd.shard.index, subject, sd.shard.index)
 		}
 		msgs = append(msgs, rd.msgs...)
 		subjects = append(subjects, rd.subject)
 	}
 	start := time.Now()
-	cr := sd.shard.commit.submit(ctx, &pending{subject: subject, riders: subjects, msgs: msgs, settle: o.Settle})
+	cr := sd.shard.commit.submit(ctx, &pending{subject: subject, riders: subjects, msgs: msgs, settle: o.Settle, span: span})
 	metrics.AppendDuration.WithLabelValues(r.kind.Name).Observe(time.Since(start).Seconds())
+	end(cr.err)
 	if cr.err != nil {
 		if len(riders) > 0 && errors.Is(cr.err, errAlreadyStored) {
 			// A rider's message was a duplicate, which says nothing of
@@ -641,3 +660,25 @@ func (r *Repository[S, E]) append(ctx context.Context, subject string, snap Snap
 	}
 	return res, nil
 }
+
+// traceAppend starts the span of one command's append, a child of the
+// caller's (the HTTP request's, a processor's or the saga's), and stores
+// its trace context in the headers of every message the command stores
+// (not its riders', which carry their own: UpdateOptions.Header): whoever
+// consumes them (processor, saga, projection) continues the trace.
+// end ends the span, marking it failed with the append's error if any.
+func (r *Repository[S, E]) traceAppend(ctx context.Context, subject string, events int, msgs []*nats.Msg) (trace.Span, func(error)) {
+	ctx, span := tracing.Start(ctx, "append "+r.kind.Name, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(tracing.AggregateKey.String(r.kind.Name),
+			tracing.AggregateIDKey.String(subject[len(r.kind.Prefix)+1:]), tracing.EventsKey.Int(events)))
+	for _, m := range msgs {
+		tracing.Inject(ctx, m.Header)
+	}
+	return span, func(err error) {
+		tracing.Fail(span, err)
+		span.End()
+	}
+}
+
+// noTrace ends no span: what appends use while tracing is off.
+func noTrace(error) {}

@@ -110,6 +110,7 @@ func (s *Store) consumeOutcomes(ctx context.Context, sh *shard, log *slog.Logger
 		return err
 	}
 	return consumeLoop(ctx, cons, log, reservationBatch, nil, func(ctx context.Context, msgs []jetstream.Msg) error {
+		ctx = withCauses(ctx, msgs)
 		envs := make([]Envelope, 0, len(msgs))
 		for _, m := range msgs {
 			e, err := DecodeEnvelope(m.Data())

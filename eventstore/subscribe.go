@@ -20,6 +20,9 @@ type StoredEvent struct {
 	Stored  time.Time
 	Pending uint64
 	Data    []byte
+	// Header holds the message's headers, the trace context of the
+	// append that stored it among them (tracing.Extract).
+	Header nats.Header
 }
 
 // ErrEndOfRange ends a Subscription opened by ReplayRange: every event of
@@ -173,7 +176,7 @@ func (sub *Subscription) next(opt jetstream.NextOpt) (StoredEvent, error) {
 			return StoredEvent{}, errors.Wrap(err, "event metadata")
 		}
 		ev := StoredEvent{Pos: Position{Shard: sub.sh.index, Seq: md.Sequence.Stream}, Subject: sub.sh.logical(m.Subject()),
-			Stored: md.Timestamp, Pending: md.NumPending, Data: m.Data()}
+			Stored: md.Timestamp, Pending: md.NumPending, Data: m.Data(), Header: m.Headers()}
 		if !sub.bounded {
 			return ev, nil
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go"
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
@@ -25,6 +26,9 @@ type streamEvent struct {
 	Seq     uint64
 	Subject string
 	Data    []byte
+	// Header is the stored message's headers, which carry the trace
+	// context of the append that stored the event.
+	Header nats.Header
 }
 
 const (

@@ -16,6 +16,7 @@ import (
 
 	orderengine "github.com/orderengine/engine"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/tracing"
 )
 
 // MainProjection names the one projection that covers orders, their lines
@@ -250,7 +251,7 @@ func (r *Runner) nextBatch(ctx context.Context, sub *eventstore.Subscription) ([
 
 // toStreamEvent takes what the projection needs from m.
 func toStreamEvent(m eventstore.StoredEvent) (streamEvent, batchInfo) {
-	return streamEvent{Shard: m.Pos.Shard, Seq: m.Pos.Seq, Subject: m.Subject, Data: m.Data},
+	return streamEvent{Shard: m.Pos.Shard, Seq: m.Pos.Seq, Subject: m.Subject, Data: m.Data, Header: m.Header},
 		batchInfo{pending: m.Pending, stored: m.Stored}
 }
 
@@ -304,7 +305,12 @@ func (r *Runner) pipelineWith(ctx context.Context, next func(context.Context) ([
 		}
 	}()
 	for p := range batches {
-		if err := r.commit(ctx, p); err != nil {
+		start := time.Now()
+		err := r.commit(ctx, p)
+		if tracing.Enabled() && r.schema == LiveSchema {
+			r.traceBatch(p, start, err)
+		}
+		if err != nil {
 			return progressed, err
 		}
 		r.applied(p)

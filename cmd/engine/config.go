@@ -31,6 +31,9 @@ type config struct {
 	EventShards int
 	// Feed configures the integration feed and webhooks (feedconfig.go).
 	Feed feedConfig
+	// OTelEnv is the environment tracing.Setup reads: tracing is on when
+	// it names an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). Nil: off.
+	OTelEnv func(string) string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -42,6 +45,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		APITokens:   getenv("ENGINE_API_TOKENS"),
 		PprofAddr:   getenv("ENGINE_PPROF_ADDR"),
 		MetricsAddr: getenv("ENGINE_METRICS_ADDR"),
+		OTelEnv:     getenv,
 	}
 	ttl, err := time.ParseDuration(or(getenv("ENGINE_RESERVATION_TTL"), "15m"))
 	if err != nil || ttl <= 0 {

@@ -121,6 +121,13 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 		}
 		defer lock.release()
 	}
+	stopTracing, err := startTracing(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	// Deferred first, so run last: the spans of the final batches are
+	// flushed too.
+	defer stopTracing()
 	store, closeStore, err := openStore(ctx, cfg, "engine")
 	if err != nil {
 		return err
