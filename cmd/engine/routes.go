@@ -68,7 +68,7 @@ func newServer(d serverDeps) http.Handler {
 		return func(next http.Handler) http.Handler { return auth(lim.perToken(next)) }
 	}
 	r := chi.NewRouter()
-	r.Use(httpx.RequestID, tracing.HTTP, requestLog(d.log), noSniffNoStore, recoverer(d.log), lim.bounded)
+	r.Use(httpx.RequestID, tracing.HTTP("/healthz", "/readyz", "/metrics"), requestLog(d.log), noSniffNoStore, recoverer(d.log), lim.bounded)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, "not_found", "no such route"))
 	})

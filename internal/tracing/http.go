@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -11,13 +12,21 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// HTTP is the middleware that starts a server span per request, named
-// after its method and chi route ("POST /v1/orders"), continuing the
-// caller's trace when the request carries a traceparent. The handlers'
-// appends are children of it. Off, it only calls next.
-func HTTP(next http.Handler) http.Handler {
+// HTTP returns the middleware that starts a server span per request,
+// named after its method and chi route ("POST /v1/orders"), continuing
+// the caller's trace when the request carries a traceparent. The
+// handlers' appends are children of it. Requests for the paths in skip
+// (probes, scrapes: many, and of no interest in a trace) get none. Off, it
+// only calls next.
+func HTTP(skip ...string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return httpSpans(next, skip)
+	}
+}
+
+func httpSpans(next http.Handler, skip []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !Enabled() {
+		if !Enabled() || slices.Contains(skip, r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -84,7 +84,7 @@ func TestOffAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	h := nats.Header{"Nats-Msg-Id": {"c:0"}}
 	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	mw := HTTP(next)
+	mw := HTTP("/healthz")(next)
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	w := httptest.NewRecorder()
 	if n := testing.AllocsPerRun(100, func() {
@@ -163,18 +163,21 @@ func TestSetupExportsToTheEndpoint(t *testing.T) {
 }
 
 // TestHTTPContinuesTheCallersTrace: the middleware's server span is the
-// child of the request's traceparent and is named after the route.
+// child of the request's traceparent; a skipped path gets no span.
 func TestHTTPContinuesTheCallersTrace(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	defer Use(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)))()
 	var inner trace.SpanContext
-	h := HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inner = trace.SpanContextFromContext(r.Context())
+	h := HTTP("/healthz")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/orders" {
+			inner = trace.SpanContextFromContext(r.Context())
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	req := httptest.NewRequest(http.MethodPost, "/v1/orders", nil)
 	req.Header.Set("traceparent", Traceparent(sample))
 	h.ServeHTTP(httptest.NewRecorder(), req)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	spans := exp.GetSpans()
 	if len(spans) != 1 {
 		t.Fatalf("%d spans", len(spans))
