@@ -42,7 +42,9 @@ func TestOneEngineDeliversAndAnotherTakesOver(t *testing.T) {
 	f.stop() // engine 1 goes, with its forwarder: run one for the store
 	fwdCtx, fwdCancel := context.WithCancel(context.Background())
 	var fwd sync.WaitGroup
-	fwd.Go(func() { _ = (&feed.Forwarder{Store: f.e.Store, Log: log, RetryWait: 10 * time.Millisecond}).Run(fwdCtx) })
+	fwd.Go(func() {
+		_ = (&feed.Forwarder{Store: f.e.Store, Log: log, RetryWait: 10 * time.Millisecond}).Run(fwdCtx)
+	})
 	t.Cleanup(func() { fwdCancel(); fwd.Wait() })
 	for range 5 {
 		id := f.place(t)
