@@ -53,5 +53,6 @@ func configOf(spec host.Spec) config {
 		CommitLinger:   spec.CommitLinger,
 		CommitMaxBatch: spec.CommitMaxBatch,
 		EventShards:    spec.EventShards,
+		Feed:           feedConfig{Off: spec.FeedOff},
 	}
 }

@@ -41,6 +41,9 @@ type benchOptions struct {
 	// commitLinger and commitMaxBatch tune the engines' group commit.
 	commitLinger   time.Duration
 	commitMaxBatch int
+	// feed runs the engines' feed forwarder and webhook service, as serve
+	// does by default (ENGINE_FEED).
+	feed bool
 
 	placeConcurrency, placeSKUs int
 	placeDuration               time.Duration
@@ -69,6 +72,7 @@ func parseBenchOptions(w host.Wiring, args []string, stdout, stderr io.Writer) (
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.DurationVar(&o.commitLinger, "commit-linger", 0, "the engines' group-commit linger (ENGINE_COMMIT_LINGER; default: the store's)")
 	fs.IntVar(&o.commitMaxBatch, "commit-max-batch", 0, "the engines' group-commit batch bound in messages (ENGINE_COMMIT_MAX_BATCH; default: the store's)")
+	fs.BoolVar(&o.feed, "feed", true, "run the engines' integration feed forwarder and webhook service, as serve does (ENGINE_FEED); -feed=false measures without them")
 	fs.IntVar(&o.placeConcurrency, "place-concurrency", 64, "place: concurrent clients (and raw publishers)")
 	fs.IntVar(&o.placeSKUs, "place-skus", 100, "place: SKUs the orders spread over")
 	fs.DurationVar(&o.placeDuration, "place-duration", 15*time.Second, "place: how long each side is loaded")
@@ -275,6 +279,7 @@ func (b *bencher) engineConfig(scenario, dbURL string) host.Spec {
 		CommitLinger:   b.opts.commitLinger,
 		CommitMaxBatch: b.opts.commitMaxBatch,
 		EventShards:    b.shards,
+		FeedOff:        !b.opts.feed,
 	}
 }
 

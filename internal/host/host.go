@@ -37,6 +37,8 @@ type Spec struct {
 	CommitMaxBatch int
 	// EventShards is ENGINE_EVENT_SHARDS for a new store; 0: the default.
 	EventShards int
+	// FeedOff is ENGINE_FEED=off: no feed forwarder, no webhook delivery.
+	FeedOff bool
 }
 
 // Limits are the engine's request limits (ENGINE_RATE_* and friends);
