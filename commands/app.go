@@ -35,6 +35,9 @@ type App struct {
 	Log    *slog.Logger
 	// ReservationTTL is how long a confirmed, unpaid order holds its stock.
 	ReservationTTL time.Duration
+	// Backlog, when set, refuses new orders on partitions too far behind,
+	// and RunWorkers samples it; nil: orders are never refused for it.
+	Backlog *Backlog
 
 	inflight inflightKeys
 }

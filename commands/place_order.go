@@ -28,9 +28,18 @@ type PlaceOrder struct {
 // event is the key's record: a retry finds the order's subject taken and
 // is answered from that event (Replayed), and no record message is
 // stored. It fails with a domain.ValidationError naming every bad field,
-// domain.ErrIdempotencyKeyReused (the key placed a different order), or
-// domain.ErrUnavailable when the event store is down (nothing stored).
+// domain.ErrIdempotencyKeyReused (the key placed a different order),
+// domain.ErrBacklogFull when a partition of its SKUs is past the backlog
+// limit (a.Backlog), or domain.ErrUnavailable when the event store is down
+// (nothing stored in either case).
 func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (OrderResult, error) {
+	// Before anything is read or written: refusing must cost the engine
+	// next to nothing, since it happens exactly when it is overloaded. A
+	// retry of an order already placed is refused too until the backlog
+	// falls; its key then answers with the first outcome.
+	if err := a.Backlog.Admit(c.Lines); err != nil {
+		return OrderResult{}, err
+	}
 	id := a.NewID()
 	if m.IdemKey != "" {
 		id = KeyedOrderID(m.IdemKey)

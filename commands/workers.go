@@ -9,11 +9,16 @@ import (
 )
 
 // RunWorkers runs the reservation processors of every partition, the order
-// saga and the expiry worker until ctx ends, then returns once each has
-// finished the batch in hand. Consumers that cannot be set up yet (JetStream
-// unreachable) are retried until they can.
+// saga, the expiry worker and, when set, the Backlog's sampling until ctx
+// ends, then returns once each has finished the batch in hand. Consumers
+// that cannot be set up yet (JetStream unreachable) are retried until they
+// can.
 func (a *App) RunWorkers(ctx context.Context) error {
-	return runAll(ctx, a.RunProcessors, a.RunSaga, a.RunExpiries)
+	workers := []func(context.Context) error{a.RunProcessors, a.RunSaga, a.RunExpiries}
+	if a.Backlog != nil {
+		workers = append(workers, a.Backlog.Run)
+	}
+	return runAll(ctx, workers...)
 }
 
 // RunProcessors runs the reservation processor of every partition of every

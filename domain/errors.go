@@ -38,6 +38,10 @@ var (
 	// the command's idempotency key is safe: it applies the command at most
 	// once and answers with the first outcome.
 	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrBacklogFull means the reservation processors are too far behind
+	// to take more work: a new order was refused before anything was
+	// written, and may be sent again once they catch up.
+	ErrBacklogFull = errors.New("the reservation backlog is full")
 )
 
 // ValidationError lists each invalid field by its JSON path

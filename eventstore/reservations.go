@@ -123,3 +123,35 @@ func (s *Store) consumeOutcomes(ctx context.Context, sh *shard, log *slog.Logger
 		return handle(ctx, envs)
 	})
 }
+
+// ReservationBacklog returns, for every partition, how many reservation
+// requests are stored but not yet decided, over every shard: the requests
+// its processor's consumer has not delivered yet and those delivered but
+// not acknowledged (a processor acknowledges a batch only once it is
+// decided). The figures are the consumers' own counts, read in two
+// requests per shard whatever the number of partitions; a partition whose
+// consumer does not exist yet counts 0. It fails with
+// domain.ErrUnavailable when JetStream does not answer.
+func (s *Store) ReservationBacklog(ctx context.Context) ([]uint64, error) {
+	partition := make(map[string]int, ReservationPartitions)
+	for p, name := range ReservationConsumers() {
+		partition[name] = p
+	}
+	out := make([]uint64, ReservationPartitions)
+	for _, sh := range s.shards {
+		stream, err := s.js.Stream(ctx, sh.stream)
+		if err != nil {
+			return nil, errors.Wrap(unavailable(err), "read stream state")
+		}
+		list := stream.ListConsumers(ctx)
+		for info := range list.Info() {
+			if p, ok := partition[info.Name]; ok {
+				out[p] += info.NumPending + uint64(info.NumAckPending)
+			}
+		}
+		if err := list.Err(); err != nil {
+			return nil, errors.Wrap(unavailable(err), "read reservation consumers' state")
+		}
+	}
+	return out, nil
+}

@@ -110,6 +110,26 @@ type Summary struct {
 	OrdersLastHour int64                        `json:"orders_last_hour"`
 	LowStock       []InventoryView              `json:"low_stock"`
 	Projections    []ProjectionInfo             `json:"projections"`
+	// ReservationBacklog is there when the engine reports it
+	// (WithReservationBacklog).
+	ReservationBacklog *ReservationBacklog `json:"reservation_backlog,omitempty"`
+}
+
+// ReservationBacklog tells how far behind the reservation processors are.
+type ReservationBacklog struct {
+	// Partitions holds, for each partition in order, the reservation
+	// requests stored but not yet decided.
+	Partitions []uint64 `json:"partitions"`
+	// Limit is the backlog of one partition past which new orders on its
+	// SKUs are refused with 503; 0 means no limit.
+	Limit uint64 `json:"limit"`
+}
+
+// BacklogReader reports the reservation backlog. The dashboard reads it
+// for every summary and stream tick, so it must be cheap: a copy of the
+// last sample, not a call to the event store.
+type BacklogReader interface {
+	ReservationBacklog() ReservationBacklog
 }
 
 // Point is one bucket of a time series: its start and its value.
@@ -129,8 +149,9 @@ type Timeseries struct {
 // HandleDashboardSummary answers GET /v1/dashboard/summary?low_stock_below=
 // with the orders per status (every status, 0 when none), the revenue per
 // currency, the orders created in the last hour, the SKUs low on stock
-// (available below low_stock_below, default 10; at most 20, lowest first)
-// and the projections as p reports them (none when p is nil). A bad
+// (available below low_stock_below, default 10; at most 20, lowest first),
+// the projections as p reports them (none when p is nil) and, with
+// WithReservationBacklog, the reservation backlog per partition. A bad
 // parameter is a 422.
 func HandleDashboardSummary(r DashboardReader, p ProjectionStatus, c CheckpointReader, log *slog.Logger, opts ...Option) http.HandlerFunc {
 	cfg := newConfig(opts)
@@ -155,6 +176,7 @@ func HandleDashboardSummary(r DashboardReader, p ProjectionStatus, c CheckpointR
 			fail(w, req, log, err)
 			return
 		}
+		s.ReservationBacklog = cfg.reservationBacklog()
 		w.Header().Set("Cache-Control", "no-store")
 		httpx.WriteJSON(w, http.StatusOK, s)
 	}
@@ -190,6 +212,18 @@ func readSummary(ctx context.Context, r DashboardReader, p ProjectionStatus, f S
 		s.Projections = []ProjectionInfo{}
 	}
 	return s, nil
+}
+
+// reservationBacklog is the backlog to report, nil without a reader.
+func (c config) reservationBacklog() *ReservationBacklog {
+	if c.backlog == nil {
+		return nil
+	}
+	b := c.backlog.ReservationBacklog()
+	if b.Partitions == nil {
+		b.Partitions = []uint64{}
+	}
+	return &b
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)

@@ -21,14 +21,17 @@ type LiveView struct {
 }
 
 // DashboardSource returns the source of the dashboard's Stream: the
-// LiveView as JSON, read from r and p (p may be nil). now is the clock.
-func DashboardSource(r DashboardReader, p ProjectionStatus, now func() time.Time) func(context.Context) ([]byte, error) {
+// LiveView as JSON, read from r and p (p may be nil), with the reservation
+// backlog when an option gives it (WithReservationBacklog). now is the clock.
+func DashboardSource(r DashboardReader, p ProjectionStatus, now func() time.Time, opts ...Option) func(context.Context) ([]byte, error) {
+	cfg := newConfig(opts)
 	return func(ctx context.Context) ([]byte, error) {
 		t := now()
 		s, err := readSummary(ctx, r, p, SummaryFilter{Since: t.Add(-time.Hour), LowStockBelow: DefaultLowStockBelow, LowStockLimit: LowStockLimit})
 		if err != nil {
 			return nil, err
 		}
+		s.ReservationBacklog = cfg.reservationBacklog()
 		v := LiveView{Summary: s, PerMinute: map[string][]Point{}}
 		last := t.UTC().Truncate(time.Minute)
 		for _, m := range []string{MetricOrdersPlaced, MetricOrdersConfirmed, MetricOrdersRejected} {

@@ -33,7 +33,8 @@ const (
 	DefaultPollInterval       = 15 * time.Millisecond
 )
 
-// Option changes how a handler waits for a Consistency-Token.
+// Option changes how a handler waits for a Consistency-Token, or what
+// else it reports.
 type Option func(*config)
 
 type config struct {
@@ -41,7 +42,12 @@ type config struct {
 	poll       time.Duration
 	head       *HeadCache
 	verifyWait time.Duration
+	backlog    BacklogReader
 }
+
+// WithReservationBacklog makes the dashboard's summary and live view report
+// the reservation backlog b reads.
+func WithReservationBacklog(b BacklogReader) Option { return func(c *config) { c.backlog = b } }
 
 // WithVerifyWait sets how long GET /v1/audit/verify waits for the answer
 // before it answers 202 with the job (DefaultVerifyWait).

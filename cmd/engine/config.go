@@ -34,6 +34,10 @@ type config struct {
 	// OTelEnv is the environment tracing.Setup reads: tracing is on when
 	// it names an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). Nil: off.
 	OTelEnv func(string) string
+	// BacklogLimit is ENGINE_RESERVATION_BACKLOG_LIMIT: the reservation
+	// backlog of one partition past which new orders on its SKUs get 503;
+	// 0 means no limit.
+	BacklogLimit uint64
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -64,6 +68,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if c.Limits, err = parseLimits(getenv); err != nil {
+		return config{}, err
+	}
+	if c.BacklogLimit, err = parseBacklogLimit(getenv("ENGINE_RESERVATION_BACKLOG_LIMIT")); err != nil {
 		return config{}, err
 	}
 	if c.NATSAuth, err = loadNATSAuth(getenv); err != nil {

@@ -168,6 +168,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	until(t, ctx, "GADGET to be listed as low on stock", `document.getElementById('lowstock').textContent.includes('GADGET')`)
 	until(t, ctx, "the projection to be listed", `document.getElementById('projections').textContent.includes('main')`)
+	until(t, ctx, "the reservation backlog of every partition, under the default limit",
+		`!document.getElementById('backlog-card').hidden && document.querySelectorAll('#backlog .part').length === 16 && `+
+			`/limit 10\D?000 /.test(document.getElementById('backlog-limit').textContent) && !document.querySelector('#backlog .bar.over')`)
 
 	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("order-id"), ids[0]), chromedp.Click(chromedp.CSS("#lookup-form button"))); err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ func TestDashboardScreenshotForREADME(t *testing.T) {
 	}
 	until(t, tab, "the delivered order's timeline", `[...document.querySelectorAll('#timeline li')].some(li => li.dataset.type === 'OrderDelivered')`)
 	until(t, tab, "the chart to fit", chartFits)
+	until(t, tab, "the reservation backlog", `document.querySelectorAll('#backlog .part').length === 16`)
 	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/internal/httpx"
 	"github.com/orderengine/engine/internal/metrics"
 )
@@ -176,4 +177,17 @@ func parseLimits(getenv func(string) string) (limitConfig, error) {
 		c.RequestTimeout = d
 	}
 	return c, nil
+}
+
+// parseBacklogLimit reads ENGINE_RESERVATION_BACKLOG_LIMIT: empty is
+// commands.DefaultBacklogLimit, 0 turns the limit off.
+func parseBacklogLimit(v string) (uint64, error) {
+	if v == "" {
+		return commands.DefaultBacklogLimit, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, envError("ENGINE_RESERVATION_BACKLOG_LIMIT", v, "a number of reservation requests per partition, such as 10000 (0: no limit)")
+	}
+	return n, nil
 }

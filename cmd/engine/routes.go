@@ -129,9 +129,13 @@ func newServer(d serverDeps) http.Handler {
 		statuses := projections.Statuses{Runners: d.runners, Rebuilds: d.rebuilds}
 		// Clients read orders and inventory; the dashboard is for viewers.
 		dash := guard(httpx.RoleViewer, httpx.RoleAuditor)
-		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log, head))
+		var backlog []queries.Option
+		if d.app != nil && d.app.Backlog != nil {
+			backlog = append(backlog, queries.WithReservationBacklog(d.app.Backlog))
+		}
+		r.With(dash).Get("/v1/dashboard/summary", queries.HandleDashboardSummary(dashboard, statuses, checkpoint, d.log, append(backlog, head)...))
 		r.With(dash).Get("/v1/dashboard/timeseries", queries.HandleDashboardTimeseries(dashboard, checkpoint, d.log, head))
-		stream := queries.NewStream(lifetime, queries.DashboardSource(dashboard, statuses, time.Now),
+		stream := queries.NewStream(lifetime, queries.DashboardSource(dashboard, statuses, time.Now, backlog...),
 			queries.StreamConfig{MaxClients: d.limits.MaxStreams}, d.log)
 		r.With(dash).Get("/v1/dashboard/stream", queries.HandleStream(stream, d.log))
 

@@ -153,6 +153,7 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	defer closeDB()
 
 	app := commands.NewApp(store, log, cfg.ReservationTTL)
+	app.Backlog = commands.NewBacklog(store, cfg.BacklogLimit, 0, log)
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
 	workers := make(chan error, 4)

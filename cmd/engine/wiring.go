@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orderengine/engine/commands"
 	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/host"
 	"github.com/orderengine/engine/internal/httpx"
@@ -42,7 +43,9 @@ func wiring() host.Wiring {
 }
 
 // configOf is serve's configuration for spec: what spec leaves out (an
-// external NATS, API tokens, pprof and metrics listeners) stays unset.
+// external NATS, API tokens, pprof and metrics listeners) stays unset,
+// but for the reservation backlog limit, which keeps serve's default so
+// that bench and demo engines refuse orders as a served one would.
 func configOf(spec host.Spec) config {
 	return config{
 		HTTPAddr:       spec.HTTPAddr,
@@ -54,5 +57,6 @@ func configOf(spec host.Spec) config {
 		CommitMaxBatch: spec.CommitMaxBatch,
 		EventShards:    spec.EventShards,
 		Feed:           feedConfig{Off: spec.FeedOff},
+		BacklogLimit:   commands.DefaultBacklogLimit,
 	}
 }

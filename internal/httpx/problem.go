@@ -51,6 +51,7 @@ var kinds = []struct {
 	// Before ErrUnavailable, which it also matches.
 	{domain.ErrOutcomeUnknown, http.StatusServiceUnavailable, "outcome_unknown"},
 	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{domain.ErrBacklogFull, http.StatusServiceUnavailable, "reservation_backlog_full"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
 }
 
@@ -70,6 +71,12 @@ func ProblemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 		if errors.As(err, &ve) {
 			p.Errors = ve.Fields
 			p.Detail = "the request has invalid fields"
+		}
+		if k.err == domain.ErrBacklogFull {
+			// The engine's own choice, not a failure: nothing to log, and
+			// the message (which partition, how far behind) is the user's.
+			p.RetryAfter = 1
+			return p
 		}
 		if k.status == http.StatusServiceUnavailable {
 			p.RetryAfter = 1

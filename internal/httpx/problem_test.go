@@ -24,6 +24,8 @@ func TestStoreFailuresAnswer503TellingWhetherTheCommandMayHaveBeenStored(t *test
 	}{
 		"not sent":          {down, "unavailable", "nothing was written"},
 		"sent, answer lost": {lost, "outcome_unknown", "same Idempotency-Key is safe"},
+		"backlog full, not sent": {errors.WithHint(errors.Wrap(domain.ErrBacklogFull, "partition 3 is behind"), "nothing was written"),
+			"reservation_backlog_full", "nothing was written"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := httpx.ProblemFor(context.Background(), log, errors.Wrap(c.err, "append"))

@@ -71,6 +71,20 @@ var (
 		Help: "Reservation outcomes recorded on orders, by path (decision: in the SKU decision's batch; saga: by the order saga).",
 	}, []string{"path"})
 
+	// ReservationBacklog is, per partition, how many reservation requests
+	// are stored but not yet decided, as last sampled (commands.Backlog).
+	ReservationBacklog = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "engine_reservation_backlog",
+		Help: "Reservation requests stored but not yet decided, by partition (summed over shards).",
+	}, []string{"partition"})
+
+	// ReservationBacklogLimit is the backlog of one partition past which
+	// new orders on its SKUs get 503; 0 when there is no limit.
+	ReservationBacklogLimit = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "engine_reservation_backlog_limit",
+		Help: "Backlog of one partition past which new orders on its SKUs are refused with 503 (0: no limit).",
+	})
+
 	// RateLimited counts requests refused with 429.
 	RateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "engine_rate_limited_total",

@@ -231,6 +231,31 @@
       el('td', null, p.name), el('td', null, p.state || '?'), el('td', { class: 'num' }, num(p.checkpoint)),
       el('td', { class: 'num' }, num(p.lag)), el('td', { class: 'num' }, num(p.dead_letters || 0))]);
     $('dead-letters').textContent = num(projections.reduce((n, p) => n + (p.dead_letters || 0), 0));
+    renderBacklog(v.reservation_backlog);
+  }
+
+  // renderBacklog draws one bar per partition on a scale of the highest
+  // (so that a small backlog still shows), a bar past the limit in red:
+  // new orders on that partition's SKUs are being refused with 503.
+  function renderBacklog(b) {
+    $('backlog-card').hidden = !b;
+    if (!b) return;
+    const parts = b.partitions || [];
+    const high = Math.max(0, ...parts);
+    const top = niceMax(Math.max(1, high));
+    $('backlog').replaceChildren(...parts.map((n, p) => {
+      const over = b.limit > 0 && n > b.limit;
+      const bar = el('div', { class: 'bar' + (over ? ' over' : '') });
+      // Through the CSSOM: the page's CSP refuses style attributes.
+      bar.style.height = (100 * n) / top + '%';
+      return el('div', { class: 'part', 'data-partition': p, 'data-backlog': n, title: `partition ${p}: ${num(n)} undecided` + (over ? ', over the limit: new orders refused' : '') },
+        el('span', { class: 'count' }, num(n)), el('div', { class: 'well' }, bar), el('span', { class: 'label' }, 'p' + p));
+    }));
+    $('backlog-total').textContent = num(parts.reduce((a, n) => a + n, 0));
+    $('backlog-max').textContent = num(high);
+    $('backlog-limit').textContent = b.limit > 0
+      ? 'limit ' + num(b.limit) + ' per partition: past it, new orders on its SKUs get 503 Retry-After'
+      : 'no limit';
   }
 
   function rows(id, items, cols, cells) {
