@@ -66,10 +66,17 @@ func (b *Backlog) Run(ctx context.Context) error {
 	metrics.ReservationBacklogLimit.Set(float64(b.limit))
 	t := time.NewTicker(b.every)
 	defer t.Stop()
+	failing := false
 	for {
-		if err := b.Sample(ctx); err != nil && ctx.Err() == nil {
-			b.log.Warn("reservation backlog unavailable", "err", err)
+		// Logged when it starts and stops failing, not four times a second.
+		err := b.Sample(ctx)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			b.log.Warn("reservation backlog unavailable; the last figures stand", "err", err)
+		case err == nil && failing:
+			b.log.Info("reservation backlog available again")
 		}
+		failing = err != nil
 		select {
 		case <-ctx.Done():
 			return nil

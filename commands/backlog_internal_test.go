@@ -1,0 +1,56 @@
+package commands
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/orderengine/engine/domain"
+	"github.com/orderengine/engine/eventstore"
+)
+
+// TestBacklogAdmit: an order is refused exactly when a partition of one of
+// its SKUs is past the limit; no limit (0) and no Backlog refuse nothing.
+func TestBacklogAdmit(t *testing.T) {
+	hot, cold := "apple", ""
+	for _, sku := range []string{"pear", "plum", "kiwi", "fig", "lime"} {
+		if eventstore.PartitionOf(sku) != eventstore.PartitionOf(hot) {
+			cold = sku
+			break
+		}
+	}
+	lines := func(skus ...string) []domain.Line {
+		var out []domain.Line
+		for _, s := range skus {
+			out = append(out, domain.Line{SKU: s, Qty: 1, UnitPriceCents: 1})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name    string
+		limit   uint64
+		backlog uint64 // of the hot SKU's partition
+		skus    []string
+		refused bool
+	}{
+		{"under the limit", 10, 9, []string{hot}, false},
+		{"at the limit", 10, 10, []string{hot}, false},
+		{"past the limit", 10, 11, []string{hot}, true},
+		{"one line past the limit", 10, 11, []string{cold, hot}, true},
+		{"another partition", 10, 11, []string{cold}, false},
+		{"no limit", 0, 1_000_000, []string{hot}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := &Backlog{limit: c.limit}
+			b.parts[eventstore.PartitionOf(hot)].Store(c.backlog)
+			err := b.Admit(lines(c.skus...))
+			if refused := errors.Is(err, domain.ErrBacklogFull); refused != c.refused || (err != nil && !refused) {
+				t.Errorf("Admit: %v, want refused %v", err, c.refused)
+			}
+		})
+	}
+	var none *Backlog
+	if err := none.Admit(lines(hot)); err != nil {
+		t.Errorf("no Backlog: %v", err)
+	}
+}
