@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,22 @@ type Backlog struct {
 	every time.Duration
 	log   *slog.Logger
 	parts [eventstore.ReservationPartitions]atomic.Uint64
+
+	// peaks holds each partition's highest sample of each of the last
+	// PeakWindow seconds, slot by second: a backlog that comes and goes
+	// between two dashboard updates still shows. Only Sample and the
+	// dashboard take mu, never the place path.
+	mu    sync.Mutex
+	peaks [peakSeconds]peakSlot
+	now   func() time.Time
+}
+
+// peakSeconds is the window of Backlog's peaks.
+const peakSeconds = 60
+
+type peakSlot struct {
+	second int64
+	max    [eventstore.ReservationPartitions]uint64
 }
 
 // NewBacklog returns a Backlog of store's partitions that refuses new
@@ -56,7 +73,7 @@ func NewBacklog(store *eventstore.Store, limit uint64, every time.Duration, log 
 	if every <= 0 {
 		every = DefaultBacklogEvery
 	}
-	return &Backlog{store: store, limit: limit, every: every, log: log}
+	return &Backlog{store: store, limit: limit, every: every, log: log, now: time.Now}
 }
 
 // Run samples the backlog until ctx ends. A failed sample keeps the last
@@ -99,7 +116,22 @@ func (b *Backlog) Sample(ctx context.Context) error {
 		b.parts[p].Store(n)
 		metrics.ReservationBacklog.WithLabelValues(strconv.Itoa(p)).Set(float64(n))
 	}
+	b.notePeaks(parts)
 	return nil
+}
+
+// notePeaks records a sample in the current second's slot.
+func (b *Backlog) notePeaks(parts []uint64) {
+	sec := b.now().Unix()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	slot := &b.peaks[sec%peakSeconds]
+	if slot.second != sec {
+		*slot = peakSlot{second: sec}
+	}
+	for p, n := range parts {
+		slot.max[p] = max(slot.max[p], n)
+	}
 }
 
 // Admit returns nil when every partition of lines' SKUs is within the
@@ -120,12 +152,23 @@ func (b *Backlog) Admit(lines []domain.Line) error {
 	return nil
 }
 
-// ReservationBacklog returns the last sample and the limit, for the
-// dashboard.
+// ReservationBacklog returns the last sample, each partition's highest
+// sample of the last minute and the limit, for the dashboard.
 func (b *Backlog) ReservationBacklog() queries.ReservationBacklog {
-	out := queries.ReservationBacklog{Partitions: make([]uint64, len(b.parts)), Limit: b.limit}
+	out := queries.ReservationBacklog{Partitions: make([]uint64, len(b.parts)), PeakLastMinute: make([]uint64, len(b.parts)), Limit: b.limit}
 	for p := range b.parts {
 		out.Partitions[p] = b.parts[p].Load()
+	}
+	sec := b.now().Unix()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, slot := range b.peaks {
+		if sec-slot.second >= peakSeconds {
+			continue
+		}
+		for p, n := range slot.max {
+			out.PeakLastMinute[p] = max(out.PeakLastMinute[p], n)
+		}
 	}
 	return out
 }

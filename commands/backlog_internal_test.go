@@ -2,6 +2,7 @@ package commands
 
 import (
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -52,5 +53,28 @@ func TestBacklogAdmit(t *testing.T) {
 	var none *Backlog
 	if err := none.Admit(lines(hot)); err != nil {
 		t.Errorf("no Backlog: %v", err)
+	}
+}
+
+// TestBacklogPeakLastMinute: each partition's highest sample stays on the
+// dashboard for a minute after it was seen, then goes.
+func TestBacklogPeakLastMinute(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	b := &Backlog{now: func() time.Time { return now }}
+	sample := func(p int, n uint64) {
+		parts := make([]uint64, eventstore.ReservationPartitions)
+		parts[p] = n
+		b.notePeaks(parts)
+	}
+	sample(3, 40)
+	now = now.Add(10 * time.Second)
+	sample(3, 5)
+	sample(7, 2)
+	if got := b.ReservationBacklog().PeakLastMinute; got[3] != 40 || got[7] != 2 {
+		t.Errorf("peaks %v, want 40 on partition 3 and 2 on 7", got)
+	}
+	now = now.Add(55 * time.Second) // 65 s after the 40, 55 s after the 5
+	if got := b.ReservationBacklog().PeakLastMinute; got[3] != 5 || got[7] != 2 {
+		t.Errorf("peaks %v a minute on, want 5 on partition 3 and 2 on 7", got)
 	}
 }

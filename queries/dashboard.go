@@ -120,6 +120,10 @@ type ReservationBacklog struct {
 	// Partitions holds, for each partition in order, the reservation
 	// requests stored but not yet decided.
 	Partitions []uint64 `json:"partitions"`
+	// PeakLastMinute holds, for each partition in order, the highest
+	// backlog sampled over the last minute: one that came and went between
+	// two updates of a dashboard still shows.
+	PeakLastMinute []uint64 `json:"peak_last_minute"`
 	// Limit is the backlog of one partition past which new orders on its
 	// SKUs are refused with 503; 0 means no limit.
 	Limit uint64 `json:"limit"`
@@ -222,6 +226,9 @@ func (c config) reservationBacklog() *ReservationBacklog {
 	b := c.backlog.ReservationBacklog()
 	if b.Partitions == nil {
 		b.Partitions = []uint64{}
+	}
+	if b.PeakLastMinute == nil {
+		b.PeakLastMinute = []uint64{}
 	}
 	return &b
 }

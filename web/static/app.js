@@ -236,23 +236,30 @@
 
   // renderBacklog draws one bar per partition on a scale of the highest
   // (so that a small backlog still shows), a bar past the limit in red:
-  // new orders on that partition's SKUs are being refused with 503.
+  // new orders on that partition's SKUs are being refused with 503. The
+  // pale bar behind is the partition's highest sample of the last minute,
+  // so a backlog that came and went between two updates still shows.
   function renderBacklog(b) {
     $('backlog-card').hidden = !b;
     if (!b) return;
     const parts = b.partitions || [];
+    const peaks = b.peak_last_minute || [];
     const high = Math.max(0, ...parts);
-    const top = niceMax(Math.max(1, high));
+    const top = niceMax(Math.max(1, high, ...peaks));
+    const height = (e, n) => { e.style.height = (100 * n) / top + '%'; return e; }; // CSSOM: the CSP refuses style attributes
     $('backlog').replaceChildren(...parts.map((n, p) => {
       const over = b.limit > 0 && n > b.limit;
-      const bar = el('div', { class: 'bar' + (over ? ' over' : '') });
-      // Through the CSSOM: the page's CSP refuses style attributes.
-      bar.style.height = (100 * n) / top + '%';
-      return el('div', { class: 'part', 'data-partition': p, 'data-backlog': n, title: `partition ${p}: ${num(n)} undecided` + (over ? ', over the limit: new orders refused' : '') },
-        el('span', { class: 'count' }, num(n)), el('div', { class: 'well' }, bar), el('span', { class: 'label' }, 'p' + p));
+      const peak = Math.max(n, peaks[p] || 0);
+      return el('div', {
+        class: 'part', 'data-partition': p, 'data-backlog': n, 'data-peak': peak,
+        title: `partition ${p}: ${num(n)} undecided, at most ${num(peak)} in the last minute` + (over ? '; over the limit: new orders refused' : ''),
+      }, el('span', { class: 'count' }, num(n)),
+      el('div', { class: 'well' }, height(el('div', { class: 'peak' }), peak), height(el('div', { class: 'bar' + (over ? ' over' : '') }), n)),
+      el('span', { class: 'label' }, 'p' + p));
     }));
     $('backlog-total').textContent = num(parts.reduce((a, n) => a + n, 0));
     $('backlog-max').textContent = num(high);
+    $('backlog-peak').textContent = num(Math.max(0, ...peaks));
     $('backlog-limit').textContent = b.limit > 0
       ? 'limit ' + num(b.limit) + ' per partition: past it, new orders on its SKUs get 503 Retry-After'
       : 'no limit';
