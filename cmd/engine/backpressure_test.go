@@ -98,6 +98,10 @@ func TestOrdersPastTheReservationBacklogLimitGet503UntilItDrains(t *testing.T) {
 		t.Errorf("a refused order stored something: stream %+v, then %+v", before, after)
 	}
 	wantStatus(t, api.do(t, order(cold)), http.StatusAccepted)
+	// Bad input is told as such, full partition or not.
+	bad := apiCall{method: http.MethodPost, path: "/v1/orders", token: tokClient, body: jsonBody(t,
+		commands.PlaceOrder{CustomerID: "c1", Currency: "USD", Lines: []domain.Line{{SKU: hot, Qty: 0, UnitPriceCents: 100}}})}
+	wantProblem(t, api.do(t, bad), http.StatusUnprocessableEntity, "validation_failed")
 
 	hotSeries := fmt.Sprintf(`engine_reservation_backlog{partition="%d"}`, eventstore.PartitionOf(hot))
 	if n := metricValue(t, api, hotSeries); n <= limit {
