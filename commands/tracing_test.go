@@ -29,7 +29,7 @@ func TestOrdersTraceGoesOnThroughTheProcessorAndTheSaga(t *testing.T) {
 	ns, nc := testnats.Start(t)
 	front := newEngine(t, nc, time.Hour, false)
 	back := newEngine(t, testnats.Connect(t, ns), time.Hour, true)
-	back.setStock(t, "TRACE", 10)
+	back.setStock(t, "TRACE", 100)
 
 	place := func(e *engine, name string) (trace.SpanContext, string) {
 		ctx, span := tp.Tracer("test").Start(context.Background(), name)
@@ -42,7 +42,16 @@ func TestOrdersTraceGoesOnThroughTheProcessorAndTheSaga(t *testing.T) {
 		return span.SpanContext(), out.State.ID
 	}
 	viaSaga, sagaOrder := place(front, "placed elsewhere")
-	viaDecision, decisionOrder := place(back, "placed where decided")
+	// The decision tells only orders on the SKU's shard (a batch is one
+	// stream): place until one lands there.
+	var viaDecision trace.SpanContext
+	var decisionOrder string
+	for i := 0; decisionOrder == "" || back.app.Orders.ShardOf(decisionOrder) != back.app.SKUs.ShardOf("TRACE"); i++ {
+		if i == 50 {
+			t.Fatal("no order of 50 landed on the SKU's shard")
+		}
+		viaDecision, decisionOrder = place(back, "placed where decided")
+	}
 	for _, id := range []string{sagaOrder, decisionOrder} {
 		if st := front.settle(t, id); st != domain.StatusConfirmed {
 			t.Fatalf("order %s %s", id, st)
