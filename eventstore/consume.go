@@ -41,10 +41,18 @@ func consumeLoop(ctx context.Context, cons jetstream.Consumer, log *slog.Logger,
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		if !ackAll {
-			for _, m := range msgs[:len(msgs)-1] {
-				_ = m.Ack()
-			}
+		if ackAll {
+			// One ack covers the batch, and it need not be waited for: an
+			// AckAll consumer's handler knows from the deliveries'
+			// consumer sequences whether anything came in between
+			// (ConsumeReservations), and a lost ack only brings the batch
+			// back, decided already. Waiting cost the reservation
+			// processor a tenth of its cycle under load.
+			_ = msgs[len(msgs)-1].Ack()
+			continue
+		}
+		for _, m := range msgs[:len(msgs)-1] {
+			_ = m.Ack()
 		}
 		// Waiting for the last ack keeps the next fetch behind this batch.
 		_ = msgs[len(msgs)-1].DoubleAck(ctx)

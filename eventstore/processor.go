@@ -96,34 +96,57 @@ func (s *Store) ConsumeReservations(ctx context.Context, k, p int, log *slog.Log
 	if err != nil || cons == nil {
 		return err
 	}
+	// handled is the consumer sequence of the last delivery of the last
+	// batch this loop handled (0: none, or a batch failed since).
+	var handled uint64
 	return consumeLoop(ctx, cons, log, reservationBatch, []jetstream.FetchOpt{jetstream.FetchPriorityGroup("processor")},
 		func(ctx context.Context, msgs []jetstream.Msg) error {
 			reqs, whole, last := make([]ReservationMsg, 0, len(msgs)), true, uint64(0)
-			for _, m := range msgs {
+			var first, lastDelivery uint64
+			for i, m := range msgs {
 				meta, err := m.Metadata()
 				if err != nil {
 					return errors.Wrap(err, "reservation delivery without metadata")
 				}
 				last = max(last, meta.Sequence.Stream)
+				if i == 0 {
+					first = meta.Sequence.Consumer
+				}
+				lastDelivery = meta.Sequence.Consumer
 				// A redelivery means an earlier delivery went astray.
 				whole = whole && meta.NumDelivered == 1
 				if r, ok := decodeRequest(log, m.Subject(), m.Data()); ok {
 					reqs = append(reqs, ReservationMsg{Shard: k, Seq: meta.Sequence.Stream, Request: r, Header: m.Headers()})
 				}
 			}
-			info, err := cons.Info(ctx)
-			if err != nil {
-				return errors.Wrap(unavailable(err), "read reservation consumer state")
-			}
-			// First deliveries come in stream order, so when nothing but
-			// this batch is unacknowledged, every earlier request was
-			// delivered before it and acknowledged, hence decided.
-			if !whole || info.NumAckPending != len(msgs) {
-				if reqs, err = s.partitionRequests(ctx, sh, p, log, info.AckFloor.Stream, last); err != nil {
-					return err
+			// The consumer numbers its deliveries without gaps. First
+			// deliveries right after the last batch this loop handled
+			// (decided and acknowledged, the ack perhaps still on its
+			// way) therefore follow it in stream order with nothing
+			// delivered elsewhere in between: no request before them is
+			// undecided. This loop's first batch, and any batch after a
+			// gap, a redelivery or a failure, asks the consumer instead.
+			contiguous := whole && handled != 0 && first == handled+1 && lastDelivery == first+uint64(len(msgs))-1
+			handled = 0
+			if !contiguous {
+				info, err := cons.Info(ctx)
+				if err != nil {
+					return errors.Wrap(unavailable(err), "read reservation consumer state")
+				}
+				// First deliveries come in stream order, so when nothing
+				// but this batch is unacknowledged, every earlier request
+				// was delivered before it and acknowledged, hence decided.
+				if !whole || info.NumAckPending != len(msgs) {
+					if reqs, err = s.partitionRequests(ctx, sh, p, log, info.AckFloor.Stream, last); err != nil {
+						return err
+					}
 				}
 			}
-			return handle(ctx, reqs)
+			if err := handle(ctx, reqs); err != nil {
+				return err
+			}
+			handled = lastDelivery
+			return nil
 		})
 }
 
