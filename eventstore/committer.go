@@ -2,8 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +10,6 @@ import (
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderengine/engine/domain"
@@ -376,38 +373,15 @@ func (c *committer) publish(msgs []*nats.Msg) (uint64, error) {
 	for _, m := range msgs {
 		c.byKind[kindOf(m.Subject)].Add(1)
 	}
-	var last *nats.Msg
-	if len(msgs) == 1 {
-		last = cloneMsg(msgs[0])
-	} else {
-		id := nuid.Next()
-		for i, m := range msgs {
-			cm := cloneMsg(m)
-			cm.Header.Set("Nats-Batch-Id", id)
-			cm.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-			if i < len(msgs)-1 {
-				if err := c.nc.PublishMsg(cm); err != nil {
-					return 0, errors.Mark(errors.Wrap(err, "publish batch message"), domain.ErrUnavailable)
-				}
-				continue
-			}
-			cm.Header.Set("Nats-Batch-Commit", "1")
-			last = cm
-		}
+	// Clones: a batch split after a refusal is published again with new
+	// batch headers.
+	clones := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		clones[i] = cloneMsg(m)
 	}
-	resp, err := c.nc.RequestMsgWithContext(ctx, last)
-	switch {
-	case err == nil:
-	case errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrNoResponders):
-		// The commit was not sent, or no stream took it: nothing stored.
-		return 0, errors.Mark(errors.Wrap(err, "publish events"), domain.ErrUnavailable)
-	default:
-		// Sent, and the answer lost or late: stored or not, no one knows.
-		return 0, outcomeUnknown(requestError(ctx, err), "publish events")
-	}
-	var pr pubResponse
-	if err := json.Unmarshal(resp.Data, &pr); err != nil {
-		return 0, outcomeUnknown(err, "decode publish acknowledgement")
+	pr, err := publishAtomic(ctx, c.nc, clones, "publish events")
+	if err != nil {
+		return 0, err
 	}
 	if pr.Error != nil {
 		return 0, errors.Mark(publishError(pr.Error), errRefused)

@@ -2,14 +2,12 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 // The integration feed (package feed) is a stream of its own beside the
@@ -86,8 +84,7 @@ func (s *Store) PublishFeed(ctx context.Context, msgs []FeedMessage, after uint6
 	}
 	ctx, cancel := s.watch.bind(ctx, s.timeout)
 	defer cancel()
-	id := nuid.Next()
-	var last *nats.Msg
+	out := make([]*nats.Msg, len(msgs))
 	for i, fm := range msgs {
 		m := nats.NewMsg(fm.Subject)
 		m.Data = fm.Data
@@ -98,32 +95,11 @@ func (s *Store) PublishFeed(ctx context.Context, msgs []FeedMessage, after uint6
 		if i == 0 {
 			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(after, 10))
 		}
-		if len(msgs) > 1 {
-			m.Header.Set("Nats-Batch-Id", id)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-		}
-		if i < len(msgs)-1 {
-			if err := s.nc.PublishMsg(m); err != nil {
-				return 0, errors.Wrap(unavailable(err), "publish feed batch message")
-			}
-			continue
-		}
-		if len(msgs) > 1 {
-			m.Header.Set("Nats-Batch-Commit", "1")
-		}
-		last = m
+		out[i] = m
 	}
-	resp, err := s.nc.RequestMsgWithContext(ctx, last)
-	switch {
-	case err == nil:
-	case errors.Is(err, nats.ErrNoResponders):
-		return 0, errors.Wrap(unavailable(err), "publish feed batch")
-	default:
-		return 0, outcomeUnknown(requestError(ctx, err), "publish feed batch")
-	}
-	var pr pubResponse
-	if err := json.Unmarshal(resp.Data, &pr); err != nil {
-		return 0, outcomeUnknown(err, "decode feed publish acknowledgement")
+	pr, err := publishAtomic(ctx, s.nc, out, "publish feed batch")
+	if err != nil {
+		return 0, err
 	}
 	if pr.Error != nil {
 		return 0, errors.Wrap(publishError(pr.Error), "publish feed batch")
