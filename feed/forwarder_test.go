@@ -44,23 +44,8 @@ func placeAndCancel(t *testing.T, app *commands.App, n int) map[string][]string 
 // startForwarder runs a forwarder until the returned stop is called.
 func startForwarder(t *testing.T, store *eventstore.Store, batch int) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	f := &feed.Forwarder{Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Batch: batch, RetryWait: 10 * time.Millisecond}
-	go func() { done <- f.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("forwarder: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return enginetest.Run(t, f.Run)
 }
 
 // readFeed reads the feed from its start until it holds n messages.

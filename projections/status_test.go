@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/eventstore"
+	"github.com/orderengine/engine/internal/enginetest"
 )
 
 // progressNow returns the Runner's state without touching the database.
@@ -33,22 +34,7 @@ func mustStatus(t testing.TB, r *Runner) ProjectionStatus {
 // and waits for Run to return.
 func startRunner(t testing.TB, r *Runner) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return enginetest.Run(t, r.Run)
 }
 
 func TestStatusCatchesUpThenGoesLive(t *testing.T) {

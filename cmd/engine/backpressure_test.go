@@ -17,20 +17,6 @@ import (
 	"github.com/orderengine/engine/queries"
 )
 
-// runInTest runs fn until the test ends, then waits for it to return.
-func runInTest(t *testing.T, fn func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && ctx.Err() == nil {
-			t.Errorf("background worker: %v", err)
-		}
-	})
-}
-
 // TestOrdersPastTheReservationBacklogLimitGet503UntilItDrains: with the
 // reservation processors stopped, orders on one SKU pile up until its
 // partition is past a limit of 3; then new orders on that partition get
@@ -49,7 +35,7 @@ func TestOrdersPastTheReservationBacklogLimitGet503UntilItDrains(t *testing.T) {
 	srv := httptest.NewServer(newServer(serverDeps{app: e.app, store: e.store, db: enginetest.Postgres(t), tokens: tokens, log: e.app.Log}))
 	t.Cleanup(srv.Close)
 	api := &apiEnv{srv: srv}
-	runInTest(t, e.app.Backlog.Run)
+	enginetest.Run(t, e.app.Backlog.Run)
 
 	hot := "apple"
 	cold := ""
@@ -117,7 +103,7 @@ func TestOrdersPastTheReservationBacklogLimitGet503UntilItDrains(t *testing.T) {
 	}
 
 	// The processors catch up; the next sample lets orders in again.
-	runInTest(t, e.app.RunProcessors)
+	enginetest.Run(t, e.app.RunProcessors)
 	waitUntil(t, "an order on the drained partition to be taken", func() bool {
 		r := api.do(t, keyed)
 		if r.status != http.StatusAccepted {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,4 +76,26 @@ func Postgres(tb testing.TB) *pgxpool.Pool {
 		tb.Fatalf("apply schema: %v", err)
 	}
 	return pool
+}
+
+// Run runs fn in the background until the test ends, or until the returned
+// stop is called: stop cancels fn's context, waits for fn to return, and
+// fails the test if fn returned an error. Workers return nil when their
+// context ends, so any error is one.
+func Run(tb testing.TB, fn func(context.Context) error) (stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("background worker: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return stop
 }
