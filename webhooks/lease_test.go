@@ -1,14 +1,10 @@
 package webhooks_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/orderengine/engine/feed"
+	"github.com/orderengine/engine/internal/enginetest"
 	"github.com/orderengine/engine/webhooks"
 )
 
@@ -20,40 +16,21 @@ import (
 // saved position on.
 func TestOneEngineDeliversAndAnotherTakesOver(t *testing.T) {
 	f := start(t) // engine 1: forwarder and webhook service
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := webhooks.Options{MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Timeout: 300 * time.Millisecond, Refresh: 20 * time.Millisecond}
-	second := webhooks.New(f.e.Store, f.pool, log, opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = second.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	opts := testOptions
+	opts.Refresh = 20 * time.Millisecond
+	stopSecond := enginetest.Run(t, webhooks.New(f.e.Store, f.pool, quietLog, opts).Run)
 
 	r := newReceiver(t)
 	f.register(t, r)
 	want := map[string]int{}
-	for range 5 {
-		id := f.place(t)
-		f.cancel(t, id)
-		want[id] = 2
-	}
+	f.placeAndCancel(t, 5, want)
 	got := r.await(10)
 
 	f.stop() // engine 1 goes, with its forwarder: run one for the store
-	fwdCtx, fwdCancel := context.WithCancel(context.Background())
-	var fwd sync.WaitGroup
-	fwd.Go(func() {
-		_ = (&feed.Forwarder{Store: f.e.Store, Log: log, RetryWait: 10 * time.Millisecond}).Run(fwdCtx)
-	})
-	t.Cleanup(func() { fwdCancel(); fwd.Wait() })
-	for range 5 {
-		id := f.place(t)
-		f.cancel(t, id)
-		want[id] = 2
-	}
+	enginetest.Run(t, f.newForwarder().Run)
+	f.placeAndCancel(t, 5, want)
 	got = append(got, r.await(10)...)
-	cancel()
-	wg.Wait() // no delivery is under way any more
+	stopSecond() // no delivery is under way any more
 	inOrder(t, got, want)
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -120,14 +120,35 @@ func start(t *testing.T) *fixture {
 	return f
 }
 
+// quietLog discards what the services log.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// testOptions make attempts and backoff short.
+var testOptions = webhooks.Options{MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 300 * time.Millisecond}
+
+// newForwarder is a feed forwarder for the fixture's store.
+func (f *fixture) newForwarder() *feed.Forwarder {
+	return &feed.Forwarder{Store: f.e.Store, Log: quietLog, RetryWait: 10 * time.Millisecond}
+}
+
+// placeAndCancel places n orders and cancels each, adding their two
+// events each to want.
+func (f *fixture) placeAndCancel(t *testing.T, n int, want map[string]int) {
+	t.Helper()
+	for range n {
+		id := f.place(t)
+		f.cancel(t, id)
+		want[id] = 2
+	}
+}
+
 // restart starts a new forwarder and webhook service, as an engine's
 // start does; the previous ones must have been stopped.
 func (f *fixture) restart(t *testing.T) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	f.svc = webhooks.New(f.e.Store, f.pool, log, webhooks.Options{MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 300 * time.Millisecond})
-	fwd := &feed.Forwarder{Store: f.e.Store, Log: log, RetryWait: 10 * time.Millisecond}
+	f.svc = webhooks.New(f.e.Store, f.pool, quietLog, testOptions)
+	fwd := f.newForwarder()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = fwd.Run(ctx) }()
@@ -145,18 +166,10 @@ func TestDeliveryResumesAfterARestart(t *testing.T) {
 	r := newReceiver(t)
 	f.register(t, r)
 	want := map[string]int{}
-	for range 3 {
-		id := f.place(t)
-		f.cancel(t, id)
-		want[id] = 2
-	}
+	f.placeAndCancel(t, 3, want)
 	got := r.await(6)
 	f.stop()
-	for range 3 {
-		id := f.place(t)
-		f.cancel(t, id)
-		want[id] = 2
-	}
+	f.placeAndCancel(t, 3, want)
 	f.restart(t)
 	got = append(got, r.await(6)...)
 	// A last event marks the end: nothing came twice before it.
