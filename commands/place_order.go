@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/errors"
 	"github.com/google/uuid"
 
 	"github.com/orderengine/engine/domain"
@@ -38,20 +37,19 @@ func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (OrderResult
 	// must cost the engine next to nothing, since it happens exactly when
 	// it is overloaded. A retry of an order already placed is refused too
 	// until the backlog falls; its key then answers with the first outcome.
-	// Bad input is told as bad input (422) whatever the load: the decider
-	// on no state is a pure function, and answers that first.
+	// Bad input is told as bad input (422) whatever the load.
 	id := a.NewID()
 	if m.IdemKey != "" {
 		id = KeyedOrderID(m.IdemKey)
 	}
-	var cmd domain.OrderCommand = domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
-	if _, err := domain.DecideOrder(domain.Order{}, cmd); errors.Is(err, domain.ErrValidation) {
+	place := domain.PlaceOrder{OrderID: id, CustomerID: c.CustomerID, Currency: c.Currency, Lines: c.Lines, At: a.Now()}
+	if err := place.Validate(); err != nil {
 		return OrderResult{}, err
 	}
 	if err := a.Backlog.Admit(c.Lines); err != nil {
 		return OrderResult{}, err
 	}
-	return update(ctx, a.Orders, id, true, m, domain.DecideOrder, cmd)
+	return update(ctx, a.Orders, id, true, m, domain.DecideOrder, domain.OrderCommand(place))
 }
 
 // KeyedOrderID derives the id of the order placed under a scoped

@@ -72,15 +72,16 @@ func eventTime(c any, at time.Time) (time.Time, error) {
 	return at.UTC(), nil
 }
 
-func decidePlace(s Order, c PlaceOrder) ([]OrderEvent, error) {
-	at, err := eventTime(c, c.At)
-	if err != nil {
-		return nil, err
-	}
-	if s.Exists() {
-		return nil, errors.WithHint(errors.Wrapf(ErrConflict, "order already exists"),
-			"order ids are assigned once; place a new order instead")
-	}
+// Validate checks c's fields as placing it would, and fails with a
+// *ValidationError naming every bad one: a caller can refuse bad input
+// before anything else (the backlog check) without deciding.
+func (c PlaceOrder) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
+// validate checks c's fields and returns the order's total.
+func (c PlaceOrder) validate() (int64, error) {
 	var fe fieldErrors
 	if !ValidOrderID(c.OrderID) {
 		fe.add("order_id", "must be a lower-case UUID")
@@ -92,7 +93,20 @@ func decidePlace(s Order, c PlaceOrder) ([]OrderEvent, error) {
 		fe.add("currency", CurrencyRule)
 	}
 	total := checkLines(&fe, c.Lines)
-	if err := fe.err(); err != nil {
+	return total, fe.err()
+}
+
+func decidePlace(s Order, c PlaceOrder) ([]OrderEvent, error) {
+	at, err := eventTime(c, c.At)
+	if err != nil {
+		return nil, err
+	}
+	if s.Exists() {
+		return nil, errors.WithHint(errors.Wrapf(ErrConflict, "order already exists"),
+			"order ids are assigned once; place a new order instead")
+	}
+	total, err := c.validate()
+	if err != nil {
 		return nil, err
 	}
 	return []OrderEvent{OrderPlaced{

@@ -319,13 +319,15 @@ func TestDecidePlaceOrderValidation(t *testing.T) {
 			c := validPlace()
 			tt.edit(&c)
 			events, err := DecideOrder(Order{}, c)
+			verr := c.Validate() // the check callers make before deciding
 			if tt.fields == nil {
-				if err != nil || len(events) != 1 {
-					t.Fatalf("want one event, got %v, %v", events, err)
+				if err != nil || len(events) != 1 || verr != nil {
+					t.Fatalf("want one event, got %v, %v; Validate: %v", events, err, verr)
 				}
 				return
 			}
 			checkErr(t, err, ErrValidation, tt.fields...)
+			checkErr(t, verr, ErrValidation, tt.fields...)
 		})
 	}
 }
