@@ -23,10 +23,15 @@ import (
 // and ThroughSeq counts in: each shard's requests are sequenced on their
 // own. Events stored before the store was sharded read shard 0, which is
 // the one stream of a store in one-shard mode.
+//
+// Placed says the decisions are on orders placed in the same atomic batch
+// (DecidePlacements), not on stored requests: they read no request, and
+// ThroughSeq repeats the SKU's request sequence of Shard unchanged.
 type ReservationsDecided struct {
 	Decisions  []ReservationDecision `json:"decisions"`
 	Shard      int                   `json:"shard,omitempty"`
 	ThroughSeq uint64                `json:"through_seq,omitempty"`
+	Placed     bool                  `json:"placed,omitempty"`
 	At         time.Time             `json:"at"`
 }
 
