@@ -39,20 +39,27 @@ type App struct {
 	// and RunWorkers samples it; nil: orders are never refused for it.
 	Backlog *Backlog
 
-	inflight inflightKeys
+	// DirectPlacement lets the SKU's sequencer place single-line orders
+	// itself (place_direct.go); on unless turned off (engine bench
+	// -direct=false measures without it).
+	DirectPlacement bool
+
+	inflight   inflightKeys
+	placements placements
 }
 
 // NewApp wires the command side onto an open store; confirmed orders that
 // stay unpaid for ttl expire.
 func NewApp(store *eventstore.Store, log *slog.Logger, ttl time.Duration) *App {
 	return &App{
-		Store:          store,
-		ReservationTTL: ttl,
-		Orders:         eventstore.NewRepository(store, eventstore.NewOrderKind(ttl), 100_000),
-		SKUs:           eventstore.NewRepository(store, eventstore.SKUKind, 100_000),
-		Now:            func() time.Time { return time.Now().UTC() },
-		NewID:          func() string { return uuid.Must(uuid.NewV7()).String() },
-		Log:            log,
+		Store:           store,
+		ReservationTTL:  ttl,
+		Orders:          eventstore.NewRepository(store, eventstore.NewOrderKind(ttl), 100_000),
+		SKUs:            eventstore.NewRepository(store, eventstore.SKUKind, 100_000),
+		Now:             func() time.Time { return time.Now().UTC() },
+		NewID:           func() string { return uuid.Must(uuid.NewV7()).String() },
+		Log:             log,
+		DirectPlacement: true,
 	}
 }
 

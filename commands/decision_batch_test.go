@@ -76,6 +76,7 @@ func orderEvents(t *testing.T, e *engine, id string) (types []string, seqs []uin
 func TestOutcomeIsToldInTheDecisionsBatch(t *testing.T) {
 	_, nc := testnats.Start(t)
 	e := newEngine(t, nc, time.Hour, true)
+	e.app.DirectPlacement = false // through requests, as another engine's orders are
 	const sku, stock, buyers = "TOLD", 5, 40
 	e.setStock(t, sku, stock)
 	confirmed, rejected := flashSale(t, []*engine{e}, sku, buyers)

@@ -49,6 +49,9 @@ func (a *App) PlaceOrder(ctx context.Context, m Meta, c PlaceOrder) (OrderResult
 	if err := a.Backlog.Admit(c.Lines); err != nil {
 		return OrderResult{}, err
 	}
+	if res, ok, err := a.placeDirect(ctx, m, place); ok {
+		return res, err
+	}
 	return update(ctx, a.Orders, id, true, m, domain.DecideOrder, domain.OrderCommand(place))
 }
 

@@ -108,3 +108,67 @@ func outcomeAttrs(o outcome, by string) []attribute.KeyValue {
 	return []attribute.KeyValue{tracing.OrderIDKey.String(o.orderID), tracing.SKUKey.String(o.sku),
 		tracing.ReservationIDKey.String(o.reservationID), tracing.GrantedKey.Bool(o.granted), tracing.ToldByKey.String(by)}
 }
+
+// placementTrace is the tracing of one direct placement batch
+// (place_direct.go), in the shape of the request path's: a "reserve
+// batch" span of its own, linked to each order's "append order" span, the
+// parent of the SKU's append; in each order's trace, a "reservation
+// reserve" span, child of its append, and a "record outcome" span (told
+// by "placement"), child of that. The order's placement event carries its
+// append's context and its outcome the record's, so its projections go on
+// in its trace. The zero value, while tracing is off, traces nothing.
+type placementTrace struct {
+	batch trace.Span
+	spans []trace.Span
+}
+
+// tracePlacements starts the spans of deciding batch on sku; ctx comes
+// back carrying the batch span.
+func tracePlacements(ctx context.Context, sku string, batch []*placement) (context.Context, placementTrace) {
+	if !tracing.Enabled() {
+		return ctx, placementTrace{}
+	}
+	scs := make([]trace.SpanContext, len(batch))
+	for i, p := range batch {
+		if p.span != nil {
+			scs[i] = p.span.SpanContext()
+		}
+	}
+	ctx, span := tracing.Start(ctx, "reserve batch", trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithLinks(tracing.Links(scs, 128)...),
+		trace.WithAttributes(tracing.SKUKey.String(sku), tracing.EventsKey.Int(len(batch))))
+	return ctx, placementTrace{batch: span}
+}
+
+// rider traces the decision on p's order (o) and puts the trace contexts
+// on rd's two events. Off, it does nothing.
+func (pt *placementTrace) rider(p *placement, o outcome, rd *eventstore.Rider) {
+	if pt.batch == nil || p.span == nil {
+		return
+	}
+	base := context.Background()
+	rctx, reserve := tracing.StartFrom(base, p.span.SpanContext(), "reservation reserve",
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(trace.Link{SpanContext: pt.batch.SpanContext()}),
+		trace.WithAttributes(tracing.SKUKey.String(o.sku), tracing.ReservationIDKey.String(o.reservationID),
+			tracing.OrderIDKey.String(o.orderID)))
+	octx, record := tracing.Start(rctx, "record outcome",
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(outcomeAttrs(o, "placement")...))
+	pt.spans = append(pt.spans, record, reserve)
+	placedHeader, outcomeHeader := nats.Header{}, nats.Header{}
+	tracing.Inject(trace.ContextWithSpan(base, p.span), placedHeader)
+	tracing.Inject(octx, outcomeHeader)
+	rd.AddHeader(0, placedHeader)
+	rd.AddHeader(1, outcomeHeader)
+}
+
+// end ends every span, marked failed with err if any.
+func (pt *placementTrace) end(err error) {
+	for _, s := range pt.spans {
+		tracing.Fail(s, err)
+		s.End()
+	}
+	if pt.batch != nil {
+		tracing.Fail(pt.batch, err)
+		pt.batch.End()
+	}
+}

@@ -29,6 +29,7 @@ func TestOrdersTraceGoesOnThroughTheProcessorAndTheSaga(t *testing.T) {
 	ns, nc := testnats.Start(t)
 	front := newEngine(t, nc, time.Hour, false)
 	back := newEngine(t, testnats.Connect(t, ns), time.Hour, true)
+	back.app.DirectPlacement = false // the request path; placed directly, see cmd/engine's trace test
 	back.setStock(t, "TRACE", 100)
 
 	place := func(e *engine, name string) (trace.SpanContext, string) {

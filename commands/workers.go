@@ -28,6 +28,9 @@ func (a *App) RunProcessors(ctx context.Context) error {
 	for k := range a.Store.Shards() {
 		for p := range eventstore.ReservationPartitions {
 			runs = append(runs, func(ctx context.Context) error {
+				// While it runs, its SKUs' single-line orders placed here
+				// are placed directly (place_direct.go).
+				defer a.placements.processorRunning(k, p)()
 				return a.Store.ConsumeReservations(ctx, k, p, a.Log, a.ProcessReservations)
 			})
 		}

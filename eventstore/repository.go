@@ -272,6 +272,11 @@ type UpdateOptions[S any] struct {
 	// Fingerprint identifies the request; it is stored in the idempotency
 	// record (IdemKey) or on the first event (KeyedCreate).
 	Fingerprint string
+	// OutboxDecided says the requests the events ask for (Kind.Outbox) are
+	// decided in the same atomic batch, by the SKU's sequencer taking the
+	// placement itself (commands' direct placement): no request message
+	// is stored for them.
+	OutboxDecided bool
 	// Header, when set, is added to the headers of every event message of
 	// the command: facts about this run of the command that are not part
 	// of the events, such as the trace contexts of the requests a batch
@@ -601,7 +606,7 @@ func (r *Repository[S, E]) seal(subject string, snap Snapshot[S], events []E, fo
 	// After the events and the idempotency record, which must be the
 	// message right after the last event (replays derive the consistency
 	// token from it).
-	if r.kind.Outbox != nil {
+	if r.kind.Outbox != nil && !o.OutboxDecided {
 		out, err := r.kind.Outbox(snap.State, events, after)
 		if err != nil {
 			return sealed[S]{}, err

@@ -38,6 +38,10 @@ type config struct {
 	// backlog of one partition past which new orders on its SKUs get 503;
 	// 0 means no limit.
 	BacklogLimit uint64
+	// DirectOff is ENGINE_DIRECT_PLACEMENT=off: every order is placed
+	// through reservation requests (commands.App.DirectPlacement), as
+	// before direct placement; engine bench -direct=false sets it too.
+	DirectOff bool
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -81,6 +85,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.Feed, err = parseFeedConfig(getenv); err != nil {
 		return config{}, err
+	}
+	switch v := getenv("ENGINE_DIRECT_PLACEMENT"); v {
+	case "", "on":
+	case "off":
+		c.DirectOff = true
+	default:
+		return config{}, envError("ENGINE_DIRECT_PLACEMENT", v, "on or off")
 	}
 	return c, nil
 }

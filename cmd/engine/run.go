@@ -154,6 +154,7 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 
 	app := commands.NewApp(store, log, cfg.ReservationTTL)
 	app.Backlog = commands.NewBacklog(store, cfg.BacklogLimit, 0, log)
+	app.DirectPlacement = !cfg.DirectOff
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
 	workers := make(chan error, 4)

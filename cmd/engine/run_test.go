@@ -227,6 +227,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		"bad in-flight cap":                 {"ENGINE_MAX_IN_FLIGHT": "0"},
 		"bad request timeout":               {"ENGINE_REQUEST_TIMEOUT": "1"},
 		"bad feed switch":                   {"ENGINE_FEED": "maybe"},
+		"bad direct placement switch":       {"ENGINE_DIRECT_PLACEMENT": "sometimes"},
 		"bad webhook attempts":              {"ENGINE_WEBHOOK_MAX_ATTEMPTS": "0"},
 		"bad webhook timeout":               {"ENGINE_WEBHOOK_TIMEOUT": "-1s"},
 		"listen without a feed password":    {"ENGINE_NATS_LISTEN": "127.0.0.1:0"},

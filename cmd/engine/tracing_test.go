@@ -58,12 +58,24 @@ func tracedOrder(t *testing.T, base, sku, traceparent string) string {
 // (with the SKU's decision, or by the saga in an append of its own), the
 // projection of both order events, each the child of the step before.
 // The group commit's, the SKU batch's and the projection batch's own spans
-// link to them.
+// link to them. The trace has that shape whether the order is placed
+// directly (its decision and outcome in its placement's batch, told by
+// "placement") or through a reservation request.
 func TestTracingFollowsAnOrderThroughTheEngine(t *testing.T) {
+	for _, direct := range []string{"on", "off"} {
+		t.Run("direct placement "+direct, func(t *testing.T) {
+			env := dashboardEnv(t)
+			env["ENGINE_DIRECT_PLACEMENT"] = direct
+			testOrderTrace(t, env, direct == "on")
+		})
+	}
+}
+
+func testOrderTrace(t *testing.T, env map[string]string, direct bool) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(tracing.Use(tp))
-	base, _, stop := startEngine(t, dashboardEnv(t))
+	base, _, stop := startEngine(t, env)
 
 	caller := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID: trace.TraceID{0x0e, 0x4d, 0x1e}, SpanID: trace.SpanID{0xca, 0x11}, TraceFlags: trace.FlagsSampled})
@@ -117,12 +129,17 @@ func TestTracingFollowsAnOrderThroughTheEngine(t *testing.T) {
 	if attr(recorded, tracing.OrderIDKey) != id {
 		t.Errorf("record outcome is about order %q, want %s", attr(recorded, tracing.OrderIDKey), id)
 	}
-	// The outcome is appended with the SKU's decision (told_by decision:
-	// its event carries the record outcome's context) or by the saga (an
-	// append of its own, the record outcome's child).
+	// The outcome is appended with the order's placement (told_by
+	// placement) or with the SKU's decision (decision), its event carrying
+	// the record outcome's context, or by the saga (an append of its own,
+	// the record outcome's child).
 	confirmed := one("project OrderConfirmed")
-	switch by := attr(recorded, tracing.ToldByKey); by {
-	case "decision":
+	by := attr(recorded, tracing.ToldByKey)
+	if (by == "placement") != direct {
+		t.Errorf("record outcome told by %q with direct placement %v", by, direct)
+	}
+	switch by {
+	case "placement", "decision":
 		childOf(confirmed, recorded)
 	case "saga":
 		var outcome tracetest.SpanStub
@@ -151,13 +168,20 @@ func TestTracingFollowsAnOrderThroughTheEngine(t *testing.T) {
 		}
 		t.Errorf("no %q span links to %q", name, to.Name)
 	}
-	linked("commit batch", placed)
+	if !direct {
+		linked("commit batch", placed)
+	}
 	linked("reserve batch", placed)
 	for _, s := range all {
 		for _, l := range s.Links {
 			if s.Name == "reserve batch" && l.SpanContext.SpanID() == placed.SpanContext.SpanID() {
-				// The SKU's append is the batch's child.
-				childOfAny(t, all, "append inventory", s)
+				// The SKU's append is the batch's child; placed directly,
+				// the order's events ride in it, so the group commit links
+				// to it.
+				skuAppend := childOfAny(t, all, "append inventory", s)
+				if direct {
+					linked("commit batch", skuAppend)
+				}
 			}
 		}
 	}
@@ -173,15 +197,17 @@ func TestTracingFollowsAnOrderThroughTheEngine(t *testing.T) {
 	}
 }
 
-// childOfAny fails unless some span named name is a child of parent.
-func childOfAny(t *testing.T, spans tracetest.SpanStubs, name string, parent tracetest.SpanStub) {
+// childOfAny returns a span named name that is a child of parent, and fails
+// the test if there is none.
+func childOfAny(t *testing.T, spans tracetest.SpanStubs, name string, parent tracetest.SpanStub) tracetest.SpanStub {
 	t.Helper()
 	for _, s := range spans {
 		if s.Name == name && s.Parent.SpanID() == parent.SpanContext.SpanID() {
-			return
+			return s
 		}
 	}
 	t.Errorf("no %q span is a child of %q", name, parent.Name)
+	return tracetest.SpanStub{}
 }
 
 func names(spans tracetest.SpanStubs) []string {

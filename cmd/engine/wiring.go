@@ -58,5 +58,6 @@ func configOf(spec host.Spec) config {
 		EventShards:    spec.EventShards,
 		Feed:           feedConfig{Off: spec.FeedOff},
 		BacklogLimit:   commands.DefaultBacklogLimit,
+		DirectOff:      spec.DirectOff,
 	}
 }

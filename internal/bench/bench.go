@@ -44,6 +44,8 @@ type benchOptions struct {
 	// feed runs the engines' feed forwarder and webhook service, as serve
 	// does by default (ENGINE_FEED).
 	feed bool
+	// direct places single-line orders directly (commands.App.DirectPlacement).
+	direct bool
 
 	placeConcurrency, placeSKUs int
 	placeDuration               time.Duration
@@ -72,6 +74,7 @@ func parseBenchOptions(w host.Wiring, args []string, stdout, stderr io.Writer) (
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.DurationVar(&o.commitLinger, "commit-linger", 0, "the engines' group-commit linger (ENGINE_COMMIT_LINGER; default: the store's)")
 	fs.IntVar(&o.commitMaxBatch, "commit-max-batch", 0, "the engines' group-commit batch bound in messages (ENGINE_COMMIT_MAX_BATCH; default: the store's)")
+	fs.BoolVar(&o.direct, "direct", true, "place single-line orders directly, in their SKU's decision batch, as serve does; -direct=false places every order through reservation requests (the path before direct placement)")
 	fs.BoolVar(&o.feed, "feed", true, "run the engines' integration feed forwarder and webhook service, as serve does (ENGINE_FEED); -feed=false measures without them")
 	fs.IntVar(&o.placeConcurrency, "place-concurrency", 64, "place: concurrent clients (and raw publishers)")
 	fs.IntVar(&o.placeSKUs, "place-skus", 100, "place: SKUs the orders spread over")
@@ -280,6 +283,7 @@ func (b *bencher) engineConfig(scenario, dbURL string) host.Spec {
 		CommitMaxBatch: b.opts.commitMaxBatch,
 		EventShards:    b.shards,
 		FeedOff:        !b.opts.feed,
+		DirectOff:      !b.opts.direct,
 	}
 }
 

@@ -39,6 +39,9 @@ type Spec struct {
 	EventShards int
 	// FeedOff is ENGINE_FEED=off: no feed forwarder, no webhook delivery.
 	FeedOff bool
+	// DirectOff places every order through reservation requests, never
+	// directly (commands.App.DirectPlacement): engine bench -direct=false.
+	DirectOff bool
 }
 
 // Limits are the engine's request limits (ENGINE_RATE_* and friends);

@@ -64,12 +64,23 @@ var (
 	}, []string{"decision"})
 
 	// OutcomesTold counts the reservation outcomes recorded on orders, by
-	// who recorded them: "decision" (the processor, in the batch that
-	// stored the SKU's decision) or "saga" (the order saga, a batch later).
+	// who recorded them: "placement" (in the batch that placed the order,
+	// with the SKU's decision: direct placement), "decision" (the
+	// processor, in the batch that stored the SKU's decision) or "saga"
+	// (the order saga, a batch later).
 	OutcomesTold = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "engine_reservation_outcomes_told_total",
-		Help: "Reservation outcomes recorded on orders, by path (decision: in the SKU decision's batch; saga: by the order saga).",
+		Help: "Reservation outcomes recorded on orders, by path (placement: in the batch that placed the order; decision: in the SKU decision's batch; saga: by the order saga).",
 	}, []string{"path"})
+
+	// DirectPlacementsRefused counts the direct placement batches the
+	// stream refused (a request of the SKU stored and not yet decided, a
+	// keyed order stored already, another engine's update of the SKU):
+	// their orders were placed through requests instead.
+	DirectPlacementsRefused = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "engine_direct_placements_refused_total",
+		Help: "Direct placement batches refused by the stream; their orders took the request path.",
+	})
 
 	// ReservationBacklog is, per partition, how many reservation requests
 	// are stored but not yet decided, as last sampled (commands.Backlog).

@@ -1,0 +1,70 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/orderengine/engine/internal/testnats"
+)
+
+// BenchmarkAtomicBatchSize measures what one JetStream atomic batch costs
+// the embedded server (sync_interval: always, one R1 file stream, 300-byte
+// messages, each expecting its subject empty as an order's create does) by
+// its size, one batch at a time: the fixed part (the server stages every
+// R1 batch in a file store of its own, created and removed per batch) and
+// the part per message. It is why direct placement puts an order's
+// placement and outcome in one batch rather than two
+// (docs/design/write-path.md, section 5).
+func BenchmarkAtomicBatchSize(b *testing.B) {
+	for _, size := range []int{1, 2, 10, 100, 500} {
+		b.Run(fmt.Sprintf("msgs=%d", size), func(b *testing.B) {
+			_, nc := testnats.Start(b)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "COST", Subjects: []string{"cost.>"},
+				Storage: jetstream.FileStorage, AllowAtomicPublish: true}); err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, 300)
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				id := nuid.Next()
+				for j := range size {
+					m := nats.NewMsg("cost." + strconv.Itoa(i) + "." + strconv.Itoa(j))
+					m.Data = payload
+					m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+					if size > 1 {
+						m.Header.Set("Nats-Batch-Id", id)
+						m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(j+1))
+					}
+					if j < size-1 {
+						if err := nc.PublishMsg(m); err != nil {
+							b.Fatal(err)
+						}
+						continue
+					}
+					if size > 1 {
+						m.Header.Set("Nats-Batch-Commit", "1")
+					}
+					resp, err := nc.RequestMsg(m, 10*time.Second)
+					if err != nil || len(resp.Data) < 3 || string(resp.Data[2:7]) == "error" {
+						b.Fatalf("batch %d: %v %s", i, err, resp.Data)
+					}
+				}
+			}
+			el := time.Since(start).Seconds()
+			b.ReportMetric(float64(b.N*size)/el, "msgs/s")
+			b.ReportMetric(el/float64(b.N)*1000, "ms/batch")
+		})
+	}
+}
