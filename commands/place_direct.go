@@ -236,7 +236,9 @@ func (a *App) decidePlacements(ctx context.Context, sku string, batch []*placeme
 	var riders []*eventstore.Rider
 	var decided []domain.SKUEvent
 	ctx, traced := tracePlacements(ctx, sku, batch)
-	_, err := a.SKUs.UpdateFoldedWith(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 2, Settle: true},
+	// Not Settle: a placement admits new orders, so under overload the
+	// grants, outcomes and releases of orders already taken go first.
+	_, err := a.SKUs.UpdateFoldedWith(ctx, sku, eventstore.UpdateOptions[domain.SKU]{CommandID: a.NewID(), MaxAttempts: 2},
 		func(s eventstore.Snapshot[domain.SKU], attempt int) ([]domain.SKUEvent, domain.SKU, []*eventstore.Rider, error) {
 			if attempt > 1 {
 				// Refused: a request stored meanwhile, a keyed order

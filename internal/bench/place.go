@@ -91,7 +91,7 @@ func (b *bencher) benchPlace(ctx context.Context) error {
 
 	rate := float64(placed.Load()) / elapsed.Seconds()
 	rawRate := float64(published.Load()) / rawElapsed.Seconds()
-	b.compare("place", fmt.Sprintf("orders accepted/s, C=%d", o.placeConcurrency), rate, "orders/s", "raw sync publish, msgs/s", rawRate, 3)
+	b.compare("place", fmt.Sprintf("orders accepted/s, C=%d", o.placeConcurrency), rate, "orders/s", "raw sync publish, msgs/s", rawRate, 1)
 	b.add("place", "group commit: batches/s while loaded", float64(batches)/elapsed.Seconds(), "batches/s", "", nil)
 	b.add("place", "group commit: messages per batch", float64(msgs)/float64(max(batches, 1)), "msgs", "", nil)
 	sorted, rawSorted := lat.sorted(), rawLat.sorted()
