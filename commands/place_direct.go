@@ -38,14 +38,20 @@ import (
 //     are placed again the usual way. A batch whose fate is unknown (the
 //     answer lost) is not: its callers get the error, as any append's do.
 //
-// A refused batch turns direct placement off for its SKU for a while
-// (directCooling), so a SKU with requests flowing (releases in a long sale,
-// multi-line orders, another engine's orders) is not refused batch after
-// batch.
+// A SKU with requests flowing (releases in a long sale, multi-line orders,
+// another engine's orders) places through requests: its processor marks
+// it whenever it decides requests of it, and a refused batch marks it too,
+// for directCooling; the orders already queued behind a refused batch take
+// the request path at once rather than make refused batches of their own.
+// Measured in a long sale (800 orders/s, every grant expiring 30 s later):
+// trying direct batches against the releases refused every one, each
+// refusal costing 0.3–1.3 s to the orders queued behind it, and the expiry
+// lag p99 went from 353 ms to 3.9 s.
 
-// directCooling is how long a SKU whose direct batch was refused places its
-// orders through requests.
-const directCooling = time.Second
+// directCooling is how long a SKU places its orders through requests after
+// its processor decided requests of it, or after its direct batch was
+// refused.
+const directCooling = 2 * time.Second
 
 // maxPlacedPerBatch bounds a direct batch: two messages per order, under
 // the committer's batch bound with room for the SKU's event and others'.
@@ -179,11 +185,32 @@ func (ps *placements) next(sku string) []*placement {
 	return batch
 }
 
-// cool turns direct placement off for sku until until.
-func (ps *placements) cool(sku string, until time.Time) {
+// cool turns direct placement off for sku until until, and returns the
+// orders queued for it meanwhile, which must take the request path.
+func (ps *placements) cool(sku string, until time.Time) []*placement {
 	ps.mu.Lock()
-	ps.cooling[sku] = until
-	ps.mu.Unlock()
+	defer ps.mu.Unlock()
+	if ps.cooling == nil {
+		ps.queued, ps.running, ps.cooling = map[string][]*placement{}, map[string]bool{}, map[string]time.Time{}
+	}
+	if until.After(ps.cooling[sku]) {
+		ps.cooling[sku] = until
+	}
+	q := ps.queued[sku]
+	ps.queued[sku] = nil
+	return q
+}
+
+// requestsDecided tells direct placement that sku's processor decided
+// requests of it at now: requests are flowing, so its orders take the
+// request path for a while (each direct batch would be refused).
+func (a *App) requestsDecided(sku string, now time.Time) {
+	if !a.DirectPlacement {
+		return
+	}
+	for _, p := range a.placements.cool(sku, now.Add(directCooling)) {
+		p.done <- placed{err: errPlacementRefused}
+	}
 }
 
 // runPlacements decides sku's queued orders, a batch at a time, until none
@@ -194,7 +221,9 @@ func (a *App) runPlacements(sku string) {
 		results, err := a.decidePlacements(ctx, sku, batch)
 		cancel()
 		if errors.Is(err, errPlacementRefused) {
-			a.placements.cool(sku, a.Now().Add(directCooling))
+			for _, p := range a.placements.cool(sku, a.Now().Add(directCooling)) {
+				p.done <- placed{err: errPlacementRefused}
+			}
 			metrics.DirectPlacementsRefused.Inc()
 		}
 		for i, p := range batch {

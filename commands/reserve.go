@@ -88,6 +88,7 @@ func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) er
 // their orders can be told in the same batch (tellWithDecision).
 func (a *App) decideSKU(ctx context.Context, sku string, reqs []eventstore.ReservationMsg) error {
 	now := a.Now()
+	a.requestsDecided(sku, now)
 	through, shard := reqs[len(reqs)-1].Seq, reqs[0].Shard
 	var next []eventstore.ReservationMsg
 	var refused []error
