@@ -40,8 +40,8 @@ type App struct {
 	Backlog *Backlog
 
 	// DirectPlacement lets the SKU's sequencer place single-line orders
-	// itself (place_direct.go); on unless turned off (engine bench
-	// -direct=false measures without it).
+	// itself (place_direct.go); on unless turned off before orders are
+	// placed (ENGINE_DIRECT_PLACEMENT=off, engine bench -direct=false).
 	DirectPlacement bool
 
 	inflight   inflightKeys

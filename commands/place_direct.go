@@ -197,7 +197,7 @@ func (ps *placements) cool(sku string, until time.Time) []*placement {
 		ps.cooling[sku] = until
 	}
 	q := ps.queued[sku]
-	ps.queued[sku] = nil
+	delete(ps.queued, sku)
 	return q
 }
 
@@ -205,9 +205,6 @@ func (ps *placements) cool(sku string, until time.Time) []*placement {
 // requests of it at now: requests are flowing, so its orders take the
 // request path for a while (each direct batch would be refused).
 func (a *App) requestsDecided(sku string, now time.Time) {
-	if !a.DirectPlacement {
-		return
-	}
 	for _, p := range a.placements.cool(sku, now.Add(directCooling)) {
 		p.done <- placed{err: errPlacementRefused}
 	}
