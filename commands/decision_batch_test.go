@@ -15,10 +15,11 @@ import (
 )
 
 // toldDecision is a grant or refusal stored in a ReservationsDecided: its
-// stream sequence, and whether the batch told its order.
+// stream sequence, whether the batch told its order, and whether it was
+// decided on a placement (direct placement) rather than a request.
 type toldDecision struct {
-	seq  uint64
-	told bool
+	seq          uint64
+	told, placed bool
 }
 
 // decisionsOf returns sku's grants and refusals by reservation id.
@@ -33,7 +34,7 @@ func decisionsOf(t *testing.T, e *engine, sku string) map[string]toldDecision {
 		batch, _ := ev.(domain.ReservationsDecided)
 		for _, d := range batch.Decisions {
 			if rid := reservationOf(d); rid != "" {
-				out[rid] = toldDecision{seq, d.Told}
+				out[rid] = toldDecision{seq, d.Told, batch.Placed}
 			}
 		}
 		return nil

@@ -125,26 +125,18 @@ func (a *App) placeDirect(ctx context.Context, m Meta, place domain.PlaceOrder) 
 			trace.WithAttributes(tracing.AggregateKey.String("order"), tracing.AggregateIDKey.String(place.OrderID), tracing.EventsKey.Int(2)))
 	}
 	if !a.placements.enqueue(sku, p, a.Now(), func() { go a.runPlacements(sku) }) {
-		endSpan(p.span, nil)
+		endSpans(nil, p.span)
 		return OrderResult{}, false, nil
 	}
 	// Once queued, the answer is awaited whatever ctx does: the batch may
 	// be on its way, and the caller must learn whether it was stored.
 	r := <-p.done
 	if errors.Is(r.err, errPlacementRefused) {
-		endSpan(p.span, nil)
+		endSpans(nil, p.span)
 		return OrderResult{}, false, nil
 	}
-	endSpan(p.span, r.err)
+	endSpans(r.err, p.span)
 	return r.res, true, r.err
-}
-
-// endSpan ends span (nil while tracing is off), failed with err if any.
-func endSpan(span trace.Span, err error) {
-	if span != nil {
-		tracing.Fail(span, err)
-		span.End()
-	}
 }
 
 // enqueue queues p for sku's next batch unless sku is cooling off; start is

@@ -17,27 +17,18 @@ import (
 )
 
 // placedDecisions returns the SKU's decisions stored on placements
-// (ReservationsDecided marked Placed), by reservation id.
+// (ReservationsDecided marked Placed), by reservation id; each must be told.
 func placedDecisions(t *testing.T, e *engine, sku string) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
-	err := e.app.Store.History(context.Background(), "inventory."+sku, func(seq uint64, env eventstore.Envelope) error {
-		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
-		if err != nil {
-			return err
+	for rid, d := range decisionsOf(t, e, sku) {
+		if !d.placed {
+			continue
 		}
-		if batch, ok := ev.(domain.ReservationsDecided); ok && batch.Placed {
-			for _, d := range batch.Decisions {
-				if !d.Told {
-					t.Errorf("a decision on a placement is not told: %+v", d)
-				}
-				out[reservationOf(d)] = seq
-			}
+		if !d.told {
+			t.Errorf("the decision on placement %s is not told", rid)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("history of %s: %v", sku, err)
+		out[rid] = d.seq
 	}
 	return out
 }

@@ -78,19 +78,10 @@ func (dt decisionTrace) options(o outcome) eventstore.UpdateOptions[domain.Order
 // end ends every span, marked failed with err if any.
 func (dt decisionTrace) end(err error) {
 	if dt.told != nil {
-		for _, s := range *dt.told {
-			tracing.Fail(s, err)
-			s.End()
-		}
+		endSpans(err, *dt.told...)
 	}
-	for _, s := range dt.requests {
-		tracing.Fail(s, err)
-		s.End()
-	}
-	if dt.batch != nil {
-		tracing.Fail(dt.batch, err)
-		dt.batch.End()
-	}
+	endSpans(err, dt.requests...)
+	endSpans(err, dt.batch)
 }
 
 // traceOutcome starts the saga's span for telling o's order what its line
@@ -163,12 +154,16 @@ func (pt *placementTrace) rider(p *placement, o outcome, rd *eventstore.Rider) {
 
 // end ends every span, marked failed with err if any.
 func (pt *placementTrace) end(err error) {
-	for _, s := range pt.spans {
-		tracing.Fail(s, err)
-		s.End()
-	}
-	if pt.batch != nil {
-		tracing.Fail(pt.batch, err)
-		pt.batch.End()
+	endSpans(err, pt.spans...)
+	endSpans(err, pt.batch)
+}
+
+// endSpans ends every span that is not nil, marked failed with err if any.
+func endSpans(err error, spans ...trace.Span) {
+	for _, s := range spans {
+		if s != nil {
+			tracing.Fail(s, err)
+			s.End()
+		}
 	}
 }
