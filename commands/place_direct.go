@@ -150,9 +150,7 @@ func (ps *placements) enqueue(sku string, p *placement, now time.Time, start fun
 		}
 		delete(ps.cooling, sku)
 	}
-	if ps.queued == nil {
-		ps.queued, ps.running, ps.cooling = map[string][]*placement{}, map[string]bool{}, map[string]time.Time{}
-	}
+	ps.init()
 	ps.queued[sku] = append(ps.queued[sku], p)
 	if !ps.running[sku] {
 		ps.running[sku] = true
@@ -177,29 +175,34 @@ func (ps *placements) next(sku string) []*placement {
 	return batch
 }
 
-// cool turns direct placement off for sku until until, and returns the
-// orders queued for it meanwhile, which must take the request path.
-func (ps *placements) cool(sku string, until time.Time) []*placement {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.cooling == nil {
+// init makes the maps on first use. mu is held.
+func (ps *placements) init() {
+	if ps.queued == nil {
 		ps.queued, ps.running, ps.cooling = map[string][]*placement{}, map[string]bool{}, map[string]time.Time{}
 	}
+}
+
+// stepAside turns direct placement off for sku until until; the orders
+// queued for it meanwhile take the request path.
+func (ps *placements) stepAside(sku string, until time.Time) {
+	ps.mu.Lock()
+	ps.init()
 	if until.After(ps.cooling[sku]) {
 		ps.cooling[sku] = until
 	}
 	q := ps.queued[sku]
 	delete(ps.queued, sku)
-	return q
+	ps.mu.Unlock()
+	for _, p := range q {
+		p.done <- placed{err: errPlacementRefused}
+	}
 }
 
 // requestsDecided tells direct placement that sku's processor decided
 // requests of it at now: requests are flowing, so its orders take the
 // request path for a while (each direct batch would be refused).
 func (a *App) requestsDecided(sku string, now time.Time) {
-	for _, p := range a.placements.cool(sku, now.Add(directCooling)) {
-		p.done <- placed{err: errPlacementRefused}
-	}
+	a.placements.stepAside(sku, now.Add(directCooling))
 }
 
 // runPlacements decides sku's queued orders, a batch at a time, until none
@@ -210,9 +213,7 @@ func (a *App) runPlacements(sku string) {
 		results, err := a.decidePlacements(ctx, sku, batch)
 		cancel()
 		if errors.Is(err, errPlacementRefused) {
-			for _, p := range a.placements.cool(sku, a.Now().Add(directCooling)) {
-				p.done <- placed{err: errPlacementRefused}
-			}
+			a.placements.stepAside(sku, a.Now().Add(directCooling))
 			metrics.DirectPlacementsRefused.Inc()
 		}
 		for i, p := range batch {
