@@ -42,13 +42,19 @@ func PartitionOf(sku string) int {
 	return int(h.Sum32() % ReservationPartitions)
 }
 
+// reservationSubject is where sku's requests are stored (before the shard
+// prefix): resv.<partition>.<sku>.
+func reservationSubject(sku string) string {
+	return fmt.Sprintf("%s.%d.%s", ReservationSubjects, PartitionOf(sku), sku)
+}
+
 // reservationMsg is the message that carries r to its SKU's partition.
 func reservationMsg(r domain.ReservationRequest) (*nats.Msg, error) {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return nil, errors.Wrap(err, "encode reservation request")
 	}
-	m := nats.NewMsg(fmt.Sprintf("%s.%d.%s", ReservationSubjects, PartitionOf(r.SKU), r.SKU))
+	m := nats.NewMsg(reservationSubject(r.SKU))
 	m.Data = data
 	m.Header.Set(jetstream.MsgIDHeader, r.ReservationID+":"+string(r.Action))
 	return m, nil

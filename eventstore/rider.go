@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/cockroachdb/errors"
@@ -54,7 +53,7 @@ func (rd *Rider) FenceRequests(sku string, seq uint64) error {
 	}
 	m := rd.msgs[len(rd.msgs)-1]
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
-	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, rd.shard.subject(fmt.Sprintf("%s.%d.%s", ReservationSubjects, PartitionOf(sku), sku)))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, rd.shard.subject(reservationSubject(sku)))
 	return nil
 }
 
