@@ -32,9 +32,16 @@ func (r *Repository[S, E]) Await(ctx context.Context, id string, timeout time.Du
 // This matters under load, where a read waits for the batch the server is
 // committing, and a buyer waiting for its order's outcome made two.
 func (r *Repository[S, E]) AwaitAfter(ctx context.Context, id string, seq uint64, timeout time.Duration, done func(Snapshot[S]) bool) (Snapshot[S], error) {
+	subject := r.Subject(id)
+	// Answered from the cache, as the loop's first look would, before the
+	// subscription and the timer: a directly placed order is final before
+	// its buyer starts waiting, and a subscription costs the server a
+	// SUB and an UNSUB per order.
+	if snap, cached := r.cache.get(subject); cached && done(snap) {
+		return snap, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	subject := r.Subject(id)
 	changed := make(chan struct{}, 1)
 	sub, err := r.store.nc.Subscribe(notifySubject(subject), func(_ *nats.Msg) {
 		select {
