@@ -15,9 +15,24 @@ type CheckpointReads struct {
 	// Projection is the rm.checkpoints row to read; empty means
 	// MainProjection, whose read models the queries serve.
 	Projection string
+	// Runner, when it runs in this process, is told while a read waits
+	// for a token (queries.Awaitable), so that it applies what it has at
+	// once.
+	Runner *Runner
 }
 
-var _ queries.CheckpointReader = CheckpointReads{}
+var (
+	_ queries.CheckpointReader = CheckpointReads{}
+	_ queries.Awaitable        = CheckpointReads{}
+)
+
+// Await tells r.Runner, if any, that a read waits for a token.
+func (r CheckpointReads) Await() (done func()) {
+	if r.Runner == nil {
+		return func() {}
+	}
+	return r.Runner.Await()
+}
 
 // Checkpoints returns, per shard, the projection's last applied sequence
 // of that shard's stream (a shard it has none of yet is 0 or absent). It

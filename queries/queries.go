@@ -27,6 +27,13 @@ type CheckpointReader interface {
 	Checkpoints(ctx context.Context) ([]uint64, error)
 }
 
+// Awaitable is a CheckpointReader that wants to know while a read waits
+// for it to reach a token (the projection gathers fuller batches only
+// while no one is waiting); done ends the wait.
+type Awaitable interface {
+	Await() (done func())
+}
+
 // Defaults of the read-your-writes wait (API.md: up to 5 s).
 const (
 	DefaultConsistencyTimeout = 5 * time.Second
@@ -113,6 +120,11 @@ func (cfg config) waitFor(ctx context.Context, c CheckpointReader, token eventst
 			if err == nil && !ok {
 				return &domain.ValidationError{Fields: map[string]string{
 					field: "is beyond the last sequence of the event store (or names a shard it does not have); pass the Consistency-Token a command answered"}}
+			}
+		}
+		if first {
+			if a, ok := c.(Awaitable); ok {
+				defer a.Await()()
 			}
 		}
 		if !time.Now().Before(deadline) {

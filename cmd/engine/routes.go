@@ -119,6 +119,11 @@ func newServer(d serverDeps) http.Handler {
 		reads := guard(httpx.RoleClient, httpx.RoleViewer, httpx.RoleAuditor)
 		orderReads, inventoryReads := projections.OrderReads{Pool: d.db}, projections.InventoryReads{Pool: d.db}
 		checkpoint := projections.CheckpointReads{Pool: d.db, Projection: projections.MainProjection}
+		for _, r := range d.runners {
+			if r.Name() == projections.MainProjection {
+				checkpoint.Runner = r
+			}
+		}
 		head := queries.WithStoreHead(queries.NewHeadCache(d.store))
 		r.With(reads).Get("/v1/orders/{id}", queries.HandleGetOrder(orderReads, checkpoint, d.log, head))
 		r.With(reads).Get("/v1/orders", queries.HandleListOrders(orderReads, checkpoint, d.log, head))
