@@ -30,17 +30,17 @@ const MainProjection = "main"
 const maxBatch = 1000
 
 // DefaultLinger is how long a batch of a busy projection waits, from its
-// first event, for more events before it is applied (Runner.Linger when
-// not set). Every batch is a Postgres transaction with a synchronous
-// commit: one WAL fsync on the disk the event store fsyncs its commits on,
-// plus the batch's fixed round trips. Under a steady write load the stream
+// first event, for more events before it is applied (a Runner's linger).
+// Every batch is a Postgres transaction with its fixed round trips and
+// passes over the batch's rows. Under a steady write load the stream
 // brings a group commit's events at a time, so without a wait the
-// projection ran ~70 transactions of ~70 events a second, and took that
-// many fsyncs and that much CPU from the write path; waiting up to 100 ms
-// makes about ten. Measured (BENCHMARKS.md, "Fourth step"): place rose
-// from 1,229–1,400 to 1,589–1,742 orders/s in three alternating pairs.
-// A quiet projection does not wait (see busyBatch), nor one that a read is
-// waiting for (Await).
+// projection ran ~70 transactions of ~70 events a second on the cores the
+// write path needs; waiting up to 100 ms makes about ten. The transaction
+// count was the cost, not the commit's fsync: asynchronous commits changed
+// nothing measurable. Measured (docs/design/write-path.md section 6):
+// place rose from 1,372–1,396 to 1,857–1,984 orders/s in three alternating
+// pairs. A quiet projection does not wait (see busyBatch), nor one that a
+// read is waiting for (Await).
 const DefaultLinger = 100 * time.Millisecond
 
 // busyBatch is the batch size from which the projection counts as busy:
