@@ -9,21 +9,22 @@ import (
 )
 
 // TestABusyProjectionLingersUntilAReadWaits: after a batch of at least
-// busyBatch events the next batch stays open for more (here for ten
-// minutes, longer than any wait below), a read that starts waiting for a
-// token closes it at once, and after a small batch the projection applies
-// each event as it comes again.
+// r.busy events the next batch stays open for more (here for ten minutes,
+// longer than any wait below), a read that starts waiting for a token
+// closes it at once, and after a smaller batch the projection applies each
+// event as it comes again. r.busy is 2 here, so that the backlog's last
+// batch counts as busy however its delivery is split.
 func TestABusyProjectionLingersUntilAReadWaits(t *testing.T) {
 	f := newFixture(t)
 	pool := newPool(t)
 	// One SKU, so that every event is on one shard: each shard's batches
 	// linger on their own.
 	const sku = "BUSY-1"
-	for i := range busyBatch + 8 {
+	for i := range 40 {
 		f.setStock(t, sku, int64(i))
 	}
 	r := NewRunner(f.store, pool, quietLog())
-	r.linger = 10 * time.Minute
+	r.linger, r.busy = 10*time.Minute, 2
 	var (
 		mu      sync.Mutex
 		batches []int
@@ -38,15 +39,7 @@ func TestABusyProjectionLingersUntilAReadWaits(t *testing.T) {
 		defer mu.Unlock()
 		return slices.Clone(batches)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer running(t, r)()
 	applied := func(what string) {
 		t.Helper()
 		want := f.lastEventSeq(t)
@@ -56,9 +49,11 @@ func TestABusyProjectionLingersUntilAReadWaits(t *testing.T) {
 		})
 	}
 	applied("the backlog applied")
-	if got := sizes(); len(got) != 1 || got[0] < busyBatch {
-		t.Fatalf("the backlog was applied in batches %v, want one of at least %d events", got, busyBatch)
+	backlog := sizes()
+	if last := backlog[len(backlog)-1]; last < r.busy {
+		t.Fatalf("the backlog was applied in batches %v: its last is not busy", backlog)
 	}
+	after := func() []int { return sizes()[len(backlog):] }
 
 	// Two events half a second apart: a batch that did not linger would
 	// end a millisecond after the first.
@@ -66,22 +61,26 @@ func TestABusyProjectionLingersUntilAReadWaits(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	f.setStock(t, sku, 101)
 	time.Sleep(500 * time.Millisecond)
-	if got := sizes(); len(got) != 1 {
-		t.Fatalf("batches %v: the batch after a busy one did not linger", got)
+	if got := after(); len(got) != 0 {
+		t.Fatalf("batches %v after the backlog: the batch after a busy one did not linger", got)
 	}
-	finish := CheckpointReads{Pool: pool, Runner: r}.Await()
+	waits := CheckpointReads{Pool: pool, Runner: r}
+	finish := waits.Await()
 	applied("the lingering batch applied once a read waits")
+	// While the read waits, the next event goes alone: a small batch.
+	f.setStock(t, sku, 102)
+	applied("an event applied while a read waits")
 	finish()
-	if got := sizes(); !slices.Equal(got[1:], []int{2}) {
-		t.Fatalf("batches after the backlog %v, want the two late events in one", got[1:])
+	if got := after(); !slices.Equal(got, []int{2, 1}) {
+		t.Fatalf("batches after the backlog %v, want [2 1]", got)
 	}
 
-	// The last batch held two events: the projection is quiet again, and
-	// applies the next event without a read waiting (the linger would
-	// outlast eventually's deadline).
-	f.setStock(t, sku, 102)
+	// The last batch held one event: the projection is quiet, and applies
+	// the next event at once with no read waiting (a linger would outlast
+	// eventually's deadline).
+	f.setStock(t, sku, 103)
 	applied("an event of a quiet projection applied")
-	if got := sizes(); !slices.Equal(got[1:], []int{2, 1}) {
-		t.Fatalf("batches after the backlog %v, want [2 1]", got[1:])
+	if got := after(); !slices.Equal(got, []int{2, 1, 1}) {
+		t.Fatalf("batches after the backlog %v, want [2 1 1]", got)
 	}
 }

@@ -81,6 +81,9 @@ type Runner struct {
 	// (DefaultLinger; 0: no wait beyond the millisecond that ends every
 	// batch).
 	linger time.Duration
+	// busy is the batch size after which the next batch lingers
+	// (busyBatch).
+	busy int
 	// now is the clock of Status's lag_seconds.
 	now func() time.Time
 	// committed, when set, hears of every committed batch: the sequence
@@ -119,7 +122,7 @@ func NewRunner(store *eventstore.Store, pool *pgxpool.Pool, log *slog.Logger) *R
 		st[k].state = StateStarting
 	}
 	return &Runner{store: store, pool: pool, db: pool, schema: LiveSchema, log: log, name: MainProjection,
-		batch: maxBatch, linger: DefaultLinger, now: time.Now, st: st}
+		batch: maxBatch, linger: DefaultLinger, busy: busyBatch, now: time.Now, st: st}
 }
 
 // NewRunnerInSchema returns a Runner of the main projection whose batches
@@ -251,7 +254,7 @@ func (r *Runner) follow(ctx context.Context, k int) (progressed bool, err error)
 	last := 0
 	return r.pipelineWith(ctx, func(ctx context.Context) ([]streamEvent, batchInfo, error) {
 		linger := time.Duration(0)
-		if last >= busyBatch {
+		if last >= r.busy {
 			linger = r.linger
 		}
 		events, info, err := r.nextBatch(ctx, sub, linger)

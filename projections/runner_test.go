@@ -167,18 +167,23 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// runUntil runs r until the checkpoints reach seq, then stops it.
-func runUntil(t testing.TB, r *Runner, seq []uint64) {
-	t.Helper()
+// running runs r in the background until stop is called.
+func running(t testing.TB, r *Runner) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	defer func() {
+	return func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
-	}()
+	}
+}
+
+// runUntil runs r until the checkpoints reach seq, then stops it.
+func runUntil(t testing.TB, r *Runner, seq []uint64) {
+	t.Helper()
+	defer running(t, r)()
 	eventually(t, fmt.Sprintf("checkpoints %v", seq), func() bool {
 		cp, err := Checkpoints(context.Background(), r.pool, MainProjection)
 		return err == nil && covers(cp, seq)
