@@ -28,13 +28,16 @@ const (
 	// delayedConfirmation is a delay between grant and confirmation that
 	// only a hand-over explains, and longer than the expiry's own latency.
 	delayedConfirmation = 2 * time.Second
-	handOverTTL         = 5 * time.Second
-	handOverStock       = 50
-	handOverBuyer       = 300
+	// handOverTTL outlasts a sale (2–4 s here) plus the bound and its
+	// slack, so that every order is decided before the first release
+	// whenever the hand-over keeps its bound.
+	handOverTTL   = 10 * time.Second
+	handOverStock = 50
+	handOverBuyer = 300
 )
 
 // TestLosingAnEngineMidSaleHandsOverWithinSeconds: two engines on one
-// NATS, a flash sale (300 single-unit orders for 50 units, TTL 5 s, nobody
+// NATS, a flash sale (300 single-unit orders for 50 units, TTL 10 s, nobody
 // pays), and the engine that holds the SKU's partition killed at a random
 // moment while grants are handed out, as its saga holds grants not yet
 // told to their orders: its connection closed without draining and its
@@ -42,7 +45,7 @@ const (
 // a margin for a loaded machine) of the kill or of its placement, if
 // later; every confirmed order must expire within TTL + 5 s of its grant;
 // the SKU must never hold more than its stock; and exactly the stock is
-// sold. HANDOVER_ROUNDS sets the number of rounds (default 3, about 10 s
+// sold. HANDOVER_ROUNDS sets the number of rounds (default 3, about 15 s
 // each), each on a fresh server and SKU; the hand-over times go to the log.
 func TestLosingAnEngineMidSaleHandsOverWithinSeconds(t *testing.T) {
 	rounds := 3
@@ -142,10 +145,19 @@ func saleWithAKill(t *testing.T, sku string) (wait, last time.Duration) {
 		t.Errorf("%d orders left pending more than %s after the kill (or their later placement), the latest %s after",
 			late, handOverBound+handOverSlack, wait.Round(time.Millisecond))
 	}
-	// Every request precedes every release in the partition while the sale
-	// is shorter than the TTL, so exactly the first 50 requests are granted.
-	if placedBy.Sub(start) < handOverTTL && len(confirmed) != handOverStock {
+	// Nothing is released before the first grant's TTL has passed (start +
+	// TTL at the earliest), so while every order was decided before then,
+	// exactly the stock was granted. Not later: between shards requests
+	// have no order (docs/design/sharded-store.md), so a request of a shard
+	// whose processor was lost may be decided after a release of a grant
+	// made on another shard meanwhile, and legitimately take that unit.
+	switch {
+	case lastAt.Before(start.Add(handOverTTL)) && len(confirmed) != handOverStock:
 		t.Errorf("%d orders confirmed, want exactly the stock, %d", len(confirmed), handOverStock)
+		logDecisions(t, survivor, sku, start)
+	case !lastAt.Before(start.Add(handOverTTL)):
+		t.Logf("the last order was decided %s after the start, later than the TTL: %d confirmed, the exact count not checked",
+			lastAt.Sub(start).Round(time.Millisecond), len(confirmed))
 	}
 	// Within TTL + 5 s of the grant, and, for an order whose confirmation
 	// the hand-over delayed, sooner than TTL after the confirmation: a TTL
@@ -360,4 +372,30 @@ func latest(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// logDecisions logs sku's stored decisions, in order, with their times
+// after start: what a wrong count of grants is explained by.
+func logDecisions(t *testing.T, e *engine, sku string, start time.Time) {
+	t.Helper()
+	err := e.app.Store.History(context.Background(), e.app.SKUs.Subject(sku), func(seq uint64, env eventstore.Envelope) error {
+		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		if err != nil {
+			return err
+		}
+		batch, ok := ev.(domain.ReservationsDecided)
+		if !ok {
+			t.Logf("seq %d %s at +%s", seq, env.Type, env.OccurredAt.Sub(start).Round(time.Millisecond))
+			return nil
+		}
+		counts := map[string]int{}
+		for _, d := range batch.Decisions {
+			counts[fmt.Sprintf("%T", d.Event())]++
+		}
+		t.Logf("seq %d decided at +%s, placed %t, through %d: %v", seq, batch.At.Sub(start).Round(time.Millisecond), batch.Placed, batch.ThroughSeq, counts)
+		return nil
+	})
+	if err != nil {
+		t.Errorf("history of %s: %v", sku, err)
+	}
 }
