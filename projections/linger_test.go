@@ -84,3 +84,41 @@ func TestABusyProjectionLingersUntilAReadWaits(t *testing.T) {
 		t.Fatalf("batches after the backlog %v, want [2 1 1]", got)
 	}
 }
+
+// TestWithTwoRunnersTellingOneIsEnough: every engine runs a Runner of its
+// own on the one database, and a read tells only its own engine's. With
+// two runners lingering over the same event, a read that tells one of
+// them gets its event applied without the other ending its linger (ten
+// minutes here, far longer than eventually waits).
+func TestWithTwoRunnersTellingOneIsEnough(t *testing.T) {
+	f := newFixture(t)
+	pool := newPool(t)
+	const sku = "BUSY-2"
+	for i := range 10 {
+		f.setStock(t, sku, int64(i))
+	}
+	a, b := NewRunner(f.store, pool, quietLog()), NewRunner(f.store, pool, quietLog())
+	for _, r := range []*Runner{a, b} {
+		// Busy after any batch: every batch but a runner's first lingers.
+		r.linger, r.busy = 10*time.Minute, 1
+		defer running(t, r)()
+	}
+	applied := func() bool {
+		cp, err := Checkpoints(context.Background(), pool, MainProjection)
+		return err == nil && covers(cp, f.lastEventSeq(t))
+	}
+	// Both told while the backlog is applied, so that neither lingers on it.
+	doneA, doneB := a.Await(), b.Await()
+	eventually(t, "the backlog applied", func() bool { return applied() })
+	doneA()
+	doneB()
+
+	f.setStock(t, sku, 100)
+	time.Sleep(500 * time.Millisecond)
+	if applied() {
+		t.Fatal("the event after the backlog was applied without a waiting read: neither runner lingered")
+	}
+	finish := CheckpointReads{Pool: pool, Runner: b}.Await()
+	defer finish()
+	eventually(t, "the event applied once one runner is told", func() bool { return applied() })
+}
