@@ -100,21 +100,38 @@ func keepInProgress(msgs []jetstream.Msg, period time.Duration) (stop func()) {
 // pullBatch returns up to size messages without making a busy consumer wait
 // for a full batch: it takes what is there (waiting at most a couple of
 // milliseconds), and when nothing is, waits up to a second for the first
-// message and then takes what came with it. Every pull request runs to its
-// end before the next, so a message is left delivered to a request nobody
-// reads only when the client gave up on the server (it comes back after the
-// ack wait, out of order: ConsumeReservations allows for that).
+// message and then takes what came with it. While each pull brings many
+// (a backlog), it pulls again at once, up to size: a pull ends after its
+// couple of milliseconds however many are waiting, and on a loaded machine
+// the server gathers only some hundreds in that time. In a long sale on
+// two cores (800 orders/s, every grant released by expiry) the processor
+// took batches of ~250 of a 2,000–4,000 backlog, one every ~160 ms, and
+// kept up with nothing to spare until orders were refused for a full
+// backlog. Every pull request runs to its end before the next, so a
+// message is left delivered to a request nobody reads only when the
+// client gave up on the server (it comes back after the ack wait, out of
+// order: ConsumeReservations allows for that).
 func pullBatch(cons jetstream.Consumer, size int, opts []jetstream.FetchOpt) []jetstream.Msg {
 	msgs := fetch(cons, size, 2*time.Millisecond, opts)
-	if len(msgs) > 0 {
-		return msgs
+	last := len(msgs)
+	if last == 0 {
+		msgs = fetch(cons, 1, time.Second, opts)
+		if len(msgs) == 0 || size == 1 {
+			return msgs
+		}
+		more := fetch(cons, size-1, 2*time.Millisecond, opts)
+		msgs, last = append(msgs, more...), len(more)
 	}
-	msgs = fetch(cons, 1, time.Second, opts)
-	if len(msgs) == 0 || size == 1 {
-		return msgs
+	for last >= backlogPull && len(msgs) < size {
+		more := fetch(cons, size-len(msgs), 2*time.Millisecond, opts)
+		msgs, last = append(msgs, more...), len(more)
 	}
-	return append(msgs, fetch(cons, size-1, 2*time.Millisecond, opts)...)
+	return msgs
 }
+
+// backlogPull is how many messages one pull must bring for pullBatch to
+// pull again: a trickle's pull brings a few, and must not wait for more.
+const backlogPull = 64
 
 func fetch(cons jetstream.Consumer, n int, wait time.Duration, opts []jetstream.FetchOpt) []jetstream.Msg {
 	batch, err := cons.Fetch(n, append(opts, jetstream.FetchMaxWait(wait))...)
