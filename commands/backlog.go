@@ -152,6 +152,28 @@ func (b *Backlog) Admit(lines []domain.Line) error {
 	return nil
 }
 
+// Pressed reports whether the last sample of some partition reached a
+// quarter of the limit (of DefaultBacklogLimit when the limit is off):
+// the processors are falling behind, well before orders are refused, and
+// work that can wait (the integration feed) should leave them the CPU. A
+// processor keeping up holds a few hundred requests at most, its batch in
+// hand included.
+func (b *Backlog) Pressed() bool {
+	if b == nil {
+		return false
+	}
+	limit := b.limit
+	if limit == 0 {
+		limit = DefaultBacklogLimit
+	}
+	for p := range b.parts {
+		if b.parts[p].Load() >= limit/4 {
+			return true
+		}
+	}
+	return false
+}
+
 // ReservationBacklog returns the last sample, each partition's highest
 // sample of the last minute and the limit, for the dashboard.
 func (b *Backlog) ReservationBacklog() queries.ReservationBacklog {

@@ -56,6 +56,38 @@ func TestBacklogAdmit(t *testing.T) {
 	}
 }
 
+// TestBacklogPressed: the processors count as falling behind from a
+// quarter of the limit on any partition, of the default limit when orders
+// are never refused.
+func TestBacklogPressed(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		limit   uint64
+		backlog uint64
+		pressed bool
+	}{
+		{"idle", 10_000, 0, false},
+		{"a batch in hand", 10_000, 500, false},
+		{"just under a quarter", 10_000, 2_499, false},
+		{"a quarter", 10_000, 2_500, true},
+		{"past the limit", 10_000, 20_000, true},
+		{"no limit, under a quarter of the default", 0, DefaultBacklogLimit/4 - 1, false},
+		{"no limit, a quarter of the default", 0, DefaultBacklogLimit / 4, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := &Backlog{limit: c.limit}
+			b.parts[eventstore.ReservationPartitions-1].Store(c.backlog)
+			if got := b.Pressed(); got != c.pressed {
+				t.Errorf("Pressed() = %v, want %v", got, c.pressed)
+			}
+		})
+	}
+	var none *Backlog
+	if none.Pressed() {
+		t.Error("no Backlog is pressed")
+	}
+}
+
 // TestBacklogPeakLastMinute: each partition's highest sample stays on the
 // dashboard for a minute after it was seen, then goes.
 func TestBacklogPeakLastMinute(t *testing.T) {

@@ -112,6 +112,7 @@ func (s *Store) consumeExpiries(ctx context.Context, sh *shard, log *slog.Logger
 		now := time.Now()
 		waiting = dispatchDue(waiting, now, func(t timer) {
 			slots <- struct{}{}
+			s.late.started(t.due)
 			wg.Go(func() {
 				defer func() { held.remove(t.msg); <-slots }()
 				handleExpiry(ctx, log, t.msg, handle)

@@ -329,3 +329,36 @@ func subjectCounts(t *testing.T, nc *nats.Conn, s *eventstore.Store, logical str
 	}
 	return counts
 }
+
+// TestExpiryLateSaysHowFarTheWorkerRunsBehind: a confirmation handed over
+// three seconds after its due (the worker started late) makes ExpiryLate
+// about three seconds; a worker with nothing due starts nothing, and two
+// seconds after its last start it is not late any more.
+func TestExpiryLateSaysHowFarTheWorkerRunsBehind(t *testing.T) {
+	_, nc := testnats.Start(t)
+	s := openStore(t, nc)
+	if late := s.ExpiryLate(); late != 0 {
+		t.Fatalf("ExpiryLate before any expiry: %s, want 0", late)
+	}
+	_, stored := locate(s, eventstore.OrderSubjects+".late-1")
+	m := nats.NewMsg(stored)
+	m.Data = []byte(`{}`)
+	m.Header.Set("Engine-Due", time.Now().Add(-3*time.Second).UTC().Format(time.RFC3339Nano))
+	if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	handled := make(chan struct{}, 1)
+	consumeExpiries(t, s, func(context.Context, string) (time.Duration, error) {
+		handled <- struct{}{}
+		return 0, nil
+	})
+	select {
+	case <-handled:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the confirmation was not handed over")
+	}
+	if late := s.ExpiryLate(); late < 3*time.Second || late > 30*time.Second {
+		t.Errorf("ExpiryLate after a start three seconds past the due: %s", late)
+	}
+	waitFor(t, "ExpiryLate back to 0 once nothing starts", func() bool { return s.ExpiryLate() == 0 })
+}

@@ -79,6 +79,8 @@ type Store struct {
 	watch    *connWatch
 	locks    keyedMutex
 	closeMu  sync.Once
+	// late is how late the last expiry started (expiryLate).
+	late expiryLate
 }
 
 // Open makes sure the events stream exists with the settings the engine

@@ -35,6 +35,40 @@ type Forwarder struct {
 	// RetryWait is the first wait after a failed round, doubled up to a
 	// minute while rounds keep failing (time.Second when 0).
 	RetryWait time.Duration
+	// Yield, when set, says whether the write path needs the machine (the
+	// reservation processors or the expiry worker run behind). While it
+	// does, the forwarder reads and publishes nothing, looking again every
+	// yieldPoll: the feed promises no delay (docs/feed.md), while a buyer
+	// refused for a reservation backlog, or stock held past its expiry,
+	// is a sale lost.
+	Yield func() bool
+}
+
+// yieldPoll is how often a yielding forwarder asks Yield again.
+const yieldPoll = 100 * time.Millisecond
+
+// yield waits while f.Yield says the write path needs the machine; it
+// returns ctx's error if ctx ends meanwhile.
+func (f *Forwarder) yield(ctx context.Context) error {
+	if f.Yield == nil || !f.Yield() {
+		return nil
+	}
+	metrics.FeedYielding.Set(1)
+	defer metrics.FeedYielding.Set(0)
+	start := time.Now()
+	t := time.NewTicker(yieldPoll)
+	defer t.Stop()
+	for f.Yield() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if d := time.Since(start); d >= time.Second {
+		f.Log.Info("feed forwarder resumes: it yielded to the write path", "for", d.Round(time.Millisecond).String())
+	}
+	return nil
 }
 
 // DefaultBatch is the forwarder's batch bound when Forwarder.Batch is 0.
@@ -130,6 +164,10 @@ func (f *Forwarder) round(ctx context.Context) (forwarded bool, err error) {
 	}
 	batch := make([]eventstore.FeedMessage, 0, batchMax)
 	for {
+		// Before reading on: what it has not read stays in the store.
+		if err := f.yield(ctx); err != nil {
+			return forwarded, err
+		}
 		var first shardEvent
 		select {
 		case first = <-events:

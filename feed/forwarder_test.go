@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,4 +186,28 @@ func TestAStaleFeedBatchIsRefused(t *testing.T) {
 	if head, err := e.Store.FeedHead(ctx); err != nil || head != last+1 {
 		t.Errorf("feed head %d (%v), want %d: the stale batch must store nothing", head, err, last+1)
 	}
+}
+
+// TestAForwarderYieldsWhileTheWritePathRunsBehind: while Yield says the
+// write path needs the machine, nothing is published, however many events
+// wait; once it no longer does, every event goes into the feed, once and
+// in order.
+func TestAForwarderYieldsWhileTheWritePathRunsBehind(t *testing.T) {
+	e := enginetest.Start(t, time.Hour)
+	ctx := context.Background()
+	var behind atomic.Bool
+	behind.Store(true)
+	f := &feed.Forwarder{Store: e.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RetryWait: 10 * time.Millisecond,
+		Yield: behind.Load}
+	enginetest.Run(t, f.Run)
+	want := placeAndCancel(t, e.App, 20)
+	time.Sleep(time.Second) // ten times the linger and the yield's poll
+	for e.Store.OpenFeed(ctx) != nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if head, err := e.Store.FeedHead(ctx); err != nil || head != 0 {
+		t.Fatalf("feed head %d (%v) while the forwarder yields, want 0: nothing published", head, err)
+	}
+	behind.Store(false)
+	checkFeed(t, readFeed(t, e.Store, count(want)), want)
 }

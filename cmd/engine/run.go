@@ -170,7 +170,7 @@ func runEngine(ctx context.Context, cfg config, tokens *httpx.Tokens, stdout io.
 	// the write path, as the projections do.
 	var hooks *webhooks.Service
 	if !cfg.Feed.Off {
-		fwd := &feed.Forwarder{Store: store, Log: log}
+		fwd := &feed.Forwarder{Store: store, Log: log, Yield: writePathBehind(app, store)}
 		hooks = webhooks.New(store, pool, log, cfg.Feed.Webhooks)
 		go func() { workers <- fwd.Run(workersCtx) }()
 		go func() { workers <- hooks.Run(workersCtx) }()

@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // webhookBuckets span a receiver on the same host (milliseconds) to one
@@ -30,6 +31,13 @@ var (
 		Help: "Feed forwarder rounds that failed and were resumed.",
 	})
 
+	// FeedYielding is 1 while the forwarder leaves the CPU to the write
+	// path (feed.Forwarder.Yield), 0 otherwise.
+	FeedYielding = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "engine_feed_yielding",
+		Help: "1 while the feed forwarder pauses because the write path runs behind, else 0.",
+	})
+
 	// WebhookDeliveries counts webhook delivery outcomes by endpoint id and
 	// outcome: delivered, failed (one attempt that will be retried),
 	// dead_lettered, parked (held behind an earlier dead letter of the
@@ -53,3 +61,12 @@ var (
 		Help: "Last feed sequence handled, by webhook endpoint.",
 	}, []string{"endpoint"})
 )
+
+// GaugeValue reads g's current value, for engine bench's live figures.
+func GaugeValue(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetGauge().GetValue()
+}
