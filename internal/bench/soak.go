@@ -3,16 +3,19 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/orderengine/engine/internal/host"
 	"io"
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/errors"
+
+	"github.com/orderengine/engine/internal/host"
+	"github.com/orderengine/engine/internal/metrics"
 )
 
 const (
@@ -142,8 +145,9 @@ func (b *bencher) soakSampler(ctx context.Context, e *benchEngine, track *soakTr
 					fail(err)
 				}
 			}
-			_, _ = fmt.Fprintf(stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d timers=%6d overdue=%4.0fs\n",
-				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS)
+			_, _ = fmt.Fprintf(stderr, "\n  t=%4.0fs rss=%6.0fMiB heap=%6.0fMiB orders/s=%5.0f expiries/s=%5.0f held=%7d overdue=%7d late=%7d timers=%6d overdue=%4.0fs requests=%5d feed-lag=%7.0f feed-yields=%.0f\n",
+				r.At.Seconds(), r.RSSMiB, r.HeapMiB, r.AcceptedPS, r.ExpiriesPS, r.Held, r.Overdue, r.Late, r.Backlog, r.OverdueS,
+				slices.Max(e.App.Backlog.ReservationBacklog().Partitions), metrics.GaugeValue(metrics.FeedPending), metrics.GaugeValue(metrics.FeedYielding))
 		}
 		sample(ctx)
 		host.Every(ctx, b.opts.soakSample, sample)
