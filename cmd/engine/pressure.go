@@ -17,10 +17,9 @@ const expiryBehind = time.Second
 // backlog reaches a quarter of its limit (commands.Backlog.Pressed), or
 // this process's expiries start more than a second after their dues. In a
 // long sale on two cores the forwarder's reads, translations and the feed
-// stream's own writes were what tipped the engine over: with them, a
-// 800 orders/s soak refused orders for a full reservation backlog after
-// 145 s, and without them it held (BENCHMARKS.md, "The long sale and the
-// feed").
+// stream's own writes tipped the engine over: with them an 800 orders/s
+// soak refused orders for a full reservation backlog after 145 s, without
+// them the same 150 s held (BENCHMARKS.md, "The long sale on a slow day").
 func writePathBehind(app *commands.App, store *eventstore.Store) func() bool {
 	return func() bool {
 		return app.Backlog.Pressed() || store.ExpiryLate() > expiryBehind
