@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TestABusyProjectionLingersUntilAReadWaits: after a batch of at least
@@ -15,14 +17,8 @@ import (
 // event as it comes again. r.busy is 2 here, so that the backlog's last
 // batch counts as busy however its delivery is split.
 func TestABusyProjectionLingersUntilAReadWaits(t *testing.T) {
-	f := newFixture(t)
-	pool := newPool(t)
-	// One SKU, so that every event is on one shard: each shard's batches
-	// linger on their own.
 	const sku = "BUSY-1"
-	for i := range 40 {
-		f.setStock(t, sku, int64(i))
-	}
+	f, pool := backlogOf(t, sku, 40)
 	r := NewRunner(f.store, pool, quietLog())
 	r.linger, r.busy = 10*time.Minute, 2
 	var (
@@ -91,12 +87,8 @@ func TestABusyProjectionLingersUntilAReadWaits(t *testing.T) {
 // them gets its event applied without the other ending its linger (ten
 // minutes here, far longer than eventually waits).
 func TestWithTwoRunnersTellingOneIsEnough(t *testing.T) {
-	f := newFixture(t)
-	pool := newPool(t)
 	const sku = "BUSY-2"
-	for i := range 10 {
-		f.setStock(t, sku, int64(i))
-	}
+	f, pool := backlogOf(t, sku, 10)
 	a, b := NewRunner(f.store, pool, quietLog()), NewRunner(f.store, pool, quietLog())
 	for _, r := range []*Runner{a, b} {
 		// Busy after any batch: every batch but a runner's first lingers.
@@ -121,4 +113,17 @@ func TestWithTwoRunnersTellingOneIsEnough(t *testing.T) {
 	finish := CheckpointReads{Pool: pool, Runner: b}.Await()
 	defer finish()
 	eventually(t, "the event applied once one runner is told", func() bool { return applied() })
+}
+
+// backlogOf stores n events of one SKU, so that every event is on one shard
+// (each shard's batches linger on their own), and returns the fixture and
+// a database for runners to apply them to.
+func backlogOf(t *testing.T, sku string, n int) (*fixture, *pgxpool.Pool) {
+	t.Helper()
+	f := newFixture(t)
+	pool := newPool(t)
+	for i := range n {
+		f.setStock(t, sku, int64(i))
+	}
+	return f, pool
 }
