@@ -65,9 +65,11 @@ func (e *Envelope) Seal(prev string) {
 // DecodeEnvelope parses a stored message payload.
 // It returns an error when the payload is not an envelope.
 func DecodeEnvelope(b []byte) (Envelope, error) {
-	var e Envelope
-	if err := json.Unmarshal(b, &e); err != nil {
-		return Envelope{}, errors.Wrap(err, "decode event envelope")
+	e, ok := decodeEnvelopeFast(b)
+	if !ok {
+		if err := json.Unmarshal(b, &e); err != nil {
+			return Envelope{}, errors.Wrap(err, "decode event envelope")
+		}
 	}
 	if e.Type == "" || e.AggregateID == "" || e.Version == 0 {
 		return Envelope{}, errors.Newf("decode event envelope: missing type, aggregate or version")

@@ -38,7 +38,7 @@ func BenchmarkEncodeEnvelope(b *testing.B) {
 	e.Seal("")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := json.Marshal(e); err != nil {
+		if _, err := e.Encode(); err != nil {
 			b.Fatal(err)
 		}
 	}

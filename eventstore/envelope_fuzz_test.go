@@ -3,6 +3,8 @@ package eventstore_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -14,11 +16,24 @@ import (
 // version and data to the decoder of its aggregate's kind. Nothing may
 // panic. What decodes must carry a type, an aggregate id and a version;
 // its hash must be stable across an encode and decode; and sealing it must
-// always produce a link that CheckLink accepts.
+// always produce a link that CheckLink accepts. The hand-written decoder
+// and encoder must give exactly what encoding/json gives: the same
+// envelope or the same refusal, the same bytes.
 func FuzzDecodeEnvelope(f *testing.F) {
 	orders := eventstore.NewOrderKind(time.Hour)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := eventstore.DecodeEnvelope(b)
+		var want eventstore.Envelope
+		wantErr := json.Unmarshal(b, &want)
+		if wantErr == nil && (want.Type == "" || want.AggregateID == "" || want.Version == 0) {
+			wantErr = errors.New("missing type, aggregate or version")
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("%q: DecodeEnvelope says %v, encoding/json says %v", b, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(e, want) {
+			t.Fatalf("%q: DecodeEnvelope gives %+v, encoding/json %+v", b, e, want)
+		}
 		if err != nil {
 			if e.Type != "" || e.AggregateID != "" || e.Version != 0 || e.Data != nil {
 				t.Fatalf("an error with an envelope: %+v, %v", e, err)
@@ -45,6 +60,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			// Only data that is not JSON fails to encode, and data comes
 			// from a JSON document.
 			t.Fatalf("encode %+v: %v", e, err)
+		}
+		if fast, err := e.Encode(); err != nil || !bytes.Equal(fast, again) {
+			t.Fatalf("Encode gives %s (%v), encoding/json %s", fast, err, again)
 		}
 		back, err := eventstore.DecodeEnvelope(again)
 		if err != nil {

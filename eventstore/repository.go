@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -561,9 +560,9 @@ func (r *Repository[S, E]) seal(subject string, snap Snapshot[S], events []E, fo
 			CausationID: o.CausationID, CorrelationID: o.CorrelationID, Data: data,
 		}
 		env.Seal(after.LastHash)
-		body, err := json.Marshal(env)
+		body, err := env.Encode()
 		if err != nil {
-			return sealed[S]{}, errors.Wrap(err, "encode envelope")
+			return sealed[S]{}, err
 		}
 		m := nats.NewMsg(subject)
 		m.Data = body
