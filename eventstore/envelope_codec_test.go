@@ -65,7 +65,7 @@ func TestDecodeEnvelopeReadsWhatEncodingJSONReads(t *testing.T) {
 		"null time":                    strings.Replace(base, `"occurred_at":"2026-11-30T09:00:00.123456789Z"`, `"occurred_at":null`, 1),
 		"null data":                    strings.Replace(base, `"data":{`, `"data":null,"x":{`, 1),
 		"data array":                   `{"type":"X","aggregate_id":"a","version":1,"data":[1,2]}`,
-		"data every token":            `{"type":"X","aggregate_id":"a","version":1,"data":{"a":[true,false,null,-0.5e+3,"\u00e9\n",{}],"b":{ }}}`,
+		"data every token":             `{"type":"X","aggregate_id":"a","version":1,"data":{"a":[true,false,null,-0.5e+3,"\u00e9\n",{}],"b":{ }}}`,
 		"data bad escape":              `{"type":"X","aggregate_id":"a","version":1,"data":{"a":"\x"}}`,
 		"data short unicode escape":    `{"type":"X","aggregate_id":"a","version":1,"data":{"a":"\u00e"}}`,
 		"data bad number":              `{"type":"X","aggregate_id":"a","version":1,"data":{"a":01}}`,
