@@ -34,7 +34,7 @@ func TestSnapshotCacheKeepsTheRecentlyUsed(t *testing.T) {
 				for i := 1; i <= 4; i++ {
 					c.put(key(i), snap(1))
 				}
-				c.get(key(0)) // in the older generation: kept
+				c.get(key(0))             // in the older generation: kept
 				for i := 5; i <= 8; i++ { // the generation turns at 7
 					c.put(key(i), snap(1))
 				}

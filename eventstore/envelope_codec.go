@@ -290,11 +290,7 @@ func (sc *scanner) space(b []byte, i int) int {
 }
 
 func (sc *scanner) object(b []byte, i, depth int) (int, bool) {
-	i = sc.space(b, i)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
+	return sc.list(b, i, '}', func(i int) (int, bool) {
 		end, ok := sc.str(b, i)
 		if !ok {
 			return 0, false
@@ -303,32 +299,25 @@ func (sc *scanner) object(b []byte, i, depth int) (int, bool) {
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		if i, ok = sc.value(b, sc.space(b, i+1), depth); !ok {
-			return 0, false
-		}
-		i = sc.space(b, i)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
-			i = sc.space(b, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return 0, false
-		}
-	}
+		return sc.value(b, sc.space(b, i+1), depth)
+	})
 }
 
 func (sc *scanner) array(b []byte, i, depth int) (int, bool) {
+	return sc.list(b, i, ']', func(i int) (int, bool) { return sc.value(b, i, depth) })
+}
+
+// list checks the members of an object or the elements of an array, each
+// with item, from after the opening to the closing byte, and returns the
+// end of the closing byte.
+func (sc *scanner) list(b []byte, i int, closing byte, item func(int) (int, bool)) (int, bool) {
 	i = sc.space(b, i)
-	if i < len(b) && b[i] == ']' {
+	if i < len(b) && b[i] == closing {
 		return i + 1, true
 	}
 	for {
 		var ok bool
-		if i, ok = sc.value(b, i, depth); !ok {
+		if i, ok = item(i); !ok {
 			return 0, false
 		}
 		i = sc.space(b, i)
@@ -338,7 +327,7 @@ func (sc *scanner) array(b []byte, i, depth int) (int, bool) {
 		switch b[i] {
 		case ',':
 			i = sc.space(b, i+1)
-		case ']':
+		case closing:
 			return i + 1, true
 		default:
 			return 0, false

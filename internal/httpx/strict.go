@@ -45,25 +45,9 @@ func (w *keyWalker) walk(t reflect.Type, path string) error {
 	if !ok {
 		return nil
 	}
-	if tok == nil && t != nil && !nullable(t) {
-		if path == "" {
-			return NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t)+", not null")
-		}
-		return keyProblem(path, "must be a JSON "+jsonKind(t)+", not null")
-	}
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t != nil && (t.Kind() == reflect.Interface || decodesItself(t)) {
-		t = nil // any JSON may be right; the real decode tells
-	}
-	if t != nil {
-		if msg := mismatch(tok, t); msg != "" {
-			if path == "" {
-				return NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t))
-			}
-			return keyProblem(path, msg)
-		}
+	t, err := valueProblem(tok, t, path)
+	if err != nil {
+		return err
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -73,23 +57,9 @@ func (w *keyWalker) walk(t reflect.Type, path string) error {
 			if !ok {
 				return nil
 			}
-			field := path + key
-			if path != "" {
-				field = path + "." + key
-			}
-			if seen[key] {
-				return keyProblem(field, "appears twice")
-			}
-			seen[key] = true
-			var ft reflect.Type
-			if t != nil && t.Kind() == reflect.Struct {
-				f, ok := fieldByJSONName(t, key)
-				if !ok {
-					return keyProblem(field, "is not a field of this request (names are case-sensitive)")
-				}
-				ft = f
-			} else if t != nil && t.Kind() == reflect.Map {
-				ft = t.Elem()
+			field, ft, err := memberType(t, seen, path, key)
+			if err != nil {
+				return err
 			}
 			if err := w.walk(ft, field); err != nil {
 				return err
@@ -112,6 +82,58 @@ func (w *keyWalker) walk(t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// valueProblem checks the value starting with tok against t: a null where
+// t has no nil, or a JSON type t cannot take, is the problem. Otherwise it
+// returns the type to walk the value's inside along (nil: anything goes).
+func valueProblem(tok json.Token, t reflect.Type, path string) (reflect.Type, error) {
+	if tok == nil && t != nil && !nullable(t) {
+		if path == "" {
+			return nil, NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t)+", not null")
+		}
+		return nil, keyProblem(path, "must be a JSON "+jsonKind(t)+", not null")
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (t.Kind() == reflect.Interface || decodesItself(t)) {
+		t = nil // any JSON may be right; the real decode tells
+	}
+	if t != nil {
+		if msg := mismatch(tok, t); msg != "" {
+			if path == "" {
+				return nil, NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t))
+			}
+			return nil, keyProblem(path, msg)
+		}
+	}
+	return t, nil
+}
+
+// memberType checks key, a key of an object walked along t, and returns
+// its path and the type to walk its value along: a key given twice, or
+// one that names no field of a struct, is the problem.
+func memberType(t reflect.Type, seen map[string]bool, path, key string) (string, reflect.Type, error) {
+	field := path + key
+	if path != "" {
+		field = path + "." + key
+	}
+	if seen[key] {
+		return "", nil, keyProblem(field, "appears twice")
+	}
+	seen[key] = true
+	switch {
+	case t != nil && t.Kind() == reflect.Struct:
+		f, ok := fieldByJSONName(t, key)
+		if !ok {
+			return "", nil, keyProblem(field, "is not a field of this request (names are case-sensitive)")
+		}
+		return field, f, nil
+	case t != nil && t.Kind() == reflect.Map:
+		return field, t.Elem(), nil
+	}
+	return field, nil, nil
 }
 
 // token reads the value at w.i as far as mismatch needs it: an object or

@@ -3,7 +3,6 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"reflect"
 )
 
@@ -21,25 +20,9 @@ func walkTokens(dec *json.Decoder, t reflect.Type, path string) error {
 	if err != nil {
 		return nil // syntax errors are reported by the real decode
 	}
-	if tok == nil && t != nil && !nullable(t) {
-		if path == "" {
-			return NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t)+", not null")
-		}
-		return keyProblem(path, "must be a JSON "+jsonKind(t)+", not null")
-	}
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t != nil && (t.Kind() == reflect.Interface || decodesItself(t)) {
-		t = nil // any JSON may be right; the real decode tells
-	}
-	if t != nil {
-		if msg := mismatch(tok, t); msg != "" {
-			if path == "" {
-				return NewProblem(http.StatusBadRequest, "malformed_json", "the body must be a JSON "+jsonKind(t))
-			}
-			return keyProblem(path, msg)
-		}
+	t, err = valueProblem(tok, t, path)
+	if err != nil {
+		return err
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -50,23 +33,9 @@ func walkTokens(dec *json.Decoder, t reflect.Type, path string) error {
 				return nil
 			}
 			key, _ := kt.(string)
-			field := path + key
-			if path != "" {
-				field = path + "." + key
-			}
-			if seen[key] {
-				return keyProblem(field, "appears twice")
-			}
-			seen[key] = true
-			var ft reflect.Type
-			if t != nil && t.Kind() == reflect.Struct {
-				f, ok := fieldByJSONName(t, key)
-				if !ok {
-					return keyProblem(field, "is not a field of this request (names are case-sensitive)")
-				}
-				ft = f
-			} else if t != nil && t.Kind() == reflect.Map {
-				ft = t.Elem()
+			field, ft, err := memberType(t, seen, path, key)
+			if err != nil {
+				return err
 			}
 			if err := walkTokens(dec, ft, field); err != nil {
 				return err
