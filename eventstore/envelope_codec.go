@@ -109,92 +109,88 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 	if i >= len(b) || b[i] != '{' {
 		return Envelope{}, false
 	}
+	end, ok := sc.list(b, i+1, '}', func(i int) (int, bool) { return e.member(b, i) })
+	if !ok || skipSpace(b, end) != len(b) {
+		return Envelope{}, false
+	}
+	return e, true
+}
+
+// member reads the key and value at b[i] into e, and returns the end of
+// the value; ok is false for a key or value decodeEnvelopeFast leaves to
+// encoding/json.
+func (e *Envelope) member(b []byte, i int) (end int, ok bool) {
+	key, next, ok := plainQuoted(b, i)
+	if !ok {
+		return 0, false
+	}
+	i = skipSpace(b, next)
+	if i >= len(b) || b[i] != ':' {
+		return 0, false
+	}
 	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return e, skipSpace(b, i+1) == len(b)
+	if i >= len(b) {
+		return 0, false
 	}
-	for {
-		key, next, ok := plainQuoted(b, i)
+	switch string(key) {
+	case "schema_version":
+		n, next, ok := plainInt(b, i, true)
+		if !ok || int64(int(n)) != n {
+			return 0, false
+		}
+		e.SchemaVersion = int(n)
+		return next, true
+	case "version":
+		n, next, ok := plainInt(b, i, false)
 		if !ok {
-			return Envelope{}, false
+			return 0, false
 		}
-		i = skipSpace(b, next)
-		if i >= len(b) || b[i] != ':' {
-			return Envelope{}, false
+		e.Version = uint64(n)
+		return next, true
+	case "occurred_at":
+		_, next, ok := plainQuoted(b, i)
+		if !ok || e.OccurredAt.UnmarshalJSON(b[i:next]) != nil {
+			return 0, false
 		}
-		i = skipSpace(b, i+1)
-		if i >= len(b) {
-			return Envelope{}, false
+		return next, true
+	case "data":
+		var sc scanner
+		if b[i] != '{' {
+			return 0, false
 		}
-		switch string(key) {
-		case "schema_version":
-			n, next, ok := plainInt(b, i, true)
-			if !ok || int64(int(n)) != n {
-				return Envelope{}, false
-			}
-			e.SchemaVersion, i = int(n), next
-		case "version":
-			n, next, ok := plainInt(b, i, false)
-			if !ok {
-				return Envelope{}, false
-			}
-			e.Version, i = uint64(n), next
-		case "occurred_at":
-			_, next, ok := plainQuoted(b, i)
-			if !ok || e.OccurredAt.UnmarshalJSON(b[i:next]) != nil {
-				return Envelope{}, false
-			}
-			i = next
-		case "data":
-			if b[i] != '{' {
-				return Envelope{}, false
-			}
-			end, ok := sc.value(b, i, 0)
-			if !ok {
-				return Envelope{}, false
-			}
-			e.Data, i = append(json.RawMessage(nil), b[i:end]...), end
-		default:
-			raw, next, ok := plainQuoted(b, i)
-			if !ok {
-				return Envelope{}, false
-			}
-			s := string(raw)
-			switch string(key) {
-			case "type":
-				e.Type = s
-			case "aggregate_type":
-				e.AggregateType = s
-			case "aggregate_id":
-				e.AggregateID = s
-			case "command_id":
-				e.CommandID = s
-			case "causation_id":
-				e.CausationID = s
-			case "correlation_id":
-				e.CorrelationID = s
-			case "prev_hash":
-				e.PrevHash = s
-			case "hash":
-				e.Hash = s
-			default:
-				return Envelope{}, false
-			}
-			i = next
+		end, ok := sc.value(b, i, 0)
+		if !ok {
+			return 0, false
 		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return Envelope{}, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return e, skipSpace(b, i+1) == len(b)
-		default:
-			return Envelope{}, false
-		}
+		e.Data = append(json.RawMessage(nil), b[i:end]...)
+		return end, true
 	}
+	raw, next, ok := plainQuoted(b, i)
+	if !ok {
+		return 0, false
+	}
+	s := string(raw)
+	switch string(key) {
+	case "type":
+		e.Type = s
+	case "aggregate_type":
+		e.AggregateType = s
+	case "aggregate_id":
+		e.AggregateID = s
+	case "command_id":
+		e.CommandID = s
+	case "causation_id":
+		e.CausationID = s
+	case "correlation_id":
+		e.CorrelationID = s
+	case "prev_hash":
+		e.PrevHash = s
+	case "hash":
+		e.Hash = s
+	default:
+		return 0, false
+	}
+	return next, true
 }
 
 // plainQuoted reads the string at b[i] when it has no escape and no control
