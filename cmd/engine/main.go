@@ -10,6 +10,7 @@ import (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "engine: %v\n", err)
 		// The hints say what to do about it, which is what a user needs.
