@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"math"
+	"runtime/debug"
+	"testing"
+)
 
 func TestMemTotal(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,5 +22,30 @@ func TestMemTotal(t *testing.T) {
 				t.Fatalf("memTotal = %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestTuneGC: without GOGC and GOMEMLIMIT in the environment the engine's
+// defaults apply; with them, tuneGC changes neither (the Go runtime has
+// read them already).
+func TestTuneGC(t *testing.T) {
+	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
+
+	tuneGC(func(string) string { return "" })
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GOGC unset: GC percent %d, want %d", got, defaultGCPercent)
+	}
+	if avail, got := memoryAvailable(), debug.SetMemoryLimit(math.MaxInt64); avail > 0 && got != avail/2 {
+		t.Errorf("GOMEMLIMIT unset: limit %d, want half of %d", got, avail)
+	}
+
+	env := map[string]string{"GOGC": "50", "GOMEMLIMIT": "1GiB"}
+	tuneGC(func(k string) string { return env[k] })
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set: GC percent changed to %d", got)
+	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != math.MaxInt64 {
+		t.Errorf("GOMEMLIMIT set: limit changed to %d", got)
 	}
 }
