@@ -24,8 +24,7 @@ func EncodeOrderEvent(e OrderEvent) (typ string, data []byte, err error) {
 	default:
 		return "", nil, errors.AssertionFailedf("domain: cannot encode order event %T", e)
 	}
-	data, err = json.Marshal(e)
-	if err != nil {
+	if data, err = encodePayload(e); err != nil {
 		return "", nil, errors.Wrapf(err, "encode %s", e.EventType())
 	}
 	return e.EventType(), data, nil
@@ -81,7 +80,7 @@ func EncodeSKUEvent(e SKUEvent) (string, []byte, error) {
 	default:
 		return "", nil, errors.AssertionFailedf("domain: cannot encode SKU event %T", e)
 	}
-	data, err := json.Marshal(e)
+	data, err := encodePayload(e)
 	if err != nil {
 		return "", nil, errors.Wrapf(err, "encode %s", e.EventType())
 	}
@@ -131,6 +130,9 @@ func checkAndUpcast(typ string, v int, data []byte) ([]byte, error) {
 // event is a nil interface, not a zero T.
 func decodeOrder[T OrderEvent](typ string, data []byte) (OrderEvent, error) {
 	var v T
+	if decodePlain(&v, data) {
+		return v, nil
+	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, errors.Wrapf(err, "decode %s", typ)
 	}
@@ -140,8 +142,19 @@ func decodeOrder[T OrderEvent](typ string, data []byte) (OrderEvent, error) {
 // decodeSKU is decodeOrder for SKU events.
 func decodeSKU[T SKUEvent](typ string, data []byte) (SKUEvent, error) {
 	var v T
+	if decodePlain(&v, data) {
+		return v, nil
+	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, errors.Wrapf(err, "decode %s", typ)
 	}
 	return v, nil
+}
+
+// encodePayload is json.Marshal(e), written by hand for the hot payloads.
+func encodePayload(e any) ([]byte, error) {
+	if b, ok := encodePlain(e); ok {
+		return b, nil
+	}
+	return json.Marshal(e)
 }

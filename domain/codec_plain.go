@@ -1,0 +1,446 @@
+package domain
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/orderengine/engine/internal/plainjson"
+)
+
+// The payloads on an order's hot path (its placement, its outcome, the
+// SKU's decisions) are written and read by hand: every one is encoded
+// once and decoded by every reader, and encoding/json's reflection was
+// about 5% of a loaded engine's CPU. Like the envelope's codec, the hand
+// forms take only the shape encoding/json itself writes (plain strings,
+// plain integers, each key once, no key it does not know) and leave
+// everything else to encoding/json, so the bytes stored and the events
+// read are exactly encoding/json's (FuzzPlainPayloads compares them).
+
+// The keys of each payload, in the order of its struct's fields (the
+// order encoding/json writes them in).
+var (
+	orderPlacedKeys         = []string{"order_id", "customer_id", "currency", "lines", "total_cents", "at"}
+	lineKeys                = []string{"sku", "qty", "unit_price_cents"}
+	orderConfirmedKeys      = []string{"sku", "granted_at", "at"}
+	orderRejectedKeys       = []string{"reason", "short_skus", "available", "at"}
+	reservationsDecidedKeys = []string{"decisions", "shard", "through_seq", "placed", "at"}
+	decisionKeys            = []string{"reserved", "refused", "released", "committed", "told"}
+	stockReservedKeys       = []string{"reservation_id", "order_id", "qty", "at"}
+	reservationRefusedKeys  = []string{"reservation_id", "order_id", "qty", "available", "at"}
+	reservationEndKeys      = []string{"reservation_id", "qty", "at"}
+)
+
+// encodePlain returns encoding/json's encoding of e when e is a hot
+// payload in the plain shape; ok is false otherwise.
+func encodePlain(e any) (_ []byte, ok bool) {
+	w := plainWriter{b: make([]byte, 0, 256), ok: true}
+	switch v := e.(type) {
+	case OrderPlaced:
+		v.writePlain(&w)
+	case OrderConfirmed:
+		v.writePlain(&w)
+	case OrderRejected:
+		v.writePlain(&w)
+	case ReservationsDecided:
+		v.writePlain(&w)
+	case StockReserved:
+		v.writePlain(&w)
+	case ReservationRefused:
+		v.writePlain(&w)
+	case ReservationReleased:
+		writeReservationEnd(&w, v.ReservationID, v.Qty, v.At)
+	case ReservationCommitted:
+		writeReservationEnd(&w, v.ReservationID, v.Qty, v.At)
+	default:
+		return nil, false
+	}
+	return w.b, w.ok
+}
+
+// decodePlain reads data into *v when v points to a hot payload and data
+// is in the plain shape; ok is false otherwise, and *v is then to be
+// decoded by encoding/json from its zero value.
+func decodePlain(v any, data []byte) (ok bool) {
+	var read func([]byte, int) (int, bool)
+	switch p := v.(type) {
+	case *OrderPlaced:
+		read = p.readPlain
+	case *OrderConfirmed:
+		read = p.readPlain
+	case *OrderRejected:
+		read = p.readPlain
+	case *ReservationsDecided:
+		read = p.readPlain
+	case *StockReserved:
+		read = p.readPlain
+	case *ReservationRefused:
+		read = p.readPlain
+	case *ReservationReleased:
+		read = func(b []byte, i int) (int, bool) { return readReservationEnd(b, i, &p.ReservationID, &p.Qty, &p.At) }
+	case *ReservationCommitted:
+		read = func(b []byte, i int) (int, bool) { return readReservationEnd(b, i, &p.ReservationID, &p.Qty, &p.At) }
+	default:
+		return false
+	}
+	end, ok := read(data, 0)
+	return ok && plainjson.SkipSpace(data, end) == len(data)
+}
+
+func (e OrderPlaced) writePlain(w *plainWriter) {
+	w.str(`{"order_id":`, e.OrderID)
+	w.str(`,"customer_id":`, e.CustomerID)
+	w.str(`,"currency":`, e.Currency)
+	w.raw(`,"lines":`)
+	writeList(w, e.Lines, Line.writePlain)
+	w.int(`,"total_cents":`, e.TotalCents)
+	w.time(`,"at":`, e.At)
+	w.raw(`}`)
+}
+
+func (e *OrderPlaced) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, orderPlacedKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readString(b, i, &e.OrderID)
+		case 1:
+			return readString(b, i, &e.CustomerID)
+		case 2:
+			return readString(b, i, &e.Currency)
+		case 3:
+			return readList(b, i, &e.Lines, (*Line).readPlain)
+		case 4:
+			return readInt(b, i, &e.TotalCents)
+		}
+		return readTime(b, i, &e.At)
+	})
+}
+
+func (l Line) writePlain(w *plainWriter) {
+	w.str(`{"sku":`, l.SKU)
+	w.int(`,"qty":`, l.Qty)
+	w.int(`,"unit_price_cents":`, l.UnitPriceCents)
+	w.raw(`}`)
+}
+
+func (l *Line) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, lineKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readString(b, i, &l.SKU)
+		case 1:
+			return readInt(b, i, &l.Qty)
+		}
+		return readInt(b, i, &l.UnitPriceCents)
+	})
+}
+
+func (e OrderConfirmed) writePlain(w *plainWriter) {
+	w.raw(`{`)
+	if e.SKU != "" {
+		w.str(`"sku":`, e.SKU)
+		w.raw(`,`)
+	}
+	if !e.GrantedAt.IsZero() {
+		w.time(`"granted_at":`, e.GrantedAt)
+		w.raw(`,`)
+	}
+	w.time(`"at":`, e.At)
+	w.raw(`}`)
+}
+
+func (e *OrderConfirmed) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, orderConfirmedKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readString(b, i, &e.SKU)
+		case 1:
+			return readTime(b, i, &e.GrantedAt)
+		}
+		return readTime(b, i, &e.At)
+	})
+}
+
+func (e OrderRejected) writePlain(w *plainWriter) {
+	w.str(`{"reason":`, e.Reason)
+	if len(e.ShortSKUs) > 0 {
+		w.raw(`,"short_skus":`)
+		writeList(w, e.ShortSKUs, func(s string, w *plainWriter) { w.str(``, s) })
+	}
+	if e.Available != nil {
+		w.int(`,"available":`, *e.Available)
+	}
+	w.time(`,"at":`, e.At)
+	w.raw(`}`)
+}
+
+func (e *OrderRejected) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, orderRejectedKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readString(b, i, &e.Reason)
+		case 1:
+			return readList(b, i, &e.ShortSKUs, func(s *string, b []byte, i int) (int, bool) { return readString(b, i, s) })
+		case 2:
+			e.Available = new(int64)
+			return readInt(b, i, e.Available)
+		}
+		return readTime(b, i, &e.At)
+	})
+}
+
+func (e ReservationsDecided) writePlain(w *plainWriter) {
+	w.raw(`{"decisions":`)
+	writeList(w, e.Decisions, ReservationDecision.writePlain)
+	if e.Shard != 0 {
+		w.int(`,"shard":`, int64(e.Shard))
+	}
+	if e.ThroughSeq != 0 {
+		w.raw(`,"through_seq":`)
+		w.b = strconv.AppendUint(w.b, e.ThroughSeq, 10)
+	}
+	if e.Placed {
+		w.raw(`,"placed":true`)
+	}
+	w.time(`,"at":`, e.At)
+	w.raw(`}`)
+}
+
+func (e *ReservationsDecided) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, reservationsDecidedKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readList(b, i, &e.Decisions, (*ReservationDecision).readPlain)
+		case 1:
+			n, next, ok := plainjson.Int(b, i, true)
+			e.Shard = int(n)
+			return next, ok && int64(int(n)) == n
+		case 2:
+			n, next, ok := plainjson.Int(b, i, false)
+			e.ThroughSeq = uint64(n)
+			return next, ok
+		case 3:
+			return readBool(b, i, &e.Placed)
+		}
+		return readTime(b, i, &e.At)
+	})
+}
+
+func (d ReservationDecision) writePlain(w *plainWriter) {
+	sep := `{`
+	member := func(key string, set bool, write func()) {
+		if set {
+			w.raw(sep)
+			w.raw(key)
+			write()
+			sep = `,`
+		}
+	}
+	member(`"reserved":`, d.Reserved != nil, func() { d.Reserved.writePlain(w) })
+	member(`"refused":`, d.Refused != nil, func() { d.Refused.writePlain(w) })
+	member(`"released":`, d.Released != nil, func() {
+		writeReservationEnd(w, d.Released.ReservationID, d.Released.Qty, d.Released.At)
+	})
+	member(`"committed":`, d.Committed != nil, func() {
+		writeReservationEnd(w, d.Committed.ReservationID, d.Committed.Qty, d.Committed.At)
+	})
+	member(`"told":`, d.Told, func() { w.raw(`true`) })
+	if sep == `{` {
+		w.raw(`{`)
+	}
+	w.raw(`}`)
+}
+
+func (d *ReservationDecision) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, decisionKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			d.Reserved = new(StockReserved)
+			return d.Reserved.readPlain(b, i)
+		case 1:
+			d.Refused = new(ReservationRefused)
+			return d.Refused.readPlain(b, i)
+		case 2:
+			r := new(ReservationReleased)
+			d.Released = r
+			return readReservationEnd(b, i, &r.ReservationID, &r.Qty, &r.At)
+		case 3:
+			c := new(ReservationCommitted)
+			d.Committed = c
+			return readReservationEnd(b, i, &c.ReservationID, &c.Qty, &c.At)
+		}
+		return readBool(b, i, &d.Told)
+	})
+}
+
+func (e StockReserved) writePlain(w *plainWriter) {
+	w.str(`{"reservation_id":`, e.ReservationID)
+	w.str(`,"order_id":`, e.OrderID)
+	w.int(`,"qty":`, e.Qty)
+	w.time(`,"at":`, e.At)
+	w.raw(`}`)
+}
+
+func (e *StockReserved) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, stockReservedKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readString(b, i, &e.ReservationID)
+		case 1:
+			return readString(b, i, &e.OrderID)
+		case 2:
+			return readInt(b, i, &e.Qty)
+		}
+		return readTime(b, i, &e.At)
+	})
+}
+
+func (e ReservationRefused) writePlain(w *plainWriter) {
+	w.str(`{"reservation_id":`, e.ReservationID)
+	w.str(`,"order_id":`, e.OrderID)
+	w.int(`,"qty":`, e.Qty)
+	w.int(`,"available":`, e.Available)
+	w.time(`,"at":`, e.At)
+	w.raw(`}`)
+}
+
+func (e *ReservationRefused) readPlain(b []byte, i int) (int, bool) {
+	return readObject(b, i, reservationRefusedKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readString(b, i, &e.ReservationID)
+		case 1:
+			return readString(b, i, &e.OrderID)
+		case 2:
+			return readInt(b, i, &e.Qty)
+		case 3:
+			return readInt(b, i, &e.Available)
+		}
+		return readTime(b, i, &e.At)
+	})
+}
+
+// writeReservationEnd writes a ReservationReleased or a
+// ReservationCommitted, which have the same fields.
+func writeReservationEnd(w *plainWriter, id string, qty int64, at time.Time) {
+	w.str(`{"reservation_id":`, id)
+	w.int(`,"qty":`, qty)
+	w.time(`,"at":`, at)
+	w.raw(`}`)
+}
+
+// readReservationEnd reads a ReservationReleased or a
+// ReservationCommitted.
+func readReservationEnd(b []byte, i int, id *string, qty *int64, at *time.Time) (int, bool) {
+	return readObject(b, i, reservationEndKeys, func(f, i int) (int, bool) {
+		switch f {
+		case 0:
+			return readString(b, i, id)
+		case 1:
+			return readInt(b, i, qty)
+		}
+		return readTime(b, i, at)
+	})
+}
+
+// plainWriter appends JSON; ok turns false at the first value encoding/json
+// would write in another form, and then b is to be discarded.
+type plainWriter struct {
+	b  []byte
+	ok bool
+}
+
+func (w *plainWriter) raw(s string) { w.b = append(w.b, s...) }
+
+func (w *plainWriter) str(key, s string) {
+	w.ok = w.ok && plainjson.PlainString(s)
+	w.b = append(append(append(append(w.b, key...), '"'), s...), '"')
+}
+
+func (w *plainWriter) int(key string, n int64) {
+	w.b = strconv.AppendInt(append(w.b, key...), n, 10)
+}
+
+func (w *plainWriter) time(key string, t time.Time) {
+	w.ok = w.ok && plainjson.TimeWritable(t)
+	w.b = plainjson.AppendTime(append(w.b, key...), t)
+}
+
+// writeList writes s as encoding/json writes a slice: null when nil.
+func writeList[T any](w *plainWriter, s []T, write func(T, *plainWriter)) {
+	if s == nil {
+		w.raw(`null`)
+		return
+	}
+	w.raw(`[`)
+	for i, v := range s {
+		if i > 0 {
+			w.raw(`,`)
+		}
+		write(v, w)
+	}
+	w.raw(`]`)
+}
+
+// readObject reads the object at b[i] whose keys are all among names,
+// each at most once, calling member with the key's index in names and
+// the index of its value. A key it does not know (which encoding/json
+// would skip, or match without regard to case) or a repeated one (which
+// encoding/json would decode again on top of the first) is left to
+// encoding/json.
+func readObject(b []byte, i int, names []string, member func(field, value int) (int, bool)) (int, bool) {
+	var seen uint32
+	return plainjson.Object(b, i, func(key []byte, i int) (int, bool) {
+		for f, name := range names {
+			if string(key) == name {
+				if seen&(1<<f) != 0 {
+					return 0, false
+				}
+				seen |= 1 << f
+				return member(f, i)
+			}
+		}
+		return 0, false
+	})
+}
+
+// readList reads the array at b[i] into *dst (empty, not nil, when the
+// array is); null is left to encoding/json.
+func readList[T any](b []byte, i int, dst *[]T, read func(*T, []byte, int) (int, bool)) (int, bool) {
+	if b[i] != '[' {
+		return 0, false
+	}
+	s := []T{}
+	var sc plainjson.Scanner
+	end, ok := sc.List(b, i+1, ']', func(i int) (int, bool) {
+		var v T
+		end, ok := read(&v, b, i)
+		s = append(s, v)
+		return end, ok
+	})
+	*dst = s
+	return end, ok
+}
+
+func readString(b []byte, i int, dst *string) (int, bool) {
+	s, next, ok := plainjson.Quoted(b, i)
+	*dst = string(s)
+	return next, ok
+}
+
+func readInt(b []byte, i int, dst *int64) (int, bool) {
+	n, next, ok := plainjson.Int(b, i, true)
+	*dst = n
+	return next, ok
+}
+
+func readBool(b []byte, i int, dst *bool) (int, bool) {
+	v, next, ok := plainjson.Bool(b, i)
+	*dst = v
+	return next, ok
+}
+
+func readTime(b []byte, i int, dst *time.Time) (int, bool) {
+	t, next, ok := plainjson.Time(b, i)
+	*dst = t
+	return next, ok
+}
