@@ -65,7 +65,7 @@ func (a *App) ProcessReservations(ctx context.Context, reqs []eventstore.Reserva
 func (a *App) RecordOutcomes(ctx context.Context, envs []eventstore.Envelope) error {
 	var outs []outcome
 	for _, env := range envs {
-		ev, err := domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		ev, err := eventstore.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
 		if err != nil {
 			return err
 		}

@@ -24,7 +24,8 @@ func EncodeOrderEvent(e OrderEvent) (typ string, data []byte, err error) {
 	default:
 		return "", nil, errors.AssertionFailedf("domain: cannot encode order event %T", e)
 	}
-	if data, err = encodePayload(e); err != nil {
+	data, err = json.Marshal(e)
+	if err != nil {
 		return "", nil, errors.Wrapf(err, "encode %s", e.EventType())
 	}
 	return e.EventType(), data, nil
@@ -80,7 +81,7 @@ func EncodeSKUEvent(e SKUEvent) (string, []byte, error) {
 	default:
 		return "", nil, errors.AssertionFailedf("domain: cannot encode SKU event %T", e)
 	}
-	data, err := encodePayload(e)
+	data, err := json.Marshal(e)
 	if err != nil {
 		return "", nil, errors.Wrapf(err, "encode %s", e.EventType())
 	}
@@ -130,9 +131,6 @@ func checkAndUpcast(typ string, v int, data []byte) ([]byte, error) {
 // event is a nil interface, not a zero T.
 func decodeOrder[T OrderEvent](typ string, data []byte) (OrderEvent, error) {
 	var v T
-	if decodePlain(&v, data) {
-		return v, nil
-	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, errors.Wrapf(err, "decode %s", typ)
 	}
@@ -142,19 +140,8 @@ func decodeOrder[T OrderEvent](typ string, data []byte) (OrderEvent, error) {
 // decodeSKU is decodeOrder for SKU events.
 func decodeSKU[T SKUEvent](typ string, data []byte) (SKUEvent, error) {
 	var v T
-	if decodePlain(&v, data) {
-		return v, nil
-	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, errors.Wrapf(err, "decode %s", typ)
 	}
 	return v, nil
-}
-
-// encodePayload is json.Marshal(e), written by hand for the hot payloads.
-func encodePayload(e any) ([]byte, error) {
-	if b, ok := encodePlain(e); ok {
-		return b, nil
-	}
-	return json.Marshal(e)
 }

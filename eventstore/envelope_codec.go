@@ -140,4 +140,3 @@ func (e *Envelope) member(b, key []byte, i int) (end int, ok bool) {
 	}
 	return next, true
 }
-

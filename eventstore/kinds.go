@@ -17,7 +17,7 @@ import (
 func NewOrderKind(ttl time.Duration) Kind[domain.Order, domain.OrderEvent] {
 	return Kind[domain.Order, domain.OrderEvent]{
 		Name: "order", Prefix: OrderSubjects, SchemaVersionOf: domain.SchemaVersionOf, SnapshotFormat: 1,
-		Evolve: domain.EvolveOrder, Encode: domain.EncodeOrderEvent, Decode: domain.DecodeOrderEvent,
+		Evolve: domain.EvolveOrder, Encode: EncodeOrderEvent, Decode: DecodeOrderEvent,
 		OccurredAt: func(e domain.OrderEvent) time.Time { return e.OccurredAt() },
 		Outbox: func(before domain.Order, events []domain.OrderEvent, after Snapshot[domain.Order]) ([]*nats.Msg, error) {
 			var out []*nats.Msg
@@ -54,7 +54,7 @@ func latest(a, b time.Time) time.Time {
 var SKUKind = Kind[domain.SKU, domain.SKUEvent]{
 	Name: "inventory", Prefix: InventorySubjects, SchemaVersionOf: domain.SchemaVersionOf,
 	Evolve: domain.EvolveSKU, EvolveAll: domain.EvolveSKUAll,
-	Encode: domain.EncodeSKUEvent, Decode: domain.DecodeSKUEvent,
+	Encode: EncodeSKUEvent, Decode: DecodeSKUEvent,
 	// Format 1: the SKU holds only its held reservations (domain.HeldSet).
 	// Format 2: its request sequences are per shard (SKU.RequestSeqs).
 	SnapshotFormat: 2,

@@ -147,7 +147,7 @@ func Translate(env eventstore.Envelope) (ev Event, ok bool, err error) {
 	if env.AggregateType != "order" {
 		return Event{}, false, nil
 	}
-	de, err := domain.DecodeOrderEvent(env.Type, env.SchemaVersion, env.Data)
+	de, err := eventstore.DecodeOrderEvent(env.Type, env.SchemaVersion, env.Data)
 	if err != nil {
 		return Event{}, false, errors.Wrapf(err, "translate %s v%d of order %s", env.Type, env.SchemaVersion, env.AggregateID)
 	}

@@ -78,10 +78,10 @@ func decodeEvent(ev streamEvent) (decoded, error) {
 	switch {
 	case strings.HasPrefix(ev.Subject, orderPrefix):
 		d.id = strings.TrimPrefix(ev.Subject, orderPrefix)
-		d.order, err = domain.DecodeOrderEvent(env.Type, env.SchemaVersion, env.Data)
+		d.order, err = eventstore.DecodeOrderEvent(env.Type, env.SchemaVersion, env.Data)
 	case strings.HasPrefix(ev.Subject, skuPrefix):
 		d.id = strings.TrimPrefix(ev.Subject, skuPrefix)
-		d.sku, err = domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		d.sku, err = eventstore.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
 	default:
 		err = errors.Newf("subject %s is not an event subject", ev.Subject)
 	}

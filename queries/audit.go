@@ -127,7 +127,7 @@ func HandleOrderState(h EventHistory, log *slog.Logger) http.HandlerFunc {
 			if (version > 0 && e.Version > version) || (asOf != nil && e.OccurredAt.After(*asOf)) {
 				return nil
 			}
-			ev, err := domain.DecodeOrderEvent(e.Type, e.SchemaVersion, e.Data)
+			ev, err := eventstore.DecodeOrderEvent(e.Type, e.SchemaVersion, e.Data)
 			if err != nil {
 				return errors.Wrapf(err, "order %s version %d", id, e.Version)
 			}

@@ -56,7 +56,7 @@ func (t *soakTracker) apply(data []byte) {
 	env, err := eventstore.DecodeEnvelope(data)
 	var e domain.SKUEvent
 	if err == nil {
-		e, err = domain.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
+		e, err = eventstore.DecodeSKUEvent(env.Type, env.SchemaVersion, env.Data)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -1,20 +1,101 @@
-package domain
+package eventstore
 
 import (
 	"strconv"
 	"time"
 
+	"github.com/orderengine/engine/domain"
 	"github.com/orderengine/engine/internal/plainjson"
 )
 
 // The payloads on an order's hot path (its placement, its outcome, the
-// SKU's decisions) are written and read by hand: every one is encoded
-// once and decoded by every reader, and encoding/json's reflection was
-// about 5% of a loaded engine's CPU. Like the envelope's codec, the hand
-// forms take only the shape encoding/json itself writes (plain strings,
-// plain integers, each key once, no key it does not know) and leave
-// everything else to encoding/json, so the bytes stored and the events
-// read are exactly encoding/json's (FuzzPlainPayloads compares them).
+// SKU's decisions) are written and read by hand here, beside the
+// envelope's codec: every one is encoded once and decoded by every reader,
+// and encoding/json's reflection was about 5% of a loaded engine's CPU.
+// The domain keeps its own codec (domain.EncodeOrderEvent and the rest,
+// encoding/json only, as the domain imports nothing else); these wrap it.
+// Like the envelope's codec, the hand forms take only the shape
+// encoding/json itself writes (plain strings, plain integers, each key
+// once, no key it does not know) and leave everything else to the
+// domain's codec, so the bytes stored and the events read are exactly its
+// (TestPlainPayloads*, FuzzPlainPayloads compare them).
+
+// EncodeOrderEvent is domain.EncodeOrderEvent, the hot payloads written
+// by hand.
+func EncodeOrderEvent(e domain.OrderEvent) (string, []byte, error) {
+	if b, ok := encodePlain(e); ok {
+		return e.EventType(), b, nil
+	}
+	return domain.EncodeOrderEvent(e)
+}
+
+// EncodeSKUEvent is domain.EncodeSKUEvent, the hot payloads written by
+// hand.
+func EncodeSKUEvent(e domain.SKUEvent) (string, []byte, error) {
+	if b, ok := encodePlain(e); ok {
+		return e.EventType(), b, nil
+	}
+	return domain.EncodeSKUEvent(e)
+}
+
+// DecodeOrderEvent is domain.DecodeOrderEvent, the hot payloads of the
+// current schema version read by hand. Every reader of order events
+// decodes with it.
+func DecodeOrderEvent(typ string, schemaVersion int, data []byte) (domain.OrderEvent, error) {
+	if schemaVersion == domain.SchemaVersionOf(typ) {
+		switch typ {
+		case domain.OrderPlaced{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readOrderPlaced, domain.DecodeOrderEvent)
+		case domain.OrderConfirmed{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readOrderConfirmed, domain.DecodeOrderEvent)
+		case domain.OrderRejected{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readOrderRejected, domain.DecodeOrderEvent)
+		}
+	}
+	return domain.DecodeOrderEvent(typ, schemaVersion, data)
+}
+
+// DecodeSKUEvent is domain.DecodeSKUEvent, the hot payloads of the
+// current schema version read by hand. Every reader of SKU events
+// decodes with it.
+func DecodeSKUEvent(typ string, schemaVersion int, data []byte) (domain.SKUEvent, error) {
+	if schemaVersion == domain.SchemaVersionOf(typ) {
+		switch typ {
+		case domain.ReservationsDecided{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readReservationsDecided, domain.DecodeSKUEvent)
+		case domain.StockReserved{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readStockReserved, domain.DecodeSKUEvent)
+		case domain.ReservationRefused{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readReservationRefused, domain.DecodeSKUEvent)
+		case domain.ReservationReleased{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readReservationReleased, domain.DecodeSKUEvent)
+		case domain.ReservationCommitted{}.EventType():
+			return decodePlainOr(typ, schemaVersion, data, readReservationCommitted, domain.DecodeSKUEvent)
+		}
+	}
+	return domain.DecodeSKUEvent(typ, schemaVersion, data)
+}
+
+// decodePlainOr reads data with read when it is in the plain shape, and
+// with the domain's decoder otherwise. E is the event interface, T the
+// payload's type.
+func decodePlainOr[E any, T any](typ string, schemaVersion int, data []byte,
+	read func(*T, []byte, int) (int, bool), decode func(string, int, []byte) (E, error)) (E, error) {
+	var v T
+	if readAll(&v, data, read) {
+		if e, ok := any(v).(E); ok {
+			return e, nil
+		}
+	}
+	return decode(typ, schemaVersion, data)
+}
+
+// readAll reads the whole of data into *v with read; ok is false when
+// data is not in the plain shape, and *v is then to be thrown away.
+func readAll[T any](v *T, data []byte, read func(*T, []byte, int) (int, bool)) bool {
+	end, ok := read(v, data, 0)
+	return ok && plainjson.SkipSpace(data, end) == len(data)
+}
 
 // The keys of each payload, in the order of its struct's fields (the
 // order encoding/json writes them in).
@@ -35,21 +116,21 @@ var (
 func encodePlain(e any) (_ []byte, ok bool) {
 	w := plainWriter{b: make([]byte, 0, 256), ok: true}
 	switch v := e.(type) {
-	case OrderPlaced:
-		v.writePlain(&w)
-	case OrderConfirmed:
-		v.writePlain(&w)
-	case OrderRejected:
-		v.writePlain(&w)
-	case ReservationsDecided:
-		v.writePlain(&w)
-	case StockReserved:
-		v.writePlain(&w)
-	case ReservationRefused:
-		v.writePlain(&w)
-	case ReservationReleased:
+	case domain.OrderPlaced:
+		writeOrderPlaced(v, &w)
+	case domain.OrderConfirmed:
+		writeOrderConfirmed(v, &w)
+	case domain.OrderRejected:
+		writeOrderRejected(v, &w)
+	case domain.ReservationsDecided:
+		writeReservationsDecided(v, &w)
+	case domain.StockReserved:
+		writeStockReserved(v, &w)
+	case domain.ReservationRefused:
+		writeReservationRefused(v, &w)
+	case domain.ReservationReleased:
 		writeReservationEnd(&w, v.ReservationID, v.Qty, v.At)
-	case ReservationCommitted:
+	case domain.ReservationCommitted:
 		writeReservationEnd(&w, v.ReservationID, v.Qty, v.At)
 	default:
 		return nil, false
@@ -57,47 +138,26 @@ func encodePlain(e any) (_ []byte, ok bool) {
 	return w.b, w.ok
 }
 
-// decodePlain reads data into *v when v points to a hot payload and data
-// is in the plain shape; ok is false otherwise, and *v is then to be
-// decoded by encoding/json from its zero value.
-func decodePlain(v any, data []byte) (ok bool) {
-	var read func([]byte, int) (int, bool)
-	switch p := v.(type) {
-	case *OrderPlaced:
-		read = p.readPlain
-	case *OrderConfirmed:
-		read = p.readPlain
-	case *OrderRejected:
-		read = p.readPlain
-	case *ReservationsDecided:
-		read = p.readPlain
-	case *StockReserved:
-		read = p.readPlain
-	case *ReservationRefused:
-		read = p.readPlain
-	case *ReservationReleased:
-		read = func(b []byte, i int) (int, bool) { return readReservationEnd(b, i, &p.ReservationID, &p.Qty, &p.At) }
-	case *ReservationCommitted:
-		read = func(b []byte, i int) (int, bool) { return readReservationEnd(b, i, &p.ReservationID, &p.Qty, &p.At) }
-	default:
-		return false
-	}
-	end, ok := read(data, 0)
-	return ok && plainjson.SkipSpace(data, end) == len(data)
+func readReservationReleased(e *domain.ReservationReleased, b []byte, i int) (int, bool) {
+	return readReservationEnd(b, i, &e.ReservationID, &e.Qty, &e.At)
 }
 
-func (e OrderPlaced) writePlain(w *plainWriter) {
+func readReservationCommitted(e *domain.ReservationCommitted, b []byte, i int) (int, bool) {
+	return readReservationEnd(b, i, &e.ReservationID, &e.Qty, &e.At)
+}
+
+func writeOrderPlaced(e domain.OrderPlaced, w *plainWriter) {
 	w.str(`{"order_id":`, e.OrderID)
 	w.str(`,"customer_id":`, e.CustomerID)
 	w.str(`,"currency":`, e.Currency)
 	w.raw(`,"lines":`)
-	writeList(w, e.Lines, Line.writePlain)
+	writeList(w, e.Lines, writeLine)
 	w.int(`,"total_cents":`, e.TotalCents)
 	w.time(`,"at":`, e.At)
 	w.raw(`}`)
 }
 
-func (e *OrderPlaced) readPlain(b []byte, i int) (int, bool) {
+func readOrderPlaced(e *domain.OrderPlaced, b []byte, i int) (int, bool) {
 	return readObject(b, i, orderPlacedKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
@@ -107,7 +167,7 @@ func (e *OrderPlaced) readPlain(b []byte, i int) (int, bool) {
 		case 2:
 			return readString(b, i, &e.Currency)
 		case 3:
-			return readList(b, i, &e.Lines, (*Line).readPlain)
+			return readList(b, i, &e.Lines, readLine)
 		case 4:
 			return readInt(b, i, &e.TotalCents)
 		}
@@ -115,14 +175,14 @@ func (e *OrderPlaced) readPlain(b []byte, i int) (int, bool) {
 	})
 }
 
-func (l Line) writePlain(w *plainWriter) {
+func writeLine(l domain.Line, w *plainWriter) {
 	w.str(`{"sku":`, l.SKU)
 	w.int(`,"qty":`, l.Qty)
 	w.int(`,"unit_price_cents":`, l.UnitPriceCents)
 	w.raw(`}`)
 }
 
-func (l *Line) readPlain(b []byte, i int) (int, bool) {
+func readLine(l *domain.Line, b []byte, i int) (int, bool) {
 	return readObject(b, i, lineKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
@@ -134,7 +194,7 @@ func (l *Line) readPlain(b []byte, i int) (int, bool) {
 	})
 }
 
-func (e OrderConfirmed) writePlain(w *plainWriter) {
+func writeOrderConfirmed(e domain.OrderConfirmed, w *plainWriter) {
 	w.raw(`{`)
 	if e.SKU != "" {
 		w.str(`"sku":`, e.SKU)
@@ -148,7 +208,7 @@ func (e OrderConfirmed) writePlain(w *plainWriter) {
 	w.raw(`}`)
 }
 
-func (e *OrderConfirmed) readPlain(b []byte, i int) (int, bool) {
+func readOrderConfirmed(e *domain.OrderConfirmed, b []byte, i int) (int, bool) {
 	return readObject(b, i, orderConfirmedKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
@@ -160,7 +220,7 @@ func (e *OrderConfirmed) readPlain(b []byte, i int) (int, bool) {
 	})
 }
 
-func (e OrderRejected) writePlain(w *plainWriter) {
+func writeOrderRejected(e domain.OrderRejected, w *plainWriter) {
 	w.str(`{"reason":`, e.Reason)
 	if len(e.ShortSKUs) > 0 {
 		w.raw(`,"short_skus":`)
@@ -173,7 +233,7 @@ func (e OrderRejected) writePlain(w *plainWriter) {
 	w.raw(`}`)
 }
 
-func (e *OrderRejected) readPlain(b []byte, i int) (int, bool) {
+func readOrderRejected(e *domain.OrderRejected, b []byte, i int) (int, bool) {
 	return readObject(b, i, orderRejectedKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
@@ -188,9 +248,9 @@ func (e *OrderRejected) readPlain(b []byte, i int) (int, bool) {
 	})
 }
 
-func (e ReservationsDecided) writePlain(w *plainWriter) {
+func writeReservationsDecided(e domain.ReservationsDecided, w *plainWriter) {
 	w.raw(`{"decisions":`)
-	writeList(w, e.Decisions, ReservationDecision.writePlain)
+	writeList(w, e.Decisions, writeDecision)
 	if e.Shard != 0 {
 		w.int(`,"shard":`, int64(e.Shard))
 	}
@@ -205,11 +265,11 @@ func (e ReservationsDecided) writePlain(w *plainWriter) {
 	w.raw(`}`)
 }
 
-func (e *ReservationsDecided) readPlain(b []byte, i int) (int, bool) {
+func readReservationsDecided(e *domain.ReservationsDecided, b []byte, i int) (int, bool) {
 	return readObject(b, i, reservationsDecidedKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
-			return readList(b, i, &e.Decisions, (*ReservationDecision).readPlain)
+			return readList(b, i, &e.Decisions, readDecision)
 		case 1:
 			n, next, ok := plainjson.Int(b, i, true)
 			e.Shard = int(n)
@@ -225,7 +285,7 @@ func (e *ReservationsDecided) readPlain(b []byte, i int) (int, bool) {
 	})
 }
 
-func (d ReservationDecision) writePlain(w *plainWriter) {
+func writeDecision(d domain.ReservationDecision, w *plainWriter) {
 	sep := `{`
 	member := func(key string, set bool, write func()) {
 		if set {
@@ -235,8 +295,8 @@ func (d ReservationDecision) writePlain(w *plainWriter) {
 			sep = `,`
 		}
 	}
-	member(`"reserved":`, d.Reserved != nil, func() { d.Reserved.writePlain(w) })
-	member(`"refused":`, d.Refused != nil, func() { d.Refused.writePlain(w) })
+	member(`"reserved":`, d.Reserved != nil, func() { writeStockReserved(*d.Reserved, w) })
+	member(`"refused":`, d.Refused != nil, func() { writeReservationRefused(*d.Refused, w) })
 	member(`"released":`, d.Released != nil, func() {
 		writeReservationEnd(w, d.Released.ReservationID, d.Released.Qty, d.Released.At)
 	})
@@ -250,21 +310,21 @@ func (d ReservationDecision) writePlain(w *plainWriter) {
 	w.raw(`}`)
 }
 
-func (d *ReservationDecision) readPlain(b []byte, i int) (int, bool) {
+func readDecision(d *domain.ReservationDecision, b []byte, i int) (int, bool) {
 	return readObject(b, i, decisionKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
-			d.Reserved = new(StockReserved)
-			return d.Reserved.readPlain(b, i)
+			d.Reserved = new(domain.StockReserved)
+			return readStockReserved(d.Reserved, b, i)
 		case 1:
-			d.Refused = new(ReservationRefused)
-			return d.Refused.readPlain(b, i)
+			d.Refused = new(domain.ReservationRefused)
+			return readReservationRefused(d.Refused, b, i)
 		case 2:
-			r := new(ReservationReleased)
+			r := new(domain.ReservationReleased)
 			d.Released = r
 			return readReservationEnd(b, i, &r.ReservationID, &r.Qty, &r.At)
 		case 3:
-			c := new(ReservationCommitted)
+			c := new(domain.ReservationCommitted)
 			d.Committed = c
 			return readReservationEnd(b, i, &c.ReservationID, &c.Qty, &c.At)
 		}
@@ -272,7 +332,7 @@ func (d *ReservationDecision) readPlain(b []byte, i int) (int, bool) {
 	})
 }
 
-func (e StockReserved) writePlain(w *plainWriter) {
+func writeStockReserved(e domain.StockReserved, w *plainWriter) {
 	w.str(`{"reservation_id":`, e.ReservationID)
 	w.str(`,"order_id":`, e.OrderID)
 	w.int(`,"qty":`, e.Qty)
@@ -280,7 +340,7 @@ func (e StockReserved) writePlain(w *plainWriter) {
 	w.raw(`}`)
 }
 
-func (e *StockReserved) readPlain(b []byte, i int) (int, bool) {
+func readStockReserved(e *domain.StockReserved, b []byte, i int) (int, bool) {
 	return readObject(b, i, stockReservedKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
@@ -294,7 +354,7 @@ func (e *StockReserved) readPlain(b []byte, i int) (int, bool) {
 	})
 }
 
-func (e ReservationRefused) writePlain(w *plainWriter) {
+func writeReservationRefused(e domain.ReservationRefused, w *plainWriter) {
 	w.str(`{"reservation_id":`, e.ReservationID)
 	w.str(`,"order_id":`, e.OrderID)
 	w.int(`,"qty":`, e.Qty)
@@ -303,7 +363,7 @@ func (e ReservationRefused) writePlain(w *plainWriter) {
 	w.raw(`}`)
 }
 
-func (e *ReservationRefused) readPlain(b []byte, i int) (int, bool) {
+func readReservationRefused(e *domain.ReservationRefused, b []byte, i int) (int, bool) {
 	return readObject(b, i, reservationRefusedKeys, func(f, i int) (int, bool) {
 		switch f {
 		case 0:
