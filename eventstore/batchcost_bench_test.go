@@ -68,3 +68,53 @@ func BenchmarkAtomicBatchSize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlainPublishPipelined is BenchmarkAtomicBatchSize's other side:
+// the same messages as plain publishes, all sent before any
+// acknowledgement is awaited, each expecting the stream's last sequence
+// (as a feed batch's first message does) so that none can be stored out
+// of turn. Every plain publish pays its own fsync, while the server
+// coalesces an atomic batch's into one; this is why the committer and the
+// feed store batches, and why the raw publish baseline is bound by the
+// disk's latency rather than the CPU.
+func BenchmarkPlainPublishPipelined(b *testing.B) {
+	for _, size := range []int{10, 100} {
+		b.Run(fmt.Sprintf("msgs=%d", size), func(b *testing.B) {
+			_, nc := testnats.Start(b)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "COST", Subjects: []string{"cost.>"},
+				Storage: jetstream.FileStorage}); err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, 300)
+			acks := make([]jetstream.PubAckFuture, size)
+			var last uint64
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				for j := range size {
+					m := nats.NewMsg("cost." + strconv.Itoa(i) + "." + strconv.Itoa(j))
+					m.Data = payload
+					m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(last, 10))
+					last++
+					if acks[j], err = js.PublishMsgAsync(m); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for j, ack := range acks {
+					select {
+					case <-ack.Ok():
+					case err := <-ack.Err():
+						b.Fatalf("batch %d message %d: %v", i, j, err)
+					}
+				}
+			}
+			el := time.Since(start).Seconds()
+			b.ReportMetric(float64(b.N*size)/el, "msgs/s")
+			b.ReportMetric(el/float64(b.N)*1000, "ms/batch")
+		})
+	}
+}
