@@ -25,15 +25,7 @@ import (
 func BenchmarkAtomicBatchSize(b *testing.B) {
 	for _, size := range []int{1, 2, 10, 100, 500} {
 		b.Run(fmt.Sprintf("msgs=%d", size), func(b *testing.B) {
-			_, nc := testnats.Start(b)
-			js, err := jetstream.New(nc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "COST", Subjects: []string{"cost.>"},
-				Storage: jetstream.FileStorage, AllowAtomicPublish: true}); err != nil {
-				b.Fatal(err)
-			}
+			nc, _ := costStream(b)
 			payload := make([]byte, 300)
 			b.ResetTimer()
 			start := time.Now()
@@ -80,15 +72,8 @@ func BenchmarkAtomicBatchSize(b *testing.B) {
 func BenchmarkPlainPublishPipelined(b *testing.B) {
 	for _, size := range []int{10, 100} {
 		b.Run(fmt.Sprintf("msgs=%d", size), func(b *testing.B) {
-			_, nc := testnats.Start(b)
-			js, err := jetstream.New(nc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "COST", Subjects: []string{"cost.>"},
-				Storage: jetstream.FileStorage}); err != nil {
-				b.Fatal(err)
-			}
+			_, js := costStream(b)
+			var err error
 			payload := make([]byte, 300)
 			acks := make([]jetstream.PubAckFuture, size)
 			var last uint64
@@ -117,4 +102,20 @@ func BenchmarkPlainPublishPipelined(b *testing.B) {
 			b.ReportMetric(el/float64(b.N)*1000, "ms/batch")
 		})
 	}
+}
+
+// costStream starts an embedded server with the R1 file stream COST
+// (cost.>, atomic batches allowed) for the cost benchmarks.
+func costStream(b *testing.B) (*nats.Conn, jetstream.JetStream) {
+	b.Helper()
+	_, nc := testnats.Start(b)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "COST", Subjects: []string{"cost.>"},
+		Storage: jetstream.FileStorage, AllowAtomicPublish: true}); err != nil {
+		b.Fatal(err)
+	}
+	return nc, js
 }
