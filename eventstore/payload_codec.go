@@ -333,49 +333,49 @@ func readDecision(d *domain.ReservationDecision, b []byte, i int) (int, bool) {
 }
 
 func writeStockReserved(e domain.StockReserved, w *plainWriter) {
-	w.str(`{"reservation_id":`, e.ReservationID)
-	w.str(`,"order_id":`, e.OrderID)
-	w.int(`,"qty":`, e.Qty)
-	w.time(`,"at":`, e.At)
-	w.raw(`}`)
+	writeReservationDecided(w, e.ReservationID, e.OrderID, e.Qty, nil, e.At)
 }
 
 func readStockReserved(e *domain.StockReserved, b []byte, i int) (int, bool) {
-	return readObject(b, i, stockReservedKeys, func(f, i int) (int, bool) {
-		switch f {
-		case 0:
-			return readString(b, i, &e.ReservationID)
-		case 1:
-			return readString(b, i, &e.OrderID)
-		case 2:
-			return readInt(b, i, &e.Qty)
-		}
-		return readTime(b, i, &e.At)
-	})
+	return readReservationDecided(b, i, stockReservedKeys, &e.ReservationID, &e.OrderID, &e.Qty, nil, &e.At)
 }
 
 func writeReservationRefused(e domain.ReservationRefused, w *plainWriter) {
-	w.str(`{"reservation_id":`, e.ReservationID)
-	w.str(`,"order_id":`, e.OrderID)
-	w.int(`,"qty":`, e.Qty)
-	w.int(`,"available":`, e.Available)
-	w.time(`,"at":`, e.At)
-	w.raw(`}`)
+	writeReservationDecided(w, e.ReservationID, e.OrderID, e.Qty, &e.Available, e.At)
 }
 
 func readReservationRefused(e *domain.ReservationRefused, b []byte, i int) (int, bool) {
-	return readObject(b, i, reservationRefusedKeys, func(f, i int) (int, bool) {
-		switch f {
-		case 0:
-			return readString(b, i, &e.ReservationID)
-		case 1:
-			return readString(b, i, &e.OrderID)
-		case 2:
-			return readInt(b, i, &e.Qty)
-		case 3:
-			return readInt(b, i, &e.Available)
+	return readReservationDecided(b, i, reservationRefusedKeys, &e.ReservationID, &e.OrderID, &e.Qty, &e.Available, &e.At)
+}
+
+// writeReservationDecided writes a StockReserved (available nil) or a
+// ReservationRefused, which has the same fields and what was available.
+func writeReservationDecided(w *plainWriter, id, orderID string, qty int64, available *int64, at time.Time) {
+	w.str(`{"reservation_id":`, id)
+	w.str(`,"order_id":`, orderID)
+	w.int(`,"qty":`, qty)
+	if available != nil {
+		w.int(`,"available":`, *available)
+	}
+	w.time(`,"at":`, at)
+	w.raw(`}`)
+}
+
+// readReservationDecided reads a StockReserved (available nil, keys
+// without "available") or a ReservationRefused.
+func readReservationDecided(b []byte, i int, keys []string, id, orderID *string, qty, available *int64, at *time.Time) (int, bool) {
+	return readObject(b, i, keys, func(f, i int) (int, bool) {
+		switch keys[f] {
+		case "reservation_id":
+			return readString(b, i, id)
+		case "order_id":
+			return readString(b, i, orderID)
+		case "qty":
+			return readInt(b, i, qty)
+		case "available":
+			return readInt(b, i, available)
 		}
-		return readTime(b, i, &e.At)
+		return readTime(b, i, at)
 	})
 }
 
