@@ -42,6 +42,7 @@ func (b *bencher) benchFlashSale(ctx context.Context) error {
 		return err
 	}
 	before := e.Store.CommitStats()
+	cpuStart := markCPU()
 	run, err := b.flashEngine(ctx, e)
 	if err != nil {
 		return err
@@ -49,6 +50,7 @@ func (b *bencher) benchFlashSale(ctx context.Context) error {
 	if err := waitIdle(ctx, e); err != nil {
 		return err
 	}
+	engineCPU := cpuStart.since()
 	b.addMessagesPerOrder("flash-sale", before, e.Store.CommitStats(), int64(o.flashOrders))
 	if got := run.confirmed.Load(); got != int64(o.flashStock) {
 		return errors.Newf("OVERSELL CHECK FAILED: %d orders confirmed for %d units", got, o.flashStock)
@@ -69,7 +71,9 @@ func (b *bencher) benchFlashSale(ctx context.Context) error {
 	defer pool.Close()
 	var n atomic.Int64
 	stop := progress(b.stderr, "flash-sale: Postgres hot row", "outcomes", &n, int64(o.flashOrders), 0)
+	cpuStart = markCPU()
 	hot, err := hotRowUpdate(ctx, pool, flashSKU, o.flashStock, o.flashOrders, o.flashConcurrency, &n)
+	hotCPU := cpuStart.since()
 	stop()
 	if err != nil {
 		return err
@@ -95,6 +99,7 @@ func (b *bencher) benchFlashSale(ctx context.Context) error {
 			Value: percentile(confirm, p), Unit: "ms", Baseline: &benchBaseline{Name: fmt.Sprintf("hot-row UPDATE p%.0f", p), Value: percentile(hotLat, p)}})
 	}
 	b.add("flash-sale", "order→final outcome p99", percentile(outcome, 99), "ms", "", nil)
+	b.addCPU("flash-sale", "order, until idle", engineCPU, int64(o.flashOrders), "per hot-row outcome", hotCPU, int64(o.flashOrders))
 	return e.stop()
 }
 
