@@ -125,26 +125,38 @@ func timeDrain(ctx context.Context, b *bencher, label string, worker func(contex
 	start := time.Now()
 	stopWorker := runInBackground(ctx, worker)
 	for {
-		pending, unacked, err := store.Backlog(ctx, consumers...)
+		pending, unacked, caughtUp, err := pollDrain(ctx, store, consumers)
 		if err != nil {
 			return 0, errors.CombineErrors(err, stopWorker())
 		}
 		if total > 0 {
 			done.Store(max(0, total-int64(pending+unacked)))
 		}
-		if pending == 0 && unacked == 0 {
-			done, err := store.ConsumersCaughtUp(ctx, consumers...)
-			if err != nil {
-				return 0, errors.CombineErrors(err, stopWorker())
-			}
-			if done {
-				return time.Since(start), stopWorker()
-			}
+		if caughtUp {
+			return time.Since(start), stopWorker()
 		}
 		// Each poll asks the server for every consumer's state: polling
 		// faster would load the server being measured.
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// pollTimeout bounds one poll of the consumers' state. The client's
+// default (5 s) is not enough for a server that the saga's drain keeps
+// busy: one run of the whole bench failed on it with the drain still
+// going.
+const pollTimeout = 30 * time.Second
+
+// pollDrain reads the consumers' backlog and, when it is empty, whether
+// they have caught up with their streams.
+func pollDrain(ctx context.Context, store *eventstore.Store, consumers []string) (pending, unacked uint64, caughtUp bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	if pending, unacked, err = store.Backlog(ctx, consumers...); err != nil || pending > 0 || unacked > 0 {
+		return pending, unacked, false, err
+	}
+	caughtUp, err = store.ConsumersCaughtUp(ctx, consumers...)
+	return 0, 0, caughtUp, err
 }
 
 // runInBackground runs fn until the returned stop is called, which returns
