@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,4 +121,98 @@ func costStream(b *testing.B) (*nats.Conn, jetstream.JetStream) {
 		b.Fatal(err)
 	}
 	return nc, js
+}
+
+// BenchmarkEventsPerMessage measures what storing an order's events as one
+// message rather than one message per event would save, and what a second
+// reader of every message costs: 64 orders per atomic batch (place's
+// batches hold ~30, a flash sale's up to 256), each order's two events
+// (placed and its outcome; 938 bytes each, the event store's average in
+// engine bench's place) either as two messages or as one of both sizes,
+// every message read by ordered consumers as the projection and the feed
+// read the store. It reports the process's CPU (server, publisher and
+// readers, user and system) per order, which the VM's speed moves less
+// than the rates do (docs/design/write-path.md, section 10).
+func BenchmarkEventsPerMessage(b *testing.B) {
+	for _, c := range []struct{ msgsPerOrder, readers int }{{2, 2}, {1, 2}, {2, 1}} {
+		b.Run(fmt.Sprintf("msgs-per-order=%d/readers=%d", c.msgsPerOrder, c.readers), func(b *testing.B) {
+			benchEventsPerMessage(b, c.msgsPerOrder, c.readers)
+		})
+	}
+}
+
+func benchEventsPerMessage(b *testing.B, msgsPerOrder, readers int) {
+	const orders, eventSize = 64, 938
+	ns, _ := testnats.Start(b)
+	nc := testnats.ConnectInProcess(b, ns)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "COST", Subjects: []string{"cost.>"},
+		Storage: jetstream.FileStorage, AllowAtomicPublish: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := int64(b.N * orders * msgsPerOrder)
+	var done sync.WaitGroup
+	for range readers {
+		c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done.Add(1)
+		var seen atomic.Int64
+		cc, err := c.Consume(func(m jetstream.Msg) {
+			if _, err := m.Metadata(); err != nil {
+				b.Error(err)
+			}
+			if seen.Add(1) == total {
+				done.Done()
+			}
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cc.Stop()
+	}
+	payload := make([]byte, eventSize*2/msgsPerOrder)
+	b.ResetTimer()
+	cpu0, start := processCPU(b), time.Now()
+	for i := range b.N {
+		id := nuid.Next()
+		n := orders * msgsPerOrder
+		for j := range n {
+			m := nats.NewMsg("cost." + strconv.Itoa(i) + "." + strconv.Itoa(j/msgsPerOrder))
+			m.Data = payload
+			m.Header.Set("Nats-Batch-Id", id)
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(j+1))
+			if j < n-1 {
+				if err := nc.PublishMsg(m); err != nil {
+					b.Fatal(err)
+				}
+				continue
+			}
+			m.Header.Set("Nats-Batch-Commit", "1")
+			resp, err := nc.RequestMsg(m, 10*time.Second)
+			if err != nil || len(resp.Data) < 3 || string(resp.Data[2:7]) == "error" {
+				b.Fatalf("batch %d: %v %s", i, err, resp.Data)
+			}
+		}
+	}
+	done.Wait()
+	el, cpu := time.Since(start).Seconds(), processCPU(b)-cpu0
+	b.ReportMetric(cpu.Seconds()*1e6/float64(b.N*orders), "cpu-µs/order")
+	b.ReportMetric(float64(b.N*orders)/el, "orders/s")
+}
+
+// processCPU is the CPU time this process has used so far, user and
+// system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
