@@ -114,7 +114,11 @@ var (
 // encodePlain returns encoding/json's encoding of e when e is a hot
 // payload in the plain shape; ok is false otherwise.
 func encodePlain(e any) (_ []byte, ok bool) {
-	w := plainWriter{b: make([]byte, 0, 256), ok: true}
+	size := plainSize(e)
+	if size == 0 {
+		return nil, false
+	}
+	w := plainWriter{b: make([]byte, 0, size), ok: true}
 	switch v := e.(type) {
 	case domain.OrderPlaced:
 		writeOrderPlaced(v, &w)
@@ -136,6 +140,21 @@ func encodePlain(e any) (_ []byte, ok bool) {
 		return nil, false
 	}
 	return w.b, w.ok
+}
+
+// plainSize is the buffer a hot payload's encoding starts from, and 0 for
+// any other payload (which encoding/json writes). A decision grows with its
+// orders (~175-190 bytes each, measured), so it is sized from them rather
+// than regrown from 256 bytes (46 KB in 11 allocations for 64 orders).
+func plainSize(e any) int {
+	switch v := e.(type) {
+	case domain.ReservationsDecided:
+		return 64 + 192*len(v.Decisions)
+	case domain.OrderPlaced, domain.OrderConfirmed, domain.OrderRejected,
+		domain.StockReserved, domain.ReservationRefused, domain.ReservationReleased, domain.ReservationCommitted:
+		return 256
+	}
+	return 0
 }
 
 func readReservationReleased(e *domain.ReservationReleased, b []byte, i int) (int, bool) {
