@@ -3,15 +3,16 @@ package bench
 import (
 	"bytes"
 	"os"
-	"runtime"
 	"strconv"
 	"time"
 )
 
 // cpuReading is the machine's CPU time counters at one moment: the first
-// line of /proc/stat, in the kernel's ticks, summed over every core.
+// line of /proc/stat, in the kernel's ticks, summed over its cores (as
+// many as the "cpuN" lines after it).
 type cpuReading struct {
 	busy, steal, total uint64
+	cores              int
 	ok                 bool
 }
 
@@ -25,9 +26,10 @@ func readCPU() cpuReading {
 	return parseProcStat(b)
 }
 
-// parseProcStat reads the summed "cpu" line that /proc/stat starts with.
+// parseProcStat reads the summed "cpu" line that /proc/stat starts with,
+// and counts the per-core lines.
 func parseProcStat(b []byte) cpuReading {
-	line, _, _ := bytes.Cut(b, []byte("\n"))
+	line, rest, _ := bytes.Cut(b, []byte("\n"))
 	f := bytes.Fields(line)
 	// cpu user nice system idle iowait irq softirq steal [guest guest_nice]
 	if len(f) < 9 || string(f[0]) != "cpu" {
@@ -41,9 +43,18 @@ func parseProcStat(b []byte) cpuReading {
 		}
 		v[i] = n
 	}
+	cores := 0
+	for l := range bytes.Lines(rest) {
+		if len(l) > 3 && string(l[:3]) == "cpu" && l[3] >= '0' && l[3] <= '9' {
+			cores++
+		}
+	}
+	if cores == 0 {
+		return cpuReading{}
+	}
 	user, nice, system, idle, iowait, irq, softirq, steal := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
 	busy := user + nice + system + irq + softirq
-	return cpuReading{busy: busy, steal: steal, total: busy + idle + iowait + steal, ok: true}
+	return cpuReading{busy: busy, steal: steal, total: busy + idle + iowait + steal, cores: cores, ok: true}
 }
 
 // cpuMark is a reading and when it was taken: the start of a phase.
@@ -59,6 +70,7 @@ type cpuUse struct {
 	// busyShare and stealShare are fractions of all the cores' time.
 	busyShare, stealShare float64
 	secs                  float64
+	cores                 int
 	ok                    bool
 }
 
@@ -70,17 +82,17 @@ func (m cpuMark) since() cpuUse {
 	}
 	t := float64(now.total - m.r.total)
 	return cpuUse{busyShare: float64(now.busy-m.r.busy) / t, stealShare: float64(now.steal-m.r.steal) / t,
-		secs: time.Since(m.at).Seconds(), ok: true}
+		secs: time.Since(m.at).Seconds(), cores: now.cores, ok: true}
 }
 
 // msPer is the machine's busy CPU time, in milliseconds over every process
 // (engine, embedded server, Postgres, the bench's own clients), per unit of
-// work done in the phase: what one order costs the two cores, which the
-// VM's steal and a disk's latency, unlike a rate, leave alone. It is in
-// core-milliseconds, counted from the shares so that the kernel's tick
-// rate does not matter.
+// work done in the phase: what one order costs the machine's cores, where
+// a rate also moves with the share of the machine the phase had (steal)
+// and with the disk's latency. It is in core-milliseconds, counted from
+// the shares so that the kernel's tick rate does not matter.
 func (u cpuUse) msPer(units int64) float64 {
-	return u.busyShare * float64(runtime.NumCPU()) * u.secs * 1000 / float64(max(units, 1))
+	return u.busyShare * float64(u.cores) * u.secs * 1000 / float64(max(units, 1))
 }
 
 // addCPU reports what the machine's CPU did per unit of work in a phase
