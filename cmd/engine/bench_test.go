@@ -28,6 +28,19 @@ type benchDoc struct {
 // exactly its stock (the bench fails itself on any oversell), and the JSON
 // must describe the machine. It checks what was measured and how it is
 // reported, never how fast.
+// mayBeZero says whether a measured figure can be 0: a projection that
+// kept up has no lag, an engine that kept up left no order unsent, and a
+// host that took no CPU from this VM stole none (CI failed once on a
+// steal of 0.00%).
+func mayBeZero(metric string) bool {
+	for _, s := range []string{"lag", "not sent", "steal"} {
+		if strings.Contains(metric, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestBenchRunsEveryScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts five engines")
@@ -64,7 +77,7 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 				t.Fatalf("entry %s: %s: %v", mustJSON(s), key, err)
 			}
 		}
-		if value < 0 || math.IsNaN(value) || (value == 0 && !strings.Contains(metric, "lag") && !strings.Contains(metric, "not sent")) {
+		if value < 0 || math.IsNaN(value) || (value == 0 && !mayBeZero(metric)) {
 			t.Errorf("%s %q = %v: want a measured value", name, metric, value)
 		}
 		if metric == "orders confirmed (must equal stock)" {
