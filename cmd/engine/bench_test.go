@@ -22,12 +22,6 @@ type benchDoc struct {
 	Scenarios []map[string]json.RawMessage `json:"scenarios"`
 }
 
-// TestBenchRunsEveryScenario runs `engine bench --scenario all` at a tiny
-// scale on real engines and a real Postgres: every scenario must report
-// its figures with its baseline and their ratio, the flash sale must sell
-// exactly its stock (the bench fails itself on any oversell), and the JSON
-// must describe the machine. It checks what was measured and how it is
-// reported, never how fast.
 // mayBeZero says whether a measured figure can be 0: a projection that
 // kept up has no lag, an engine that kept up left no order unsent, and a
 // host that took no CPU from this VM stole none (CI failed once on a
@@ -41,6 +35,12 @@ func mayBeZero(metric string) bool {
 	return false
 }
 
+// TestBenchRunsEveryScenario runs `engine bench --scenario all` at a tiny
+// scale on real engines and a real Postgres: every scenario must report
+// its figures with its baseline and their ratio, the flash sale must sell
+// exactly its stock (the bench fails itself on any oversell), and the JSON
+// must describe the machine. It checks what was measured and how it is
+// reported, never how fast.
 func TestBenchRunsEveryScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts five engines")
