@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
+	"github.com/orderengine/engine/eventstore"
 	"github.com/orderengine/engine/internal/testnats"
 )
 
@@ -179,27 +179,14 @@ func benchEventsPerMessage(b *testing.B, msgsPerOrder, readers int) {
 }
 
 // publishCostBatch publishes msgs as the i-th atomic batch (a single
-// message as a plain publish) and waits for the server's acknowledgement.
+// message as a plain publish) the way the committer does, with
+// eventstore.PublishAtomic, and waits for the server's acknowledgement.
 func publishCostBatch(b *testing.B, nc *nats.Conn, msgs []*nats.Msg, i int) {
-	id := nuid.Next()
-	for j, m := range msgs {
-		if len(msgs) > 1 {
-			m.Header.Set("Nats-Batch-Id", id)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(j+1))
-		}
-		if j < len(msgs)-1 {
-			if err := nc.PublishMsg(m); err != nil {
-				b.Fatal(err)
-			}
-			continue
-		}
-		if len(msgs) > 1 {
-			m.Header.Set("Nats-Batch-Commit", "1")
-		}
-		resp, err := nc.RequestMsg(m, 10*time.Second)
-		if err != nil || len(resp.Data) < 3 || string(resp.Data[2:7]) == "error" {
-			b.Fatalf("batch %d: %v %s", i, err, resp.Data)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pr, err := eventstore.PublishAtomic(ctx, nc, msgs, "cost batch")
+	if err != nil || pr.Error != nil {
+		b.Fatalf("batch %d: %v %v", i, err, pr.Error)
 	}
 }
 
